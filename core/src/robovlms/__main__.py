@@ -1,0 +1,5 @@
+import sys
+
+from robovlms.cli import main
+
+sys.exit(main())

@@ -1,0 +1,293 @@
+"""The backbone contract: what a VLM plugin writes to become a robovlms backbone.
+
+A backbone wraps one ``transformers`` VLM and exposes it through the six attributes of the
+RoboVLMs tutorial (``image_processor``, ``hidden_size``, ``word_embedding``, ``text_tower``,
+``vision_tower``, ``model``) plus ``model_encode_images``. Everything the VLA needs on top
+(image tokens, text embeddings, a language-model pass over any sequence of embeddings) is built
+here from those attributes, so a plugin writes only what differs between VLMs.
+
+Two fusion patterns are first-class. ``fusion = "tokens"`` (PaliGemma, LLaVA): image tokens are
+placed into the token sequence. ``fusion = "cross_attention"`` (Flamingo/Idefics): image tokens
+stay out of the sequence and reach the language model through ``forward_text(image_tokens=...)``.
+The VLA branches on this attribute only, never on a plugin's name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from robovlms.config import TrainingConfig, VLMConfig
+from robovlms.errors import PluginError
+from robovlms.images import ImageProcessor
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig
+
+Fusion = Literal["tokens", "cross_attention"]
+
+
+class BaseRoboVLM(nn.Module):
+    """A transformers VLM seen through the RoboVLMs backbone attributes.
+
+    Subclasses set ``name`` (the entry-point name), ``model_class`` (the transformers class),
+    ``fusion``, and implement ``text_tower``, ``vision_tower``, ``preset_config``,
+    ``preset_tokenizer``, ``preset_image_processor`` and ``prompt``. Build one with
+    :meth:`from_config`, which loads weights from ``vlm.model_name`` or builds ``vlm.preset``.
+    """
+
+    name: ClassVar[str] = ""
+    fusion: ClassVar[Fusion] = "tokens"
+    model_class: ClassVar[type]
+    presets: ClassVar[tuple[str, ...]] = ("tiny", "full")
+
+    def __init__(self, model: nn.Module, tokenizer: Any, processor: Any, config: VLMConfig) -> None:
+        """``processor`` is the checkpoint's transformers image processor; it is saved with the model."""
+        super().__init__()
+        self.backbone = model
+        self.tokenizer = tokenizer
+        self.processor = processor
+        self.pixel_processor = ImageProcessor.from_transformers(processor)
+        self.vlm_config = config
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: VLMConfig) -> BaseRoboVLM:
+        """Load ``config.model_name`` with ``from_pretrained``, or build ``config.preset`` at random."""
+        from robovlms.pretrained import build_from_config
+
+        return build_from_config(cls, config)
+
+    @classmethod
+    def preset_config(cls, preset: str, image_size: int | None) -> PretrainedConfig:
+        """The transformers config of a named architecture (``tiny``, ``full``, ...)."""
+        raise NotImplementedError(f"{cls.__name__} must implement preset_config()")
+
+    @classmethod
+    def preset_tokenizer(cls, config: PretrainedConfig) -> Any:
+        """A tokenizer for a preset, built locally (see :func:`robovlms.tokenization.local_tokenizer`)."""
+        raise NotImplementedError(f"{cls.__name__} must implement preset_tokenizer()")
+
+    @classmethod
+    def preset_image_processor(cls, config: PretrainedConfig) -> Any:
+        """The transformers image processor of the checkpoint the preset mirrors, at the preset's size."""
+        raise NotImplementedError(f"{cls.__name__} must implement preset_image_processor()")
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write model, tokenizer and image processor so that ``vlm.model_name`` can load them back."""
+        for part in (self.model, self.tokenizer, self.processor):
+            part.save_pretrained(str(directory))
+
+    # -- the six attributes (defaults cover transformers VLMs; plugins override where they differ)
+
+    @property
+    def image_processor(self) -> ImageProcessor:
+        return self.pixel_processor
+
+    @property
+    def model(self) -> nn.Module:
+        return self.backbone
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.config.get_text_config().hidden_size
+
+    @property
+    def word_embedding(self) -> nn.Embedding:
+        return self.model.get_input_embeddings()
+
+    @property
+    def text_tower(self) -> nn.Module:
+        raise NotImplementedError(f"{type(self).__name__} must define text_tower")
+
+    @property
+    def vision_tower(self) -> nn.Module:
+        raise NotImplementedError(f"{type(self).__name__} must define vision_tower")
+
+    def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Pixels to image tokens in the language model's embedding space (the VLM's own path)."""
+        features = self.model.model.get_image_features(pixel_values=pixel_values)
+        features = getattr(features, "pooler_output", features)
+        return torch.stack(features) if isinstance(features, (list, tuple)) else features
+
+    # -- contract checks -----------------------------------------------------------------------
+
+    _CONTRACT: ClassVar[dict[str, tuple[type | tuple[type, ...], str]]] = {
+        "image_processor": (ImageProcessor, "a robovlms.ImageProcessor"),
+        "hidden_size": (int, "a positive int"),
+        "word_embedding": (nn.Embedding, "a torch.nn.Embedding"),
+        "text_tower": (nn.Module, "a torch.nn.Module"),
+        "vision_tower": (nn.Module, "a torch.nn.Module"),
+        "model": (nn.Module, "a torch.nn.Module"),
+    }
+
+    def attribute_problems(self) -> list[str]:
+        """Every missing or ill-typed contract attribute, one message each."""
+        problems = []
+        for attribute, (expected, described) in self._CONTRACT.items():
+            try:
+                value = getattr(self, attribute)
+            except (NotImplementedError, AttributeError) as exc:
+                problems.append(f"{attribute} is missing ({exc})")
+                continue
+            if not isinstance(value, expected) or (expected is int and (isinstance(value, bool) or value <= 0)):
+                problems.append(f"{attribute} must be {described}, got {type(value).__name__} {value!r:.40}")
+        if not callable(getattr(self, "model_encode_images", None)):
+            problems.append("model_encode_images must be a method taking pixel values")
+        if self.fusion not in ("tokens", "cross_attention"):
+            problems.append(f"fusion must be 'tokens' or 'cross_attention', got {self.fusion!r}")
+        return problems
+
+    def validate_attributes(self) -> None:
+        """Raise one :class:`PluginError` that lists every contract problem at once."""
+        problems = self.attribute_problems()
+        if problems:
+            raise PluginError(
+                f"backbone {self.name!r} ({type(self).__name__}) breaks the contract: " + "; ".join(problems)
+            )
+
+    # -- what the VLA calls --------------------------------------------------------------------
+
+    @property
+    def image_token_id(self) -> int | None:
+        """Id of the placeholder that marks image positions in the prompt (``tokens`` fusion)."""
+        return getattr(self.model.config, "image_token_id", None)
+
+    def prompt(self, instruction: str) -> str:
+        """The VLM's prompt for ``instruction``, with its image placeholders and special tokens."""
+        raise NotImplementedError(f"{type(self).__name__} must implement prompt()")
+
+    def tokenize(self, instructions: list[str]) -> dict[str, torch.Tensor]:
+        """Prompts for a batch of instructions as ``input_ids`` and ``attention_mask``.
+
+        Left-padded, so that tokens appended after the prompt (the VLA's action tokens) sit at the
+        same positions in every row.
+        """
+        self.tokenizer.padding_side = "left"
+        encoded = self.tokenizer(
+            [self.prompt(text) for text in instructions],
+            add_special_tokens=False,
+            padding=True,
+            truncation=True,
+            max_length=self.vlm_config.max_length,
+            return_tensors="pt",
+        )
+        device = self.word_embedding.weight.device
+        return {"input_ids": encoded["input_ids"].to(device), "attention_mask": encoded["attention_mask"].to(device)}
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Image tokens ``(B, N, hidden_size)``: a ``robovlms_encode_images`` hook's, else the plugin's own."""
+        from robovlms.plugins import manager
+
+        tokens = manager().hook.robovlms_encode_images(backbone=self, pixel_values=pixel_values)
+        if tokens is None:
+            tokens = self.model_encode_images(pixel_values)
+        width_ok = self.fusion != "tokens" or (
+            isinstance(tokens, torch.Tensor) and tokens.shape[-1] == self.hidden_size
+        )
+        if (
+            not isinstance(tokens, torch.Tensor)
+            or tokens.ndim != 3
+            or tokens.shape[0] != pixel_values.shape[0]
+            or not width_ok
+        ):
+            shape = tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__
+            raise PluginError(
+                f"backbone {self.name!r}: image encoding returned {shape}; expected (batch, tokens, features)"
+                + (f" with features = hidden_size {self.hidden_size}" if self.fusion == "tokens" else "")
+            )
+        return tokens
+
+    def embed_text(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Token embeddings; image placeholders get a valid id since their rows are overwritten."""
+        placeholder = self.image_token_id
+        if placeholder is not None and placeholder >= self.word_embedding.num_embeddings:
+            input_ids = input_ids.masked_fill(input_ids == placeholder, 0)
+        return self.word_embedding(input_ids)
+
+    def forward_text(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        image_tokens: torch.Tensor | None = None,
+        image_attention_mask: torch.Tensor | None = None,
+        prefix_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Final hidden states ``(B, L, hidden_size)`` of the language model over ``inputs_embeds``.
+
+        ``image_tokens`` ``(B, N, D)`` and ``image_attention_mask`` ``(B, L)`` (which positions
+        see the image) are for cross-attention backbones; ``prefix_mask`` ``(B, L)`` marks the
+        positions that attend bidirectionally in prefix-LM backbones. Others ignore them.
+        """
+        return self.text_tower(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
+
+    def forward(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Hidden states for an image and a prompt, assembled by robovlms from the contract.
+
+        This is the path the VLA takes; :meth:`reference_forward` is the VLM's own, and the
+        conformance suite checks that both agree.
+        """
+        image_tokens = self.encode_images(pixel_values)
+        embeds = self.embed_text(input_ids)
+        if self.fusion == "tokens":
+            slots = (input_ids == self.image_token_id).unsqueeze(-1)
+            embeds = embeds.masked_scatter(slots, image_tokens.to(embeds.dtype))
+            return self.forward_text(embeds, attention_mask, prefix_mask=attention_mask.bool())
+        return self.forward_text(
+            embeds, attention_mask, image_tokens=image_tokens, image_attention_mask=torch.ones_like(attention_mask)
+        )
+
+    def reference_kwargs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, Any]:
+        """Extra inputs the wrapped model's own forward needs for a prompt-only pass."""
+        return {}
+
+    def reference_forward(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Final hidden states from the wrapped transformers model's own forward, for fidelity checks."""
+        outputs = self.model.base_model(
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            attention_mask=attention_mask,
+            **self.reference_kwargs(input_ids, attention_mask),
+        )
+        return outputs.last_hidden_state
+
+    # -- training switches ---------------------------------------------------------------------
+
+    def configure_training(self, training: TrainingConfig) -> None:
+        """Apply the config's freezing and gradient-checkpointing switches."""
+        # text tower first: in some VLMs it contains the vision tower and the embeddings
+        for module, frozen in (
+            (self.text_tower, training.freeze_language_model),
+            (self.vision_tower, training.freeze_vision_tower),
+            (self.word_embedding, training.freeze_embeddings),
+        ):
+            module.requires_grad_(not frozen)
+        if training.gradient_checkpointing != self.gradient_checkpointing:
+            self._set_checkpointing(training.gradient_checkpointing)
+
+    @property
+    def gradient_checkpointing(self) -> bool:
+        """Whether layers recompute activations in backward instead of storing them."""
+        return any(getattr(m, "gradient_checkpointing", False) is True for m in self.model.modules())
+
+    def _set_checkpointing(self, on: bool) -> None:
+        # transformers renamed gradient_* to activation_* in 5.x; the old names warn, then go in v6
+        model = self.model
+        if hasattr(model, "activation_checkpointing_enable"):
+            if on:
+                model.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                model.activation_checkpointing_disable()
+        elif on:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.gradient_checkpointing_disable()

@@ -1,0 +1,91 @@
+"""The ``robovlms`` command line.
+
+Each subcommand is a small function; user mistakes surface as :class:`RoboVLMsError` and are
+printed as one line per problem, with exit status 2 for bad input and 1 for failed checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from robovlms.errors import ConfigError, RoboVLMsError
+
+COLUMNS = ("name", "kind", "distribution", "version", "status", "reason")
+
+
+def _table(rows: list[dict[str, str]]) -> str:
+    widths = {c: max([len(c), *(len(r[c]) for r in rows)]) for c in COLUMNS[:-1]}
+    lines = ["  ".join(c.upper().ljust(widths.get(c, 0)) for c in COLUMNS).rstrip()]
+    lines += ["  ".join(r[c].ljust(widths.get(c, 0)) for c in COLUMNS).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from robovlms.discovery import discover
+
+    found = discover()
+    if args.check:
+        from robovlms.plugins import check
+
+        found = [check(info) for info in found]
+    rows = [info.as_dict() for info in found]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        print(_table(rows))
+    else:
+        print("no robovlms plugins installed (try: pip install robovlms-paligemma robovlms-action-heads)")
+    from robovlms.plugins import strict
+
+    return 1 if (args.check or strict()) and any(info.problem for info in found) else 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from robovlms.config import load_config
+    from robovlms.plugins import unknown_names
+
+    config = load_config(args.config)
+    problems = unknown_names("backbone", [config.model.backbone])
+    problems += unknown_names("action_head", [config.model.action_head or ""])
+    if problems:
+        raise ConfigError([f"{args.config}: {p}" for p in problems])
+    print(config.model_dump_json(indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from robovlms import __version__
+
+    parser = argparse.ArgumentParser(prog="robovlms", description="Any vision-language model as a robot policy.")
+    parser.add_argument("--version", action="version", version=f"robovlms {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plugins = sub.add_parser("plugins", help="list installed backbone and action-head plugins")
+    plugins.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
+    plugins.add_argument("--check", action="store_true", help="also load each plugin; exit 1 if any fails")
+    plugins.set_defaults(func=cmd_plugins)
+
+    validate = sub.add_parser("validate", help="check a config and print it with defaults filled in")
+    validate.add_argument("config", help="path to a JSON config")
+    validate.set_defaults(func=cmd_validate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RoboVLMsError as exc:
+        problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

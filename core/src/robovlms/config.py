@@ -1,0 +1,170 @@
+"""The config schema: one pydantic model per section, loaded from JSON.
+
+Every key of the RoboVLMs tutorial configs keeps its name and meaning, so configs written for it
+validate unchanged. Unknown keys, wrong types and contradictions are errors that name the dotted
+key; a section that is left out takes its defaults.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from robovlms.errors import ConfigError
+
+HistoryMode = Literal["one_step", "interleaved", "policy_head"]
+
+
+class Section(BaseModel):
+    """Base of every section: unknown keys are errors, and assignments are validated too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    backbone: str = Field("paligemma", description="name of an installed robovlms.backbones plugin")
+    action_head: str | None = Field(
+        None, description="name of an installed robovlms.action_heads plugin; same as action_head.type"
+    )
+    history_length: int = Field(16, ge=1, description="frames in the history window")
+    action_chunk_size: int = Field(10, ge=1, description="future actions predicted at each step")
+    history_mode: HistoryMode = Field(
+        "policy_head",
+        description="one_step: current frame only; interleaved: the window as one sequence through "
+        "the language model; policy_head: each frame on its own, the head fuses the window",
+    )
+    num_action_tokens: int = Field(1, ge=1, description="learnable action tokens appended to each frame")
+    action_dim: int = Field(7, ge=2, description="six arm values and one gripper")
+
+
+class TrainingConfig(Section):
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(1e-4, gt=0)
+    epochs: int = Field(5, ge=1)
+    warmup_ratio: float = Field(0.0, ge=0, le=1)
+    weight_decay: float = Field(0.0, ge=0)
+    gradient_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null turns clipping off")
+    lr_scheduler: Literal["cosine", "constant"] = "cosine"
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    gradient_checkpointing: bool = False
+    freeze_vision_tower: bool = True
+    freeze_language_model: bool = False
+    freeze_embeddings: bool = False
+    seed: int = 0
+
+
+class ActionHeadConfig(Section):
+    type: str | None = Field(None, description="name of an installed robovlms.action_heads plugin")
+    hidden_size: int = Field(512, ge=1)
+    num_layers: int = Field(2, ge=1)
+    dropout: float = Field(0.1, ge=0, lt=1)
+
+
+class VLMConfig(Section):
+    model_name: str | None = Field(None, description="hub id or local directory, loaded with from_pretrained")
+    preset: str | None = Field(None, description="named architecture with random weights, e.g. tiny or full")
+    image_size: int | None = Field(
+        None, ge=8, description="input resolution; null takes the checkpoint's or preset's own"
+    )
+    max_length: int = Field(512, ge=1, description="longest tokenized instruction")
+    temperature: float = Field(1.0, ge=0)
+    trust_remote_code: bool = Field(False, description="allow a checkpoint's own Python code to run")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> VLMConfig:
+        if self.model_name is not None and self.preset is not None:
+            raise ValueError("set either vlm.model_name or vlm.preset, not both")
+        return self
+
+
+class DataConfig(Section):
+    path: str | None = Field(None, description="dataset folder in the LeRobot v3 layout")
+
+
+_DEFAULT_HEAD = "lstm"
+
+
+class Config(Section):
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    action_head: ActionHeadConfig = Field(default_factory=ActionHeadConfig)
+    vlm: VLMConfig = Field(default_factory=VLMConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+
+    @model_validator(mode="after")
+    def _one_head_name(self) -> Config:
+        """``model.action_head`` and ``action_head.type`` name the same thing; fill one from the other."""
+        given, typed = self.model.action_head, self.action_head.type
+        if given is not None and typed is not None and given != typed:
+            raise ValueError(
+                f"model.action_head is {given!r} but action_head.type is {typed!r}; they must name the same head"
+            )
+        name = given or typed or _DEFAULT_HEAD
+        self.model.__dict__["action_head"] = name
+        self.action_head.__dict__["type"] = name
+        return self
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "config"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    section: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = section.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type) or not issubclass(field.annotation, BaseModel):
+            return []
+        section = field.annotation
+    return list(section.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = tuple(error["loc"])
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return f"{_dotted(loc)}: unknown key{hint} (allowed: {', '.join(allowed)})"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "model_type":
+        return f"{_dotted(loc)}: expected an object (got {error['input']!r})"
+    if "input" in error and error["type"] not in {"value_error", "assertion_error"}:
+        return f"{_dotted(loc)}: {message} (got {error['input']!r})"
+    return f"{_dotted(loc)}: {message}" if loc else message
+
+
+def config_from_dict(data: Any) -> Config:
+    """Validate a parsed config; raise :class:`ConfigError` with one line per problem."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"config: expected a JSON object at the top level (got {type(data).__name__})")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError([_describe(e) for e in exc.errors()]) from None
+
+
+def load_config(source: str | Path | dict[str, Any]) -> Config:
+    """Load a config from a JSON file (or an already parsed dict) and validate it."""
+    if isinstance(source, dict):
+        return config_from_dict(source)
+    path = Path(source)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError([f"{path}: {problem}" for problem in exc.problems]) from None

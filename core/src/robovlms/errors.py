@@ -1,0 +1,36 @@
+"""Errors that reach users.
+
+Every mistake a user can make (a bad config, an unknown or broken plugin, a wrong image) raises a
+subclass of :class:`RoboVLMsError`. The CLI prints these as one line each and exits without a
+traceback; anything else that escapes is a bug in robovlms and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class RoboVLMsError(Exception):
+    """A user-facing error whose message is complete on its own."""
+
+    exit_code = 1
+
+
+class ConfigError(RoboVLMsError):
+    """One or more problems in a config; each problem is one line that names its dotted key."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class PluginError(RoboVLMsError):
+    """A plugin cannot be used: unknown name, broken distribution, or a contract violation."""
+
+
+class InputError(RoboVLMsError, ValueError):
+    """Data handed to a model or policy has the wrong shape, dtype or content."""
+
+
+class CheckpointError(RoboVLMsError):
+    """A checkpoint or model directory is missing, corrupt, or of another architecture."""

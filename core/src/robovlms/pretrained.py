@@ -1,0 +1,115 @@
+"""Where a backbone's weights come from: a checkpoint (hub id or directory) or a named preset.
+
+Shared by every backbone plugin so that all of them refuse the same bad inputs with the same
+one-line errors: a missing or corrupt directory, a checkpoint of another architecture, weights
+that do not cover the model, and remote code the config did not allow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from robovlms.config import VLMConfig
+from robovlms.errors import CheckpointError, ConfigError
+from robovlms.images import ImageProcessor
+
+if TYPE_CHECKING:
+    from robovlms.backbone import BaseRoboVLM
+
+#: presets are random but reproducible: the same preset always starts from the same weights
+PRESET_SEED = 0
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def build_from_config(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
+    if vlm.preset is not None:
+        return _from_preset(cls, vlm)
+    if vlm.model_name is not None:
+        return _from_pretrained(cls, vlm)
+    raise ConfigError(
+        f"vlm: set vlm.model_name (a hub id or local directory) or vlm.preset (one of: {', '.join(cls.presets)})"
+    )
+
+
+def _from_preset(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
+    assert vlm.preset is not None
+    if vlm.preset not in cls.presets:
+        raise ConfigError(
+            f"vlm.preset: backbone {cls.name!r} has no preset {vlm.preset!r}; available: {', '.join(cls.presets)}"
+        )
+    hf_config = cls.preset_config(vlm.preset, vlm.image_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(PRESET_SEED)
+        model = cls.model_class(hf_config)
+    model.eval()
+    return cls(model, cls.preset_tokenizer(hf_config), cls.preset_image_processor(hf_config), vlm)
+
+
+def _looks_local(source: str) -> bool:
+    return source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
+
+
+def _from_pretrained(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
+    from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
+
+    assert vlm.model_name is not None
+    source, remote = vlm.model_name, vlm.trust_remote_code
+    where = f"vlm.model_name {source!r}"
+    if _looks_local(source):
+        path = Path(source).expanduser()
+        if not path.is_dir():
+            raise CheckpointError(f"{where}: no such directory")
+        if not (path / "config.json").is_file():
+            raise CheckpointError(f"{where}: the directory has no config.json; is it a saved transformers model?")
+        source = str(path)
+    try:
+        hf_config = AutoConfig.from_pretrained(source, trust_remote_code=remote)
+    except ValueError as exc:
+        if "trust_remote_code" in str(exc):
+            raise CheckpointError(
+                f"{where}: the checkpoint needs its own Python code; set vlm.trust_remote_code to true if you trust it"
+            ) from None
+        raise CheckpointError(f"{where}: unreadable config ({_first_line(exc)})") from None
+    except (OSError, KeyError) as exc:
+        raise CheckpointError(f"{where}: cannot load its config ({_first_line(exc)})") from None
+    expected = cls.model_class.config_class
+    if not isinstance(hf_config, expected):
+        raise CheckpointError(
+            f"{where} holds a {getattr(hf_config, 'model_type', '?')!r} model, but backbone {cls.name!r} "
+            f"needs a {expected.model_type!r} checkpoint"
+        )
+    try:
+        model, info = cls.model_class.from_pretrained(
+            source, config=hf_config, trust_remote_code=remote, output_loading_info=True
+        )
+    except Exception as exc:  # transformers and safetensors raise many types for unreadable weights
+        raise CheckpointError(f"{where}: cannot load the weights ({_first_line(exc)})") from None
+    missing = info.get("missing_keys") or []
+    if missing:
+        raise CheckpointError(
+            f"{where}: the weights lack {len(missing)} tensors the model needs (e.g. {sorted(missing)[0]})"
+        )
+    model.eval()
+    tokenizer = _load_part(AutoTokenizer, source, remote, where, "tokenizer")
+    processor = _load_part(AutoImageProcessor, source, remote, where, "image processor")
+    size = ImageProcessor.from_transformers(processor).size
+    if vlm.image_size is not None and vlm.image_size != size:
+        raise ConfigError(
+            f"vlm.image_size is {vlm.image_size} but {source} was trained at {size}; "
+            "remove vlm.image_size or set it to the checkpoint's size"
+        )
+    return cls(model, tokenizer, processor, vlm)
+
+
+def _load_part(auto: Any, source: str, remote: bool, where: str, what: str) -> Any:
+    try:
+        return auto.from_pretrained(source, trust_remote_code=remote)
+    except Exception as exc:  # missing files surface as OSError, ValueError or KeyError
+        raise CheckpointError(f"{where}: cannot load its {what} ({_first_line(exc)})") from None
