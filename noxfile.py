@@ -20,6 +20,7 @@ TORCH = "torch==2.13.0"
 #: folder of each distribution, keyed by its nox session name
 DISTRIBUTIONS = {
     "core": "core",
+    "action_heads": "action-heads",
     "paligemma": "plugins/robovlms-paligemma",
     "llava": "plugins/robovlms-llava",
     "flamingo": "plugins/robovlms-flamingo",

@@ -23,6 +23,9 @@ _LAZY = {
     "BaseRoboVLM": "robovlms.backbone",
     "ImageProcessor": "robovlms.images",
     "build_backbone": "robovlms.building",
+    "build_vla": "robovlms.building",
+    "VLA": "robovlms.vla",
+    "BaseActionHead": "robovlms.action_head",
 }
 
 __all__ = [

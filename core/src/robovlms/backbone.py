@@ -15,6 +15,7 @@ The VLA branches on this attribute only, never on a plugin's name.
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import torch
@@ -34,8 +35,8 @@ class BaseRoboVLM(nn.Module):
     """A transformers VLM seen through the RoboVLMs backbone attributes.
 
     Subclasses set ``name`` (the entry-point name), ``model_class`` (the transformers class),
-    ``fusion``, and implement ``text_tower``, ``vision_tower``, ``preset_config``,
-    ``preset_tokenizer``, ``preset_image_processor`` and ``prompt``. Build one with
+    ``fusion`` and ``configuration`` (the module of presets), and implement ``text_tower``,
+    ``vision_tower`` and ``prompt``. Build one with
     :meth:`from_config`, which loads weights from ``vlm.model_name`` or builds ``vlm.preset``.
     """
 
@@ -43,6 +44,8 @@ class BaseRoboVLM(nn.Module):
     fusion: ClassVar[Fusion] = "tokens"
     model_class: ClassVar[type]
     presets: ClassVar[tuple[str, ...]] = ("tiny", "full")
+    #: whether the tokenizer adds its own special tokens (BOS) around ``prompt()``, as the VLM's processor does
+    add_special_tokens: ClassVar[bool] = False
 
     def __init__(self, model: nn.Module, tokenizer: Any, processor: Any, config: VLMConfig) -> None:
         """``processor`` is the checkpoint's transformers image processor; it is saved with the model."""
@@ -62,20 +65,24 @@ class BaseRoboVLM(nn.Module):
 
         return build_from_config(cls, config)
 
+    # A plugin keeps its presets in a ``configuration_<name>.py`` module (the LeRobot layout) and
+    # names it here; the three functions below read from it unless a subclass overrides them.
+    configuration: ClassVar[ModuleType]
+
     @classmethod
     def preset_config(cls, preset: str, image_size: int | None) -> PretrainedConfig:
         """The transformers config of a named architecture (``tiny``, ``full``, ...)."""
-        raise NotImplementedError(f"{cls.__name__} must implement preset_config()")
+        return cls.configuration.preset_config(preset, image_size)
 
     @classmethod
     def preset_tokenizer(cls, config: PretrainedConfig) -> Any:
         """A tokenizer for a preset, built locally (see :func:`robovlms.tokenization.local_tokenizer`)."""
-        raise NotImplementedError(f"{cls.__name__} must implement preset_tokenizer()")
+        return cls.configuration.preset_tokenizer(config)
 
     @classmethod
     def preset_image_processor(cls, config: PretrainedConfig) -> Any:
         """The transformers image processor of the checkpoint the preset mirrors, at the preset's size."""
-        raise NotImplementedError(f"{cls.__name__} must implement preset_image_processor()")
+        return cls.configuration.preset_image_processor(config)
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write model, tokenizer and image processor so that ``vlm.model_name`` can load them back."""
@@ -165,19 +172,23 @@ class BaseRoboVLM(nn.Module):
         """Prompts for a batch of instructions as ``input_ids`` and ``attention_mask``.
 
         Left-padded, so that tokens appended after the prompt (the VLA's action tokens) sit at the
-        same positions in every row.
+        same positions in every row. ``vlm.max_length`` bounds each instruction, not the prompt: a
+        template's image placeholders (576 for LLaVA-1.5) must never be cut.
         """
         self.tokenizer.padding_side = "left"
         encoded = self.tokenizer(
-            [self.prompt(text) for text in instructions],
-            add_special_tokens=False,
+            [self.prompt(self._clip(text)) for text in instructions],
+            add_special_tokens=self.add_special_tokens,
             padding=True,
-            truncation=True,
-            max_length=self.vlm_config.max_length,
             return_tensors="pt",
         )
         device = self.word_embedding.weight.device
         return {"input_ids": encoded["input_ids"].to(device), "attention_mask": encoded["attention_mask"].to(device)}
+
+    def _clip(self, instruction: str) -> str:
+        ids = self.tokenizer(instruction, add_special_tokens=False)["input_ids"]
+        limit = self.vlm_config.max_length
+        return instruction if len(ids) <= limit else self.tokenizer.decode(ids[:limit])
 
     def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Image tokens ``(B, N, hidden_size)``: a ``robovlms_encode_images`` hook's, else the plugin's own."""
@@ -203,10 +214,9 @@ class BaseRoboVLM(nn.Module):
         return tokens
 
     def embed_text(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Token embeddings; image placeholders get a valid id since their rows are overwritten."""
-        placeholder = self.image_token_id
-        if placeholder is not None and placeholder >= self.word_embedding.num_embeddings:
-            input_ids = input_ids.masked_fill(input_ids == placeholder, 0)
+        """Token embeddings. Image placeholders may lie outside the vocabulary; their rows are overwritten."""
+        if self.fusion == "tokens":
+            input_ids = input_ids.masked_fill(input_ids == self.image_token_id, 0)
         return self.word_embedding(input_ids)
 
     def forward_text(
@@ -220,45 +230,68 @@ class BaseRoboVLM(nn.Module):
     ) -> torch.Tensor:
         """Final hidden states ``(B, L, hidden_size)`` of the language model over ``inputs_embeds``.
 
-        ``image_tokens`` ``(B, N, D)`` and ``image_attention_mask`` ``(B, L)`` (which positions
-        see the image) are for cross-attention backbones; ``prefix_mask`` ``(B, L)`` marks the
-        positions that attend bidirectionally in prefix-LM backbones. Others ignore them.
+        For cross-attention backbones, ``image_tokens`` ``(B, I, N, D)`` holds ``I`` images per
+        sequence and ``image_attention_mask`` ``(B, L, I)`` says which positions see which image.
+        For prefix-LM backbones, ``prefix_mask`` ``(B, L)`` marks the positions that attend
+        bidirectionally; the rest attend causally. Backbones ignore what does not apply to them.
         """
         return self.text_tower(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
 
-    def forward(
-        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Hidden states for an image and a prompt, assembled by robovlms from the contract.
-
-        This is the path the VLA takes; :meth:`reference_forward` is the VLM's own, and the
-        conformance suite checks that both agree.
-        """
+    def embed_prompt(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt embeddings and image tokens; with ``tokens`` fusion the image tokens are already in place."""
         image_tokens = self.encode_images(pixel_values)
         embeds = self.embed_text(input_ids)
         if self.fusion == "tokens":
-            slots = (input_ids == self.image_token_id).unsqueeze(-1)
-            embeds = embeds.masked_scatter(slots, image_tokens.to(embeds.dtype))
-            return self.forward_text(embeds, attention_mask, prefix_mask=attention_mask.bool())
+            slots = input_ids == self.image_token_id
+            counts = slots.sum(dim=1)
+            if (counts != image_tokens.shape[1]).any():
+                raise PluginError(
+                    f"backbone {self.name!r}: the prompt holds {counts.tolist()} image placeholders per row "
+                    f"but the image encoder gave {image_tokens.shape[1]} tokens per image"
+                )
+            embeds = embeds.masked_scatter(slots.unsqueeze(-1), image_tokens.to(embeds.dtype))
+        return embeds, image_tokens
+
+    def forward(
+        self,
+        pixel_values: torch.Tensor,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        suffix: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Hidden states for one image and a prompt, assembled by robovlms from the contract.
+
+        ``suffix`` ``(B, S, D)`` embeddings (the VLA's action tokens) follow the prompt and attend
+        causally. This is the path the VLA takes; :meth:`reference_forward` is the VLM's own, and
+        the conformance suite checks that both agree.
+        """
+        embeds, image_tokens = self.embed_prompt(pixel_values, input_ids)
+        prefix = attention_mask.bool()
+        if suffix is not None:
+            embeds = torch.cat([embeds, suffix.to(embeds.dtype)], dim=1)
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones(suffix.shape[:2])], dim=1)
+            prefix = torch.cat([prefix, prefix.new_zeros(suffix.shape[:2])], dim=1)
+        if self.fusion == "tokens":
+            return self.forward_text(embeds, attention_mask, prefix_mask=prefix)
         return self.forward_text(
-            embeds, attention_mask, image_tokens=image_tokens, image_attention_mask=torch.ones_like(attention_mask)
+            embeds,
+            attention_mask,
+            image_tokens=image_tokens.unsqueeze(1),
+            image_attention_mask=attention_mask.unsqueeze(-1),
+            prefix_mask=prefix,
         )
 
-    def reference_kwargs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> dict[str, Any]:
-        """Extra inputs the wrapped model's own forward needs for a prompt-only pass."""
-        return {}
+    def reference_inputs(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, Any]:
+        """Inputs of the wrapped model's own forward for one image and a prompt (override to add or reshape)."""
+        return {"input_ids": input_ids, "pixel_values": pixel_values, "attention_mask": attention_mask}
 
     def reference_forward(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
         """Final hidden states from the wrapped transformers model's own forward, for fidelity checks."""
-        outputs = self.model.base_model(
-            input_ids=input_ids,
-            pixel_values=pixel_values,
-            attention_mask=attention_mask,
-            **self.reference_kwargs(input_ids, attention_mask),
-        )
-        return outputs.last_hidden_state
+        return self.model.base_model(**self.reference_inputs(pixel_values, input_ids, attention_mask)).last_hidden_state
 
     # -- training switches ---------------------------------------------------------------------
 

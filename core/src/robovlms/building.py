@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import torch
+
+from robovlms.action_head import HeadSpec
 from robovlms.backbone import BaseRoboVLM
 from robovlms.config import Config, load_config
+from robovlms.normalization import ActionNormalizer
 from robovlms.plugins import load
+from robovlms.vla import VLA
 
 
 def build_backbone(config: Config | dict) -> BaseRoboVLM:
@@ -15,3 +20,22 @@ def build_backbone(config: Config | dict) -> BaseRoboVLM:
     backbone.validate_attributes()
     backbone.configure_training(config.training)
     return backbone
+
+
+def build_vla(config: Config | dict, *, normalizer: ActionNormalizer | None = None) -> VLA:
+    """The VLA that ``config`` describes: its backbone and head loaded by name from installed plugins."""
+    config = config if isinstance(config, Config) else load_config(config)
+    head_cls = load("action_head", config.model.action_head or "")
+    head_cls.check_mode(config.model.history_mode)
+    backbone = build_backbone(config)
+    spec = HeadSpec(
+        input_size=backbone.hidden_size,
+        action_dim=config.model.action_dim,
+        chunk_size=config.model.action_chunk_size,
+        history_length=config.model.history_length,
+        num_action_tokens=config.model.num_action_tokens,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.training.seed)
+        head = head_cls(config.action_head, spec)
+    return VLA(config, backbone, head, normalizer)

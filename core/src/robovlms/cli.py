@@ -45,13 +45,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from robovlms.config import load_config
-    from robovlms.plugins import unknown_names
+    from robovlms.plugins import load, unknown_names
 
     config = load_config(args.config)
     problems = unknown_names("backbone", [config.model.backbone])
     problems += unknown_names("action_head", [config.model.action_head or ""])
     if problems:
         raise ConfigError([f"{args.config}: {p}" for p in problems])
+    try:
+        load("action_head", config.model.action_head or "").check_mode(config.model.history_mode)
+    except ConfigError as exc:
+        raise ConfigError([f"{args.config}: {p}" for p in exc.problems]) from None
     print(config.model_dump_json(indent=2))
     return 0
 

@@ -38,7 +38,11 @@ class ModelConfig(Section):
         "the language model; policy_head: each frame on its own, the head fuses the window",
     )
     num_action_tokens: int = Field(1, ge=1, description="learnable action tokens appended to each frame")
-    action_dim: int = Field(7, ge=2, description="six arm values and one gripper")
+    action_dim: int = Field(7, ge=2, description="arm values plus one gripper (the last dimension)")
+    action_normalization: Literal["quantile", "minmax", "none"] = Field(
+        "quantile", description="map arm values to [-1, 1] by the 1st/99th percentiles, by min/max, or not at all"
+    )
+    clip_actions: bool = Field(True, description="clip normalized arm targets and predictions to [-1, 1]")
 
 
 class TrainingConfig(Section):
@@ -63,6 +67,16 @@ class ActionHeadConfig(Section):
     hidden_size: int = Field(512, ge=1)
     num_layers: int = Field(2, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
+    num_heads: int = Field(4, ge=1, description="attention heads, for heads that attend (gpt)")
+    arm_loss: Literal["huber", "mse"] = "huber"
+    gripper_loss_weight: float = Field(0.01, ge=0, description="weight of the gripper's binary cross-entropy")
+    bins: int = Field(256, ge=2, description="bins per action dimension, for discrete heads")
+
+
+class InferenceConfig(Section):
+    execute_steps: int = Field(1, ge=1, description="actions of each predicted chunk run before asking again")
+    temporal_ensemble: bool = Field(False, description="average the overlapping chunks' predictions for a step")
+    ensemble_decay: float = Field(0.1, ge=0, description="weight exp(-decay * age) of older chunks when ensembling")
 
 
 class VLMConfig(Section):
@@ -95,6 +109,7 @@ class Config(Section):
     action_head: ActionHeadConfig = Field(default_factory=ActionHeadConfig)
     vlm: VLMConfig = Field(default_factory=VLMConfig)
     data: DataConfig = Field(default_factory=DataConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
 
     @model_validator(mode="after")
     def _one_head_name(self) -> Config:
@@ -107,6 +122,11 @@ class Config(Section):
         name = given or typed or _DEFAULT_HEAD
         self.model.__dict__["action_head"] = name
         self.action_head.__dict__["type"] = name
+        if self.inference.execute_steps > self.model.action_chunk_size:
+            raise ValueError(
+                f"inference.execute_steps is {self.inference.execute_steps} but model.action_chunk_size is "
+                f"{self.model.action_chunk_size}; a policy cannot run more actions than a chunk holds"
+            )
         return self
 
 

@@ -62,7 +62,7 @@ class ImageProcessor:
         h, w = x.shape[-2:]
         if self.center_crop:
             scale = self.size / min(h, w)
-            new_hw = (max(self.size, round(h * scale)), max(self.size, round(w * scale)))
+            new_hw = (max(self.size, int(h * scale)), max(self.size, int(w * scale)))  # as transformers
         else:
             new_hw = (self.size, self.size)
         if (h, w) != new_hw:

@@ -79,6 +79,11 @@ def _from_pretrained(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
         raise CheckpointError(f"{where}: unreadable config ({_first_line(exc)})") from None
     except (OSError, KeyError) as exc:
         raise CheckpointError(f"{where}: cannot load its config ({_first_line(exc)})") from None
+    if getattr(hf_config, "auto_map", None) and not remote:
+        # transformers silently uses its built-in class when it knows the model_type: refuse instead
+        raise CheckpointError(
+            f"{where}: the checkpoint needs its own Python code; set vlm.trust_remote_code to true if you trust it"
+        )
     expected = cls.model_class.config_class
     if not isinstance(hf_config, expected):
         raise CheckpointError(

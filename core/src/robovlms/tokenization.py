@@ -24,7 +24,7 @@ def local_tokenizer(vocab_size: int, special_tokens: dict[str, int], **roles: st
     if vocab_size - len(reserved) < N_BYTES:
         raise ValueError(f"vocab_size {vocab_size} leaves fewer than {N_BYTES} ids for bytes")
     free = (i for i in range(vocab_size) if i not in reserved)
-    vocab = {symbol: next(free) for symbol in pre_tokenizers.ByteLevel.alphabet()}
+    vocab = {symbol: next(free) for symbol in sorted(pre_tokenizers.ByteLevel.alphabet())}  # same ids every build
     vocab.update(special_tokens)
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)

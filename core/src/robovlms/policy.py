@@ -1,0 +1,121 @@
+"""The streaming policy: one observation in, one action out, history and chunks kept inside.
+
+A robot loop calls ``reset()`` at the start of an episode and ``step(observation)`` at every
+control tick. The policy keeps the history window itself, asks the model for a new chunk every
+``execute_steps`` steps, and in between plays the chunk it has (or, with temporal ensembling,
+averages every chunk that covers the current step). In ``policy_head`` mode each frame's features
+are computed once and cached, so a step runs the backbone on new frames only, whatever the window.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from robovlms.config import InferenceConfig
+from robovlms.errors import InputError, RoboVLMsError
+
+if TYPE_CHECKING:
+    from robovlms.vla import VLA
+
+
+class Policy:
+    """``reset()`` then ``step(observation) -> np.ndarray`` of shape ``(action_dim,)``."""
+
+    def __init__(self, vla: VLA, settings: InferenceConfig) -> None:
+        chunk = vla.config.model.action_chunk_size
+        if settings.execute_steps > chunk:
+            raise InputError(f"execute_steps is {settings.execute_steps}; it must be 1 to the chunk size {chunk}")
+        self.vla = vla.eval()
+        self.settings = settings
+        self.window = vla.config.model.history_length
+        self.cache_features = vla.config.model.history_mode == "policy_head"
+        self._started = False
+        #: how many frames went through the backbone, and how many times the model was asked
+        self.frames_encoded = 0
+        self.model_calls = 0
+
+    def reset(self) -> None:
+        """Start a new episode: forget the history and any pending actions."""
+        self._pixels: deque[torch.Tensor] = deque(maxlen=self.window)
+        self._features: deque[torch.Tensor | None] = deque(maxlen=self.window)
+        self._chunks: deque[tuple[int, torch.Tensor]] = deque()
+        self._instruction: str | None = None
+        self._prompt: dict[str, torch.Tensor] | None = None
+        self._step = 0
+        self._started = True
+
+    def _check(self, observation: Any) -> tuple[torch.Tensor, str]:
+        if not self._started:
+            raise RoboVLMsError("policy.step() was called before policy.reset(); call reset() at each episode start")
+        if not isinstance(observation, dict):
+            raise InputError(
+                f"observation: expected a dict with 'image' and 'instruction', got {type(observation).__name__}"
+            )
+        if "instruction" not in observation or not isinstance(observation["instruction"], str):
+            raise InputError("observation['instruction']: expected a string (the task in words; '' for none)")
+        if "image" not in observation:
+            raise InputError("observation['image']: missing; expected a uint8 array of shape (H, W, 3)")
+        image = observation["image"]
+        if np.ndim(image) != 3:
+            raise InputError(f"observation['image']: expected shape (H, W, 3), got {tuple(np.shape(image))}")
+        return self.vla.backbone.image_processor(image).to(self.vla.action_tokens.device), observation["instruction"]
+
+    @torch.no_grad()
+    def step(self, observation: dict[str, Any]) -> np.ndarray:
+        """The action to execute now, in robot units: arm values then the gripper (+1 open, -1 close)."""
+        pixels, instruction = self._check(observation)
+        if instruction != self._instruction:
+            self._instruction, self._prompt = instruction, self.vla.prompt([instruction])
+            self._features.clear()  # cached features were computed for the old instruction
+            self._features.extend([None] * len(self._pixels))
+        self._pixels.append(pixels)
+        self._features.append(None)
+        if self._step % self.settings.execute_steps == 0:
+            self._chunks.append((self._step, self._ask()))
+        action = self._current()
+        self._step += 1
+        return action.cpu().numpy().astype(np.float32)
+
+    def _ask(self) -> torch.Tensor:
+        """A new chunk (normalized arm values, gripper probability) for the newest frame."""
+        vla = self.vla
+        pixels = torch.cat(list(self._pixels)).unsqueeze(0)  # (1, T, 3, S, S)
+        frames = torch.ones(1, pixels.shape[1], dtype=torch.bool, device=pixels.device)
+        if self.cache_features:
+            missing = [i for i, f in enumerate(self._features) if f is None]
+            if missing:
+                prompt = self._prompt
+                fresh = vla.frame_features(
+                    pixels[0, missing],
+                    prompt["input_ids"].expand(len(missing), -1),
+                    prompt["attention_mask"].expand(len(missing), -1),
+                )
+                self.frames_encoded += len(missing)
+                for slot, feature in zip(missing, fresh, strict=True):
+                    self._features[slot] = feature
+            features = torch.stack(list(self._features)).unsqueeze(0)
+        else:
+            if vla.config.model.history_mode == "one_step":
+                pixels, frames = pixels[:, -1:], frames[:, -1:]
+            features = vla.window_features(pixels, self._prompt, frames)
+            self.frames_encoded += pixels.shape[1]
+        self.model_calls += 1
+        return vla.head.decode(vla.head(features, frames))[0, -1]
+
+    def _current(self) -> torch.Tensor:
+        """The action for this step from the chunks that cover it (the newest, or their ensemble)."""
+        chunk = self.vla.config.model.action_chunk_size
+        while self._chunks and self._step - self._chunks[0][0] >= chunk:
+            self._chunks.popleft()
+        if self.settings.temporal_ensemble:
+            covering = [(start, plan) for start, plan in self._chunks if self._step - start < chunk]
+        else:
+            covering = [self._chunks[-1]]
+        predictions = torch.stack([plan[self._step - start] for start, plan in covering])
+        weights = torch.exp(-self.settings.ensemble_decay * torch.arange(len(covering), dtype=predictions.dtype))
+        mean = (weights.unsqueeze(-1) * predictions).sum(0) / weights.sum()  # oldest weighs most, as in ACT
+        return self.vla.to_robot(mean)

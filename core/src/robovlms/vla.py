@@ -1,0 +1,196 @@
+"""The VLA: a backbone, learnable action tokens and an action head, for any installed VLM.
+
+For every frame, the prompt (the instruction with the frame's image) is followed by
+``num_action_tokens`` learnable tokens; the language model's hidden states at those tokens feed
+the head, which predicts a chunk of future actions. ``model.history_mode`` decides how a window of
+frames is seen: ``one_step`` and ``policy_head`` run each frame through the language model on its
+own (the head fuses the window in ``policy_head``); ``interleaved`` puts the whole window into one
+sequence. Image tokens enter the sequence or the cross-attention as the backbone's ``fusion``
+says; nothing here depends on which VLM it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from robovlms.action_head import BaseActionHead
+from robovlms.backbone import BaseRoboVLM
+from robovlms.config import Config
+from robovlms.errors import InputError
+from robovlms.normalization import ActionNormalizer
+
+
+class VLA(nn.Module):
+    """Any VLM as a policy: frames and an instruction in, chunks of 7-DoF actions out."""
+
+    def __init__(
+        self,
+        config: Config,
+        backbone: BaseRoboVLM,
+        head: BaseActionHead,
+        normalizer: ActionNormalizer | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.backbone = backbone
+        self.head = head
+        self.normalizer = normalizer or ActionNormalizer.identity(
+            config.model.action_dim, clip=config.model.clip_actions
+        )
+        with torch.no_grad():  # start the action tokens at the scale of the VLM's own token embeddings
+            vocab = torch.arange(
+                min(256, backbone.word_embedding.num_embeddings), device=backbone.word_embedding.weight.device
+            )
+            scale = backbone.word_embedding(vocab).float().std().item()
+        generator = torch.Generator().manual_seed(config.training.seed)
+        tokens = torch.randn(config.model.num_action_tokens, backbone.hidden_size, generator=generator) * scale
+        self.action_tokens = nn.Parameter(tokens.to(backbone.word_embedding.weight.dtype))
+
+    # -- inputs ----------------------------------------------------------------------------------
+
+    def pixels(self, images: Any) -> torch.Tensor:
+        """``(B, T, H, W, 3)`` uint8 frames (or already processed ``(B, T, 3, S, S)`` floats) to pixels."""
+        if isinstance(images, torch.Tensor) and images.is_floating_point() and images.ndim == 5:
+            return images.to(self.action_tokens.device)
+        shape = tuple(np.shape(images))
+        if len(shape) != 5 or shape[-1] != 3:
+            raise InputError(f"images: expected shape (batch, frames, H, W, 3), got {shape}")
+        flat = images.reshape(shape[0] * shape[1], *shape[2:])
+        pixels = self.backbone.image_processor(flat).to(self.action_tokens.device)
+        return pixels.view(shape[0], shape[1], *pixels.shape[1:])
+
+    def prompt(self, instructions: list[str]) -> dict[str, torch.Tensor]:
+        if not isinstance(instructions, (list, tuple)) or not all(isinstance(i, str) for i in instructions):
+            raise InputError("instructions: expected a list of strings, one per sample")
+        return self.backbone.tokenize(list(instructions))
+
+    # -- features at the action tokens ------------------------------------------------------------
+
+    def frame_features(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Each frame on its own through the language model: ``(N, K, D)`` at its action tokens."""
+        k = self.action_tokens.shape[0]
+        suffix = self.action_tokens.unsqueeze(0).expand(pixel_values.shape[0], -1, -1)
+        return self.backbone(pixel_values, input_ids, attention_mask, suffix=suffix)[:, -k:]
+
+    def window_features(
+        self, pixels: torch.Tensor, prompt: dict[str, torch.Tensor], frame_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Hidden states at the action tokens of every frame of the window: ``(B, T, K, D)``."""
+        b, t = pixels.shape[:2]
+        if self.config.model.history_mode == "interleaved":
+            return self._interleaved(pixels, prompt, frame_mask)
+        ids = prompt["input_ids"].repeat_interleave(t, dim=0)
+        mask = prompt["attention_mask"].repeat_interleave(t, dim=0)
+        features = self.frame_features(pixels.flatten(0, 1), ids, mask)
+        return features.view(b, t, *features.shape[1:])
+
+    def _interleaved(
+        self, pixels: torch.Tensor, prompt: dict[str, torch.Tensor], frame_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """One sequence per window: the prompt with frame 0, then [frame t, action tokens] for each t."""
+        backbone = self.backbone
+        b, t = pixels.shape[:2]
+        k = self.action_tokens.shape[0]
+        cross = backbone.fusion == "cross_attention"
+        first, image_tokens = backbone.embed_prompt(pixels[:, 0], prompt["input_ids"])
+        if t > 1:
+            rest = backbone.encode_images(pixels[:, 1:].flatten(0, 1))
+            image_tokens = torch.cat([image_tokens.unsqueeze(1), rest.view(b, t - 1, *rest.shape[1:])], dim=1)
+        else:
+            image_tokens = image_tokens.unsqueeze(1)
+        actions = self.action_tokens.unsqueeze(0).expand(b, -1, -1).to(first.dtype)
+        real = frame_mask.to(prompt["attention_mask"].dtype)
+        pieces, masks, frames = [first], [prompt["attention_mask"]], [torch.zeros_like(prompt["attention_mask"])]
+        for step in range(t):
+            if step > 0 and not cross:
+                pieces.append(image_tokens[:, step].to(first.dtype))
+                masks.append(real[:, step : step + 1].expand(-1, image_tokens.shape[2]))
+                frames.append(torch.full_like(masks[-1], step))
+            pieces.append(actions)
+            masks.append(real[:, step : step + 1].expand(-1, k))
+            frames.append(torch.full_like(masks[-1], step))
+        embeds, mask, frame_of = torch.cat(pieces, 1), torch.cat(masks, 1), torch.cat(frames, 1)
+        prefix = torch.zeros_like(mask, dtype=torch.bool)
+        prefix[:, : first.shape[1]] = prompt["attention_mask"].bool()
+        extra: dict[str, torch.Tensor] = {}
+        if cross:  # every position sees the image of its own frame
+            sees = nn.functional.one_hot(frame_of, t) * mask.unsqueeze(-1)
+            extra = {"image_tokens": image_tokens, "image_attention_mask": sees}
+        hidden = backbone.forward_text(embeds, mask, prefix_mask=prefix, **extra)
+        segment = k + (0 if cross else image_tokens.shape[2])
+        ends = first.shape[1] + k + segment * torch.arange(t, device=hidden.device)  # end of each frame's actions
+        index = ends.unsqueeze(1) - k + torch.arange(k, device=hidden.device).unsqueeze(0)  # (T, K)
+        return hidden[:, index]
+
+    # -- training and inference -------------------------------------------------------------------
+
+    def forward(
+        self,
+        images: Any,
+        instructions: list[str],
+        frame_mask: torch.Tensor | None = None,
+        actions: torch.Tensor | None = None,
+        action_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Predictions for a batch of windows, and the losses when target ``actions`` are given.
+
+        ``images`` ``(B, T, H, W, 3)``; ``frame_mask`` ``(B, T)`` False for padding frames after an
+        episode's end; ``actions`` ``(B, T, chunk, action_dim)`` in robot units; ``action_mask``
+        ``(B, T, chunk)`` False where the episode ends inside a chunk.
+        """
+        pixels = self.pixels(images)
+        b, t = pixels.shape[:2]
+        if len(instructions) != b:
+            raise InputError(f"instructions: got {len(instructions)} for a batch of {b}")
+        if frame_mask is None:
+            frame_mask = torch.ones(b, t, dtype=torch.bool, device=pixels.device)
+        features = self.window_features(pixels, self.prompt(instructions), frame_mask.bool())
+        prediction = self.head(features, frame_mask.bool())
+        out = {"prediction": prediction}
+        if actions is not None:
+            actions = torch.as_tensor(actions, dtype=torch.float32, device=pixels.device)
+            mask = frame_mask.bool().unsqueeze(-1).expand(actions.shape[:3])
+            if action_mask is not None:
+                mask = mask & action_mask.bool()
+            out.update(self.head.loss(prediction, self.normalizer.normalize(actions), mask))
+        return out
+
+    def to_robot(self, decoded: torch.Tensor) -> torch.Tensor:
+        """Decoded actions to robot units: arm de-normalized, gripper +1 (open) or -1 (close)."""
+        gripper = torch.where(decoded[..., -1:] > 0.5, 1.0, -1.0)
+        return self.normalizer.denormalize(torch.cat([decoded[..., :-1], gripper], dim=-1))
+
+    @torch.no_grad()
+    def predict(self, images: Any, instructions: list[str], frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Action chunks in robot units for every frame: ``(B, T, chunk, action_dim)``."""
+        return self.to_robot(self.head.decode(self(images, instructions, frame_mask)["prediction"]))
+
+    def policy(self, **overrides: Any) -> Any:
+        """A streaming policy (``reset()``, ``step(observation)``); ``overrides`` replace ``config.inference`` keys."""
+        from robovlms.config import InferenceConfig
+        from robovlms.policy import Policy
+
+        settings = {**self.config.inference.model_dump(), **overrides}
+        return Policy(self, InferenceConfig.model_validate(settings))
+
+    # -- files ------------------------------------------------------------------------------------
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """Write the config, weights (safetensors), normalisation and plugin versions to ``directory``."""
+        from robovlms.checkpoint import save
+
+        save(self, Path(directory))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> VLA:
+        """Restore a VLA written by :meth:`save_pretrained`; no pickle is ever loaded."""
+        from robovlms.checkpoint import load
+
+        return load(Path(directory))

@@ -1,0 +1,62 @@
+"""RoboPaliGemma: PaliGemma as a robovlms backbone, and the model for writing your own.
+
+PaliGemma is a prefix-LM. Its image tokens, ``<bos>``, the instruction and ``"\\n"`` form a prefix
+that attends bidirectionally; tokens after it (the VLA's action tokens) attend causally. The base
+class's defaults already fit the other four attributes and ``model_encode_images``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PaliGemmaForConditionalGeneration
+
+from robovlms import BaseRoboVLM
+from robovlms_paligemma import configuration_paligemma as presets
+
+
+class RoboPaliGemma(BaseRoboVLM):
+    name = "paligemma"
+    model_class = PaliGemmaForConditionalGeneration
+    fusion = "tokens"
+    configuration = presets
+
+    @property
+    def text_tower(self) -> nn.Module:
+        return self.model.model.language_model  # Gemma without its LM head
+
+    @property
+    def vision_tower(self) -> nn.Module:
+        return self.model.model.vision_tower  # SigLIP; the projector beside it is part of the image path
+
+    def prompt(self, instruction: str) -> str:
+        """PaliGemmaProcessor's layout: one ``<image>`` per image token, ``<bos>``, the instruction, ``"\\n"``."""
+        image = self.tokenizer.convert_ids_to_tokens(self.image_token_id)
+        return image * self.model.config.text_config.num_image_tokens + self.tokenizer.bos_token + instruction + "\n"
+
+    def forward_text(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        image_tokens: torch.Tensor | None = None,
+        image_attention_mask: torch.Tensor | None = None,
+        prefix_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """PaliGemmaModel turns ``token_type_ids`` (0: prefix, 1: causal suffix) into its prefix-LM mask and
+        counts positions from 1; given embeddings and no pixels, it runs just the language model with them.
+        Padding counts as prefix, as in PaliGemmaProcessor; no ``prefix_mask`` means all prefix.
+        """
+        token_type_ids = attention_mask * ~prefix_mask if prefix_mask is not None else torch.zeros_like(attention_mask)
+        return self.model.model(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids, use_cache=False
+        ).last_hidden_state
+
+    def reference_inputs(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, Any]:
+        """A prompt alone is all prefix; without ``token_type_ids`` a padded prompt would attend causally."""
+        inputs = super().reference_inputs(pixel_values, input_ids, attention_mask)
+        return {**inputs, "token_type_ids": torch.zeros_like(input_ids), "use_cache": False}
