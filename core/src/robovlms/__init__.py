@@ -10,7 +10,7 @@ from importlib import import_module
 from typing import Any
 
 from robovlms.config import Config, load_config
-from robovlms.errors import ConfigError, InputError, PluginError, RoboVLMsError
+from robovlms.errors import CheckpointError, ConfigError, InputError, PluginError, RoboVLMsError
 from robovlms.hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -26,10 +26,12 @@ _LAZY = {
     "build_vla": "robovlms.building",
     "VLA": "robovlms.vla",
     "BaseActionHead": "robovlms.action_head",
+    "HeadSpec": "robovlms.action_head",
 }
 
 __all__ = [
     "PLUGIN_API_VERSION",
+    "CheckpointError",
     "Config",
     "ConfigError",
     "InputError",

@@ -98,6 +98,15 @@ class VLMConfig(Section):
 
 class DataConfig(Section):
     path: str | None = Field(None, description="dataset folder in the LeRobot v3 layout")
+    image_keys: list[str] = Field(
+        default_factory=lambda: ["observation.image"],
+        min_length=1,
+        description="camera features; the first is the main one",
+    )
+    action_key: str = Field("action", description="feature holding the 7-DoF action")
+    state_key: str | None = Field(None, description="feature holding the robot state, if the model uses it")
+    validation_split: float = Field(0.1, ge=0, lt=1, description="fraction of episodes held out for validation")
+    num_workers: int = Field(0, ge=0, description="data-loading worker processes")
 
 
 _DEFAULT_HEAD = "lstm"
