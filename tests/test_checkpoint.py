@@ -8,11 +8,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_vla
 
 from robovlms import VLA, CheckpointError, PluginError
 from robovlms.normalization import ActionNormalizer, action_statistics
-
-from conftest import tiny_vla
 
 
 @pytest.fixture(scope="module")

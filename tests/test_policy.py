@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import tiny_vla
 
 from robovlms import InputError, RoboVLMsError
-
-from conftest import tiny_vla
 
 
 def observations(n: int, instruction: str = "pick up the red block"):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import BACKBONES, HEADS, tiny_config, tiny_vla
 
 from robovlms import ConfigError, build_vla
 from robovlms.plugins import load
-
-from conftest import BACKBONES, HEADS, tiny_config, tiny_vla
 
 COMBOS = [(b, h, m) for b in BACKBONES for h in HEADS for m in load("action_head", h).history_modes]
 REFUSED = [
