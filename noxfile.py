@@ -31,7 +31,9 @@ def _wheels(session: nox.Session, folders: list[str]) -> list[str]:
     """Build a wheel of each folder into the session's tmp dir (the way pip would from an sdist)."""
     out = Path(session.create_tmp()) / "wheels"
     shutil.rmtree(out, ignore_errors=True)
-    session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), *folders)
+    session.run(
+        "python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), *(f"./{f}" for f in folders)
+    )
     return [str(path) for path in sorted(out.glob("*.whl"))]
 
 
@@ -71,3 +73,11 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Speed goals, reported as ratios measured in one run (see benchmarks/)."""
+    _install(session, list(DISTRIBUTIONS.values()))
+    for script in sorted(Path("benchmarks").glob("bench_*.py")):
+        session.run("python", str(script))

@@ -60,6 +60,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from robovlms.config import apply_overrides, load_config
+    from robovlms.training.trainer import train
+
+    config = apply_overrides(load_config(args.config), args.set)
+    if args.max_steps is not None:
+        config = apply_overrides(config, [f"training.max_steps={args.max_steps}"])
+    metrics = train(config, args.output, resume=args.resume, progress=not args.no_progress)
+    print(f"trained {metrics.get('step', 0)} steps into {args.output} (loss {metrics.get('loss', float('nan')):.4f})")
+    return 0
+
+
+def cmd_dataset_generate(args: argparse.Namespace) -> int:
+    from robovlms.datasets.generate import generate
+
+    done = generate(args.out, args.episodes, seed=args.seed, image_size=args.image_size)
+    print(f"wrote {done.episodes} episodes ({done.frames} frames) of the tabletop task to {done.path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from robovlms import __version__
 
@@ -75,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a config and print it with defaults filled in")
     validate.add_argument("config", help="path to a JSON config")
     validate.set_defaults(func=cmd_validate)
+
+    dataset = sub.add_parser("dataset", help="make datasets in the LeRobot v3 layout")
+    dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
+    generate = dataset_sub.add_parser("generate", help="record the scripted expert on the built-in tabletop task")
+    generate.add_argument("out", help="new (or empty) folder to write the dataset to")
+    generate.add_argument("--episodes", type=int, required=True, help="number of episodes to record")
+    generate.add_argument("--seed", type=int, default=0, help="seed of the episode layouts (default 0)")
+    generate.add_argument("--image-size", type=int, default=64, help="camera resolution in pixels (default 64)")
+    generate.set_defaults(func=cmd_dataset_generate)
+
+    train = sub.add_parser("train", help="train a VLA on a LeRobot v3 dataset")
+    train.add_argument("config", help="path to a JSON config")
+    train.add_argument("--output", required=True, help="run folder: checkpoints, metrics.jsonl, the final model")
+    train.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    train.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
     return parser
 
 

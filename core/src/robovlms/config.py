@@ -60,6 +60,14 @@ class TrainingConfig(Section):
     freeze_language_model: bool = False
     freeze_embeddings: bool = False
     seed: int = 0
+    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (default: all epochs)")
+    log_every: int = Field(10, ge=1, description="steps between lines in metrics.jsonl")
+    eval_every: int | None = Field(None, ge=1, description="steps between validation passes (default: each epoch)")
+    checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints (default: each epoch)")
+    keep_checkpoints: int = Field(2, ge=1, description="how many of the latest checkpoints to keep")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="multi-process training: replicate the model (ddp) or shard it (fsdp)"
+    )
 
 
 class ActionHeadConfig(Section):
@@ -176,6 +184,25 @@ def config_from_dict(data: Any) -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         raise ConfigError([_describe(e) for e in exc.errors()]) from None
+
+
+def apply_overrides(config: Config, overrides: list[str]) -> Config:
+    """``SECTION.KEY=VALUE`` overrides (VALUE read as JSON, else as a string) on top of ``config``."""
+    data = config.model_dump(exclude_unset=True)  # what the user wrote: derived values are derived again
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.strip().split(".")
+        if not sep or len(parts) != 2 or not all(parts):
+            raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. training.epochs=3")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        section = data.setdefault(parts[0], {})
+        if not isinstance(section, dict):
+            raise ConfigError(f"--set {item!r}: {parts[0]} is not a config section")
+        section[parts[1]] = value
+    return config_from_dict(data)
 
 
 def load_config(source: str | Path | dict[str, Any]) -> Config:

@@ -1,0 +1,71 @@
+"""Expert demonstrations of the built-in tabletop task, written as a LeRobot v3 dataset.
+
+This is how robovlms trains and benchmarks with no download: the scripted expert is run in
+:class:`~robovlms.tabletop.TabletopEnv`, and each episode (frames seen before each action, the
+actions, the instruction as the task) becomes one LeRobot episode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from robovlms.datasets.lerobot import DatasetError
+from robovlms.datasets.writer import LeRobotWriter
+from robovlms.tabletop import ScriptedExpert, TabletopEnv
+
+FPS = 10
+ARM = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]
+
+
+@dataclass(frozen=True)
+class Generated:
+    path: Path
+    episodes: int
+    frames: int
+
+
+def episode_seeds(seed: int, episodes: int) -> list[int]:
+    """Independent per-episode seeds: datasets with different ``seed`` share no layouts by construction."""
+    return [int(s) for s in np.random.SeedSequence(seed).generate_state(episodes)]
+
+
+def generate(
+    out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 64, file_size_mb: float = 100.0
+) -> Generated:
+    """Run the expert for ``episodes`` episodes and write them to the new folder ``out``."""
+    if episodes < 1:
+        raise DatasetError(f"--episodes: expected at least 1, got {episodes}")
+    if image_size < 16:
+        raise DatasetError(f"--image-size: the tabletop needs at least 16 pixels, got {image_size}")
+    features = {
+        "observation.image": {
+            "dtype": "image",
+            "shape": [image_size, image_size, 3],
+            "names": ["height", "width", "channels"],
+        },
+        "observation.state": {"dtype": "float32", "shape": [4], "names": ["x", "y", "z", "gripper"]},
+        "action": {"dtype": "float32", "shape": [7], "names": ARM},
+    }
+    env, expert = TabletopEnv(image_size=image_size), ScriptedExpert()
+    with LeRobotWriter(out, features, FPS, robot_type="tabletop", file_size_mb=file_size_mb) as writer:
+        for episode_seed in episode_seeds(seed, episodes):
+            observation, done = env.reset(episode_seed), False
+            images, states, actions = [], [], []
+            while not done:
+                action = expert.act(env)
+                images.append(observation["image"])
+                states.append(observation["state"])
+                actions.append(action)
+                observation, _, done = env.step(action)
+            writer.add_episode(
+                env.instruction,
+                {
+                    "observation.image": np.stack(images),
+                    "observation.state": np.stack(states),
+                    "action": np.stack(actions),
+                },
+            )
+    return Generated(Path(out), episodes, writer.frames)

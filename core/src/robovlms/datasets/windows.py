@@ -1,0 +1,167 @@
+"""Training samples: windows of frames with the chunk of actions that follows each frame.
+
+A sample starts at any frame ``t`` of an episode and holds frames ``t .. t+T-1``; for each of
+those frames, its next ``C`` actions. Windows and chunks that run past the episode's end are
+padded (the last frame repeated, zero actions) and masked, so every frame of every episode is
+trained on, the end of an episode included. :func:`collate` batches samples into exactly the
+keyword arguments of :meth:`robovlms.vla.VLA.forward`.
+
+Actions are loaded for all episodes up front (they are small); images are decoded per episode on
+first use and kept, bounded by ``cache_mb``, so after the first epoch a sample costs a few
+array copies.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from robovlms.config import Config
+from robovlms.datasets.lerobot import DatasetError, EpisodeMeta, LeRobotDataset
+from robovlms.normalization import action_statistics
+
+Sample = dict[str, Any]
+
+
+class WindowDataset(Dataset):
+    """One sample per frame of the chosen episodes (all when ``episodes`` is None)."""
+
+    def __init__(
+        self,
+        dataset: LeRobotDataset,
+        history_length: int,
+        action_chunk_size: int,
+        *,
+        episodes: Sequence[int] | None = None,
+        image_key: str = "observation.image",
+        action_key: str = "action",
+        cache_mb: float = 1024.0,
+    ) -> None:
+        if history_length < 1 or action_chunk_size < 1:
+            raise DatasetError(
+                f"windows need history_length and action_chunk_size >= 1, got {history_length}, {action_chunk_size}"
+            )
+        dataset.require(image_key, "data.image_keys", visual=True)
+        dataset.require(action_key, "data.action_key")
+        self.dataset = dataset
+        self.history_length = history_length
+        self.chunk = action_chunk_size
+        self.image_key = image_key
+        chosen = range(len(dataset.episodes)) if episodes is None else episodes
+        self.episodes: list[EpisodeMeta] = [dataset.episodes[i] for i in chosen]
+        self.instructions = [dataset.task(e) for e in self.episodes]
+        self.actions = [dataset.column(e, action_key).astype(np.float32) for e in self.episodes]
+        self._starts = np.cumsum([0] + [e.length for e in self.episodes])
+        self._images: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._cache_bytes = 0
+        self._cache_limit = cache_mb * 1024 * 1024
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def _frames(self, position: int) -> np.ndarray:
+        if position in self._images:
+            self._images.move_to_end(position)
+            return self._images[position]
+        frames = self.dataset.frames(self.episodes[position], self.image_key)
+        self._images[position] = frames
+        self._cache_bytes += frames.nbytes
+        while self._cache_bytes > self._cache_limit and len(self._images) > 1:
+            self._cache_bytes -= self._images.popitem(last=False)[1].nbytes
+        return frames
+
+    def __getitem__(self, item: int) -> Sample:
+        if not 0 <= item < len(self):
+            raise IndexError(f"window {item} of {len(self)}")
+        position = int(np.searchsorted(self._starts, item, side="right")) - 1
+        t = item - int(self._starts[position])
+        actions = self.actions[position]
+        length = len(actions)
+        steps = t + np.arange(self.history_length)
+        frame_mask = steps < length
+        targets = steps[:, None] + np.arange(self.chunk)[None, :]  # (T, C) frame index of each action
+        action_mask = targets < length
+        padded = np.concatenate([actions, np.zeros((1, actions.shape[1]), dtype=np.float32)])
+        return {
+            "images": self._frames(position)[np.minimum(steps, length - 1)],
+            "instruction": self.instructions[position],
+            "frame_mask": frame_mask,
+            "actions": padded[np.where(action_mask, targets, length)],
+            "action_mask": action_mask,
+        }
+
+
+def collate(samples: list[Sample]) -> dict[str, Any]:
+    """Stack samples into the keyword arguments of ``VLA.forward``."""
+    return {
+        "images": torch.from_numpy(np.stack([s["images"] for s in samples])),
+        "instructions": [s["instruction"] for s in samples],
+        "frame_mask": torch.from_numpy(np.stack([s["frame_mask"] for s in samples])),
+        "actions": torch.from_numpy(np.stack([s["actions"] for s in samples])),
+        "action_mask": torch.from_numpy(np.stack([s["action_mask"] for s in samples])),
+    }
+
+
+def split_episodes(count: int, validation_split: float, seed: int) -> tuple[list[int], list[int]]:
+    """Episode positions for training and validation: whole episodes, so no frame leaks across."""
+    order = np.random.default_rng(seed).permutation(count)
+    held = min(count - 1, max(1, round(count * validation_split))) if validation_split > 0 else 0
+    return sorted(order[held:].tolist()), sorted(order[:held].tolist())
+
+
+def action_stats(dataset: LeRobotDataset, action_key: str = "action") -> dict[str, list[float]]:
+    """Normalisation statistics of the actions: from ``meta/stats.json`` when it has the quantiles, else computed."""
+    saved = (dataset.stats or {}).get(action_key, {})
+    keys = ("min", "max", "mean", "std", "q01", "q99")
+    if all(k in saved for k in keys):
+        return {k: [float(v) for v in saved[k]] for k in keys}
+    return action_statistics(np.concatenate([dataset.column(e, action_key) for e in dataset.episodes]))
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a trainer needs from the data: both splits, the action statistics, and the batching."""
+
+    train: WindowDataset
+    validation: WindowDataset | None
+    statistics: dict[str, list[float]]
+    collate = staticmethod(collate)
+
+
+def open_training_data(config: Config, *, cache_mb: float = 1024.0) -> TrainingData:
+    """Training and validation windows and action statistics for ``config.data`` and ``config.model``."""
+    data = config.data
+    if data.path is None:
+        raise DatasetError("data.path: not set; name a dataset folder in the LeRobot v3 layout")
+    dataset = LeRobotDataset(data.path)
+    for key in data.image_keys:
+        dataset.require(key, "data.image_keys", visual=True)
+    dataset.require(data.action_key, "data.action_key")
+    if data.state_key is not None:
+        dataset.require(data.state_key, "data.state_key")
+    action_dim = dataset.features[data.action_key]["shape"]
+    if list(action_dim) != [config.model.action_dim]:
+        raise DatasetError(
+            f"data.action_key: feature {data.action_key!r} has shape {list(action_dim)}, "
+            f"model.action_dim is {config.model.action_dim}"
+        )
+    train, held = split_episodes(len(dataset.episodes), data.validation_split, config.training.seed)
+
+    def windows(episodes: list[int]) -> WindowDataset:
+        return WindowDataset(
+            dataset,
+            config.model.history_length,
+            config.model.action_chunk_size,
+            episodes=episodes,
+            image_key=data.image_keys[0],
+            action_key=data.action_key,
+            cache_mb=cache_mb,
+        )
+
+    return TrainingData(windows(train), windows(held) if held else None, action_stats(dataset, data.action_key))

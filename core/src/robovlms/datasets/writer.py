@@ -1,0 +1,280 @@
+"""Writing datasets in the LeRobot v3 layout, one episode at a time.
+
+Episodes are buffered until a data file reaches ``file_size_mb`` (LeRobot's own rule, so files
+hold many episodes), then written; the metadata (info, stats, tasks, episodes) is written on
+:meth:`LeRobotWriter.close`, so a folder without ``meta/info.json`` is an unfinished write.
+Images go into the parquet files as PNG (LeRobot's image feature); video features go to mp4.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from robovlms.datasets.lerobot import (
+    CHUNKS_SIZE,
+    CODEBASE_VERSION,
+    DATA_PATH,
+    DEFAULT_FEATURES,
+    EPISODES_PATH,
+    INFO_PATH,
+    STATS_PATH,
+    TASKS_PATH,
+    VIDEO_PATH,
+    VISUAL,
+    DatasetError,
+)
+
+_MB = 1024 * 1024
+
+
+class LeRobotWriter:
+    """``add_episode`` for each episode, then ``close`` (or use it as a context manager)."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        features: dict[str, dict[str, Any]],
+        fps: int,
+        *,
+        robot_type: str | None = None,
+        file_size_mb: float = 100.0,
+    ) -> None:
+        self.root = Path(root)
+        if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
+            raise DatasetError(f"{self.root}: already exists and is not empty; choose a new folder")
+        clash = set(features) & set(DEFAULT_FEATURES)
+        if clash:
+            raise DatasetError(f"features: {', '.join(sorted(clash))} are written by the writer itself")
+        self.fps = fps
+        self.robot_type = robot_type
+        self.file_size_mb = file_size_mb
+        self.features = {name: dict(f, shape=list(f["shape"])) for name, f in features.items()}
+        self.video_keys = [n for n, f in self.features.items() if f["dtype"] == "video"]
+        if self.video_keys:
+            from robovlms.datasets.video import require_av, video_info
+
+            require_av()  # fail now, not after the first episode was recorded
+            for key in self.video_keys:
+                height, width, _ = self.features[key]["shape"]
+                self.features[key]["info"] = video_info(fps, height, width)
+        self.tasks: dict[str, int] = {}
+        self.episodes: list[dict[str, Any]] = []
+        self.frames = 0
+        self._file = 0  # running file number; chunk and file index derive from it
+        self._rows: dict[str, list[Any]] = {}
+        self._bytes = 0
+        self._videos: dict[str, Any] = {}
+        self._all = {**self.features, **DEFAULT_FEATURES}
+        self._stats = {name: _ImageStats() if f["dtype"] in VISUAL else _Stats() for name, f in self._all.items()}
+
+    def __enter__(self) -> LeRobotWriter:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if kind is None:
+            self.close()
+
+    def _where(self) -> dict[str, int]:
+        return {"chunk_index": self._file // CHUNKS_SIZE, "file_index": self._file % CHUNKS_SIZE}
+
+    def add_episode(self, task: str, frames: dict[str, np.ndarray]) -> None:
+        """Append one episode: ``frames`` maps every feature to an array of ``(length, *shape)``."""
+        if set(frames) != set(self.features):
+            raise DatasetError(
+                f"episode {len(self.episodes)}: features {sorted(frames)} "
+                f"differ from the declared {sorted(self.features)}"
+            )
+        length = len(next(iter(frames.values())))
+        for name, values in frames.items():
+            shape = (length, *self.features[name]["shape"])
+            if np.shape(values) != shape:
+                raise DatasetError(
+                    f"episode {len(self.episodes)}: {name!r} has shape {np.shape(values)}, expected {shape}"
+                )
+        if length == 0:
+            raise DatasetError(f"episode {len(self.episodes)}: has no frames")
+        task_index = self.tasks.setdefault(task, len(self.tasks))
+        where = self._where()
+        episode: dict[str, Any] = {
+            "episode_index": len(self.episodes),
+            "tasks": [task],
+            "length": length,
+            "data/chunk_index": where["chunk_index"],
+            "data/file_index": where["file_index"],
+            "dataset_from_index": self.frames,
+            "dataset_to_index": self.frames + length,
+        }
+        columns = {
+            "timestamp": np.arange(length, dtype=np.float32) / self.fps,
+            "frame_index": np.arange(length, dtype=np.int64),
+            "episode_index": np.full(length, len(self.episodes), dtype=np.int64),
+            "index": np.arange(self.frames, self.frames + length, dtype=np.int64),
+            "task_index": np.full(length, task_index, dtype=np.int64),
+        }
+        for name, values in [*frames.items(), *columns.items()]:
+            dtype = self._all[name]["dtype"]
+            values = np.asarray(values)
+            self._stats[name].add(values)
+            if dtype == "video":
+                episode.update(self._add_video(name, values))
+                continue
+            cells = [_encode_png(image) for image in values] if dtype == "image" else values.astype(dtype)
+            self._rows.setdefault(name, []).append(cells)
+            self._bytes += sum(len(c["bytes"]) for c in cells) if dtype == "image" else cells.nbytes
+        episode["meta/episodes/chunk_index"] = 0
+        episode["meta/episodes/file_index"] = 0
+        self.episodes.append(episode)
+        self.frames += length
+        if self._bytes >= self.file_size_mb * _MB:
+            self._flush()
+
+    def _add_video(self, name: str, images: np.ndarray) -> dict[str, Any]:
+        from robovlms.datasets.video import VideoEncoder
+
+        where = self._where()
+        if name not in self._videos:
+            path = self.root / VIDEO_PATH.format(video_key=name, **where)
+            self._videos[name] = VideoEncoder(path, self.fps, *images.shape[1:3])
+        start = self._videos[name].add(images)
+        prefix = f"videos/{name}/"
+        return {
+            prefix + "chunk_index": where["chunk_index"],
+            prefix + "file_index": where["file_index"],
+            prefix + "from_timestamp": start,
+            prefix + "to_timestamp": start + len(images) / self.fps,
+        }
+
+    def _flush(self) -> None:
+        """Write the buffered episodes as one data file (and close their video files)."""
+        if not self._rows:
+            return
+        arrays = {}
+        for name, parts in self._rows.items():
+            feature = self._all[name]
+            if feature["dtype"] == "image":
+                arrays[name] = pa.array([c for part in parts for c in part], type=IMAGE_TYPE)
+            else:
+                arrays[name] = _numeric(np.concatenate(parts), feature["shape"])
+        path = self.root / DATA_PATH.format(**self._where())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table(arrays), path)
+        for encoder in self._videos.values():
+            encoder.close()
+        self._rows, self._videos, self._bytes = {}, {}, 0
+        self._file += 1
+
+    def close(self) -> dict[str, Any]:
+        """Write the last data file and all metadata; return the ``info.json`` contents."""
+        if not self.episodes:
+            raise DatasetError(f"{self.root}: no episodes were added")
+        self._flush()
+        meta = self.root / "meta"
+        meta.mkdir(parents=True, exist_ok=True)
+        tasks = pa.table({"task_index": pa.array(list(self.tasks.values()), pa.int64()), "task": list(self.tasks)})
+        pq.write_table(tasks.replace_schema_metadata(_pandas_index("task", "task_index")), self.root / TASKS_PATH)
+        episodes = self.root / EPISODES_PATH.format(chunk_index=0, file_index=0)
+        episodes.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist(self.episodes), episodes)
+        stats = {name: s.result() for name, s in self._stats.items()}
+        (self.root / STATS_PATH).write_text(json.dumps(stats, indent=4))
+        info = {
+            "codebase_version": CODEBASE_VERSION,
+            "robot_type": self.robot_type,
+            "total_episodes": len(self.episodes),
+            "total_frames": self.frames,
+            "total_tasks": len(self.tasks),
+            "chunks_size": CHUNKS_SIZE,
+            "data_files_size_in_mb": self.file_size_mb,
+            "video_files_size_in_mb": self.file_size_mb,
+            "fps": self.fps,
+            "splits": {"train": f"0:{len(self.episodes)}"},
+            "data_path": DATA_PATH,
+            "video_path": VIDEO_PATH if self.video_keys else None,
+            "features": self._all,
+        }
+        (self.root / INFO_PATH).write_text(json.dumps(info, indent=4))
+        return info
+
+
+#: the Arrow type of LeRobot's (Hugging Face datasets') image feature
+IMAGE_TYPE = pa.struct([("bytes", pa.binary()), ("path", pa.string())])
+
+
+def _encode_png(image: np.ndarray) -> dict[str, Any]:
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG", compress_level=1)
+    return {"bytes": buffer.getvalue(), "path": None}
+
+
+def _numeric(values: np.ndarray, shape: list[int]) -> pa.Array:
+    """Scalars for shape ``[1]`` (as LeRobot's Value), fixed-size lists otherwise (its Sequence)."""
+    if list(shape) == [1]:
+        return pa.array(values.reshape(-1))
+    return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1)), math.prod(shape))
+
+
+def _pandas_index(index: str, column: str) -> dict[bytes, bytes]:
+    """The pandas metadata that makes ``pd.read_parquet`` show the task text as the index, as LeRobot expects."""
+    columns = [
+        {"name": column, "field_name": column, "pandas_type": "int64", "numpy_type": "int64", "metadata": None},
+        {"name": index, "field_name": index, "pandas_type": "unicode", "numpy_type": "object", "metadata": None},
+    ]
+    pandas = {"index_columns": [index], "column_indexes": [], "columns": columns, "pandas_version": "2.2.0"}
+    return {b"pandas": json.dumps(pandas).encode()}
+
+
+class _Stats:
+    """Min, max, mean, std, count and the 1st/99th percentiles of a numeric feature."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+
+    def add(self, values: np.ndarray) -> None:
+        self.parts.append(values.reshape(len(values), -1).astype(np.float64))
+
+    def result(self) -> dict[str, list[Any]]:
+        values = np.concatenate(self.parts)
+        return {
+            "min": values.min(0).tolist(),
+            "max": values.max(0).tolist(),
+            "mean": values.mean(0).tolist(),
+            "std": values.std(0).tolist(),
+            "count": [len(values)],
+            "q01": np.quantile(values, 0.01, axis=0).tolist(),
+            "q99": np.quantile(values, 0.99, axis=0).tolist(),
+        }
+
+
+class _ImageStats:
+    """Per-channel statistics of frames in [0, 1], shaped ``(3, 1, 1)`` as LeRobot's; running sums, frames are large."""
+
+    def __init__(self) -> None:
+        self.low, self.high = np.ones(3), np.zeros(3)
+        self.total, self.squares = np.zeros(3), np.zeros(3)
+        self.pixels = self.count = 0
+
+    def add(self, values: np.ndarray) -> None:
+        pixels = values.reshape(-1, 3).astype(np.float64) / 255
+        self.low, self.high = np.minimum(self.low, pixels.min(0)), np.maximum(self.high, pixels.max(0))
+        self.total += pixels.sum(0)
+        self.squares += (pixels**2).sum(0)
+        self.pixels += len(pixels)
+        self.count += len(values)
+
+    def result(self) -> dict[str, list[Any]]:
+        mean = self.total / self.pixels
+        std = np.sqrt(np.maximum(self.squares / self.pixels - mean**2, 0))
+        stats = {"min": self.low, "max": self.high, "mean": mean, "std": std}
+        return {**{k: v.reshape(3, 1, 1).tolist() for k, v in stats.items()}, "count": [self.count]}

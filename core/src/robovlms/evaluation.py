@@ -1,0 +1,175 @@
+"""Closed-loop evaluation in the built-in tabletop task, with the reference points beside it.
+
+A policy's success rate means little alone, so every report carries two references measured on
+the very same episodes: the scripted expert (what the task allows) and the same policy with the
+instruction replaced by an empty string (what it does without language; about one in three on
+this task). Episodes are fixed by the seed, and the policy is deterministic, so a report can be
+reproduced exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robovlms.tabletop import TASKS, ScriptedExpert, TabletopEnv
+
+#: frames per rollout drawn in the picture, and rollouts shown
+PICTURE_FRAMES, PICTURE_ROLLOUTS = 6, 3
+
+
+@dataclass
+class Episode:
+    seed: int
+    task: str
+    instruction: str
+    success: bool
+    length: int
+    step_seconds: list[float] = field(default_factory=list, repr=False)
+    frames: list[np.ndarray] = field(default_factory=list, repr=False)
+
+
+def episode_seeds(seed: int, per_task: int, image_size: int) -> list[int]:
+    """The first seeds from ``seed`` on that give ``per_task`` episodes of every task."""
+    env = TabletopEnv(image_size=image_size)
+    chosen: dict[str, list[int]] = {task: [] for task in TASKS}
+    candidate = seed
+    while any(len(seeds) < per_task for seeds in chosen.values()):
+        env.reset(candidate)
+        if len(chosen[env.task]) < per_task:
+            chosen[env.task].append(candidate)
+        candidate += 1
+    return sorted(s for seeds in chosen.values() for s in seeds)
+
+
+def rollout(act: Any, env: TabletopEnv, seed: int, *, blind: bool = False, record: bool = False) -> Episode:
+    """Run one episode with ``act(observation) -> action``; ``blind`` hides the instruction."""
+    observation = env.reset(seed)
+    episode = Episode(seed, env.task, observation["instruction"], False, 0)
+    done = False
+    while not done:
+        if record:
+            episode.frames.append(observation["image"])
+        shown = {**observation, "instruction": ""} if blind else observation
+        start = time.perf_counter()
+        action = act(shown)
+        episode.step_seconds.append(time.perf_counter() - start)
+        observation, success, done = env.step(action)
+        episode.success = episode.success or success
+        episode.length += 1
+    if record:
+        episode.frames.append(observation["image"])
+    return episode
+
+
+def _summary(episodes: list[Episode]) -> dict[str, Any]:
+    tasks = sorted({e.task for e in episodes})
+    per_task = {
+        task: {
+            "success_rate": float(np.mean([e.success for e in episodes if e.task == task])),
+            "episodes": sum(e.task == task for e in episodes),
+        }
+        for task in tasks
+    }
+    times = [t for e in episodes for t in e.step_seconds]
+    return {
+        "success_rate": float(np.mean([e.success for e in episodes])),
+        "episodes": len(episodes),
+        "per_task": per_task,
+        "mean_episode_length": float(np.mean([e.length for e in episodes])),
+        "step_time_ms": 1e3 * statistics.median(times) if times else 0.0,
+    }
+
+
+# -- the policy, in this process or in worker processes -----------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _load_policy(run: str) -> None:
+    import torch
+
+    from robovlms.vla import VLA
+
+    torch.set_num_threads(1)
+    _worker["vla"] = VLA.from_pretrained(run)
+
+
+def _policy_episodes(run: str, seeds: list[int], image_size: int, blind: bool, record: int) -> list[Episode]:
+    if "vla" not in _worker:
+        _load_policy(run)
+    policy = _worker["vla"].policy()
+    env = TabletopEnv(image_size=image_size)
+    out = []
+    for index, seed in enumerate(seeds):
+        policy.reset()
+        out.append(rollout(policy.step, env, seed, blind=blind, record=index < record))
+    return out
+
+
+def _run_policy(run: str, seeds: list[int], image_size: int, blind: bool, workers: int, record: int) -> list[Episode]:
+    if workers <= 1:
+        return _policy_episodes(run, seeds, image_size, blind, record)
+    shards = [seeds[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers, initializer=_load_policy, initargs=(run,)) as pool:
+        futures = [
+            pool.submit(_policy_episodes, run, shard, image_size, blind, record if i == 0 else 0)
+            for i, shard in enumerate(shards)
+        ]
+        episodes = [e for f in futures for e in f.result()]
+    return sorted(episodes, key=lambda e: e.seed)
+
+
+def evaluate(
+    run: str | Path,
+    *,
+    episodes: int = 10,
+    seed: int = 0,
+    workers: int = 1,
+    image_size: int | None = None,
+    picture: Path | None = None,
+) -> dict[str, Any]:
+    """Success per task and overall for the run's policy, the expert and the language-blind policy."""
+    from robovlms.vla import VLA
+
+    run = str(run)
+    VLA.from_pretrained(run)  # fail early, in this process, with the loader's one-line errors
+    size = image_size or _dataset_image_size(Path(run)) or 64
+    seeds = episode_seeds(seed, episodes, size)
+    expert = ScriptedExpert()
+    env = TabletopEnv(image_size=size)
+    expert_episodes = [rollout(lambda _obs: expert.act(env), env, s) for s in seeds]
+    record = PICTURE_ROLLOUTS if picture else 0
+    policy_episodes = _run_policy(run, seeds, size, False, workers, record)
+    blind_episodes = _run_policy(run, seeds, size, True, workers, 0)
+    report = _summary(policy_episodes)
+    report.update(
+        seed=seed,
+        image_size=size,
+        expert=_summary(expert_episodes),
+        language_blind=_summary(blind_episodes),
+    )
+    if picture:
+        from robovlms.reporting import rollout_strip
+
+        rollout_strip([e for e in policy_episodes if e.frames], picture)
+        report["picture"] = str(picture)
+    return report
+
+
+def _dataset_image_size(run: Path) -> int | None:
+    """The image size the run was trained on, read from its dataset's info.json when it is still there."""
+    try:
+        config = json.loads((run / "config.json").read_text())
+        info = json.loads((Path(config["data"]["path"]) / "meta" / "info.json").read_text())
+        key = config["data"]["image_keys"][0]
+        return int(info["features"][key]["shape"][0])
+    except (OSError, KeyError, TypeError, ValueError, IndexError):
+        return None

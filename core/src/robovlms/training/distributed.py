@@ -1,0 +1,79 @@
+"""One process or many: the same training code under ``python`` and under ``torchrun``.
+
+``torchrun`` (or ``accelerate launch``) sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; with
+more than one process the model is replicated (DDP) or sharded (FSDP), each rank reads its own
+share of every batch, and only rank 0 writes checkpoints and logs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int
+    size: int
+    device: torch.device
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.size > 1:
+            dist.barrier()
+
+    def mean(self, value: float) -> float:
+        if self.size == 1:
+            return value
+        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor)
+        return tensor.item() / self.size
+
+
+def setup() -> World:
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    else:
+        device = torch.device("cpu")
+    if size > 1 and not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return World(rank=rank, size=size, device=device)
+
+
+def teardown(world: World) -> None:
+    if world.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def wrap(model: nn.Module, world: World, strategy: str) -> nn.Module:
+    """The module to run forward and backward on; ``model`` itself keeps the full weights API."""
+    if world.size == 1:
+        return model
+    if strategy == "fsdp":
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in _layers(model):
+            fully_shard(layer)
+        return fully_shard(model)
+    # parameters the VLA never uses (the VLM's LM head, poolers) get no gradient: tell DDP so
+    return nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+
+
+def _layers(model: nn.Module) -> list[nn.Module]:
+    """Blocks to shard one by one (innermost first), so a rank gathers one block's full weights at a time."""
+    blocks: list[nn.Module] = []
+    for module in model.modules():
+        if isinstance(module, nn.ModuleList):
+            blocks.extend(module)
+    return blocks[::-1]

@@ -1,0 +1,297 @@
+"""The training loop behind ``robovlms train``.
+
+One optimizer step consumes ``training.batch_size`` windows in all, split over processes and
+gradient-accumulation micro-batches. The order of the data is a function of the seed and the
+epoch alone, so a resumed run replays exactly the batches an uninterrupted run would have seen,
+and with the optimizer, schedule and random state restored it ends with the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from robovlms.building import build_vla
+from robovlms.config import Config, config_from_dict
+from robovlms.errors import ConfigError, RoboVLMsError
+from robovlms.normalization import ActionNormalizer
+from robovlms.training import checkpoints, distributed
+from robovlms.training.optim import make_optimizer, make_scheduler
+
+RUN_FILE = "run.json"
+
+
+class EpochSampler(Sampler[int]):
+    """This rank's share of a seeded permutation, from micro-batch ``start`` of the epoch on."""
+
+    def __init__(self, size: int, *, seed: int, rank: int, world: int, micro_batch: int) -> None:
+        self.size, self.seed, self.rank, self.world, self.micro_batch = size, seed, rank, world, micro_batch
+        self.epoch, self.start = 0, 0
+
+    def batches_per_epoch(self) -> int:
+        return self.size // (self.world * self.micro_batch)
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+        # global micro-batch i holds order[i*world*mb : (i+1)*world*mb]; this rank takes its slice of each
+        for batch in range(self.start, self.batches_per_epoch()):
+            base = batch * self.world * self.micro_batch + self.rank * self.micro_batch
+            yield from order[base : base + self.micro_batch]
+
+    def __len__(self) -> int:
+        return (self.batches_per_epoch() - self.start) * self.micro_batch
+
+
+def _prepare_output(output: Path, config: Config, resume: bool, world: distributed.World) -> None:
+    record = output / RUN_FILE
+    if record.is_file():
+        previous = json.loads(record.read_text())
+        if not resume:
+            raise RoboVLMsError(
+                f"{output} already holds a run; pass --resume to continue it, or choose another --output"
+            )
+        saved, now = config_from_dict(previous["config"]).model_dump(), config.model_dump()
+        # how long to train may change on resume; what is trained may not
+        differs = [
+            f"{s}.{k}" for s in now for k in now[s] if saved[s][k] != now[s][k] and (s, k) != ("training", "max_steps")
+        ]
+        if differs:
+            raise RoboVLMsError(
+                f"{output} holds a different run ({', '.join(differs[:3])} differ); choose another --output"
+            )
+        return
+    if output.exists() and any(output.iterdir()):
+        raise RoboVLMsError(f"{output} is not empty and holds no robovlms run; choose an empty or new --output")
+    if resume:
+        raise RoboVLMsError(f"{output} holds no run to resume; drop --resume to start one")
+    if world.main:
+        output.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"config": config.model_dump()}, indent=2))
+
+
+def _autocast(precision: str, device: torch.device) -> Any:
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    if device.type == "cpu" and precision == "fp16":
+        raise ConfigError("training.precision: fp16 needs a GPU; use bf16 or fp32 on a CPU")
+    return torch.autocast(device.type, dtype=dtype)
+
+
+class Trainer:
+    """Trains ``config`` into ``output``; ``run()`` returns the final metrics."""
+
+    def __init__(self, config: Config, output: Path, *, resume: bool = False, progress: bool = True) -> None:
+        from robovlms.datasets import open_training_data
+
+        if config.data.path is None:
+            raise ConfigError("data.path: set it to a dataset folder (robovlms dataset generate OUT makes one)")
+        self.config, self.output, self.progress = config, output, progress
+        self.world = distributed.setup()
+        training = config.training
+        per_step = self.world.size * training.gradient_accumulation_steps
+        if training.batch_size % per_step:
+            raise ConfigError(
+                f"training.batch_size {training.batch_size} must divide evenly over {self.world.size} processes "
+                f"x {training.gradient_accumulation_steps} accumulation steps"
+            )
+        self.micro_batch = training.batch_size // per_step
+        _prepare_output(output, config, resume, self.world)
+        self.data = open_training_data(config)
+        torch.manual_seed(training.seed)
+        normalizer = ActionNormalizer.from_statistics(
+            self.data.statistics, mode=config.model.action_normalization, clip=config.model.clip_actions
+        )
+        self.vla = build_vla(config, normalizer=normalizer).to(self.world.device).train()
+        self.model = distributed.wrap(self.vla, self.world, training.strategy)
+        self.sampler = EpochSampler(
+            len(self.data.train),
+            seed=training.seed,
+            rank=self.world.rank,
+            world=self.world.size,
+            micro_batch=self.micro_batch,
+        )
+        if self.sampler.batches_per_epoch() < training.gradient_accumulation_steps:
+            raise ConfigError(
+                f"training.batch_size {training.batch_size} is larger than the {len(self.data.train)} training windows"
+            )
+        self.steps_per_epoch = self.sampler.batches_per_epoch() // training.gradient_accumulation_steps
+        self.total_steps = training.max_steps or training.epochs * self.steps_per_epoch
+        self.optimizer = make_optimizer(self.vla, training)
+        self.scheduler = make_scheduler(self.optimizer, training, self.total_steps)
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        if resume:
+            self._resume()
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
+
+    def _resume(self) -> None:
+        found = checkpoints.checkpoints(self.output)
+        if not found:
+            return  # interrupted before the first checkpoint: start over
+        state = checkpoints.load_checkpoint(found[-1], self.vla)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
+        checkpoints.set_rng_state(state["rng"])
+
+    def _checkpoint(self) -> None:
+        if self.world.main:
+            checkpoints.save_checkpoint(
+                self.output, self.step, self.vla, self._state(), keep=self.config.training.keep_checkpoints
+            )
+        self.world.barrier()
+
+    # -- loop ------------------------------------------------------------------------------------
+
+    def _loader(self) -> DataLoader:
+        return DataLoader(
+            self.data.train,
+            batch_size=self.micro_batch,
+            sampler=self.sampler,
+            collate_fn=self.data.collate,
+            num_workers=self.config.data.num_workers,
+            generator=torch.Generator(),  # the loader's seed must not consume the global stream dropout uses
+        )
+
+    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.to(self.world.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    @torch.no_grad()
+    def validate(self) -> float | None:
+        if self.data.validation is None or len(self.data.validation) == 0:
+            return None
+        self.vla.eval()
+        loader = DataLoader(self.data.validation, batch_size=max(1, self.micro_batch), collate_fn=self.data.collate)
+        total, count = 0.0, 0
+        for batch in loader:
+            with _autocast(self.config.training.precision, self.world.device):
+                total += self.vla(**self._to_device(batch))["loss"].item() * len(batch["instructions"])
+            count += len(batch["instructions"])
+        self.vla.train()
+        return total / max(count, 1)
+
+    def run(self) -> dict[str, Any]:
+        training = self.config.training
+        accumulation = training.gradient_accumulation_steps
+        checkpoint_every = training.checkpoint_every or self.steps_per_epoch
+        eval_every = training.eval_every or self.steps_per_epoch
+        logger = _Logger(self.output, self.world, self.total_steps, self.step, self.progress)
+        logger.note(effective_batch_size=training.batch_size, processes=self.world.size, micro_batch=self.micro_batch)
+        last: dict[str, Any] = {}
+        while self.step < self.total_steps:
+            self.sampler.epoch, self.sampler.start = self.epoch, self.batch_in_epoch
+            tick, samples, sums = time.perf_counter(), 0, {}
+            for index, batch in enumerate(self._loader(), start=1):
+                batch = self._to_device(batch)
+                sync = index % accumulation == 0
+                context = self.model.no_sync() if not sync and hasattr(self.model, "no_sync") else nullcontext()
+                with context, _autocast(training.precision, self.world.device):
+                    out = self.model(**batch)
+                    (out["loss"] / accumulation).backward()
+                samples += len(batch["instructions"]) * self.world.size
+                for key, value in out.items():
+                    if key.endswith("loss"):
+                        sums[key] = sums.get(key, 0.0) + value.item() / accumulation
+                self.batch_in_epoch += 1
+                if not sync:
+                    continue
+                if training.gradient_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(self.vla.parameters(), training.gradient_clip)
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.step += 1
+                elapsed = time.perf_counter() - tick
+                last = {key: self.world.mean(value) for key, value in sums.items()}
+                last.update(step=self.step, epoch=self.epoch, lr=self.scheduler.get_last_lr()[0])
+                last["samples_per_s"] = samples / max(elapsed, 1e-9)
+                tick, samples, sums = time.perf_counter(), 0, {}
+                if self.step % eval_every == 0 or self.step == self.total_steps:
+                    last["val_loss"] = self.validate()
+                logger.log(last, force=self.step % training.log_every == 0 or "val_loss" in last)
+                if self.step % checkpoint_every == 0 or self.step == self.total_steps:
+                    self._checkpoint()
+                if self.step >= self.total_steps:
+                    break
+            else:
+                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        if self.world.main:
+            self.vla.save_pretrained(self.output)
+        logger.close()
+        self.world.barrier()
+        distributed.teardown(self.world)
+        return last
+
+
+class _Logger:
+    """metrics.jsonl (and TensorBoard when installed) plus a progress bar, on rank 0 only."""
+
+    def __init__(self, output: Path, world: distributed.World, total: int, done: int, progress: bool) -> None:
+        self.enabled = world.main
+        self.file = (output / "metrics.jsonl").open("a") if self.enabled else None
+        self.bar = None
+        self.board = None
+        if self.enabled and progress:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=done, unit="step", dynamic_ncols=True)
+        if self.enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.board = SummaryWriter(str(output / "tensorboard"))
+            except ImportError:
+                pass
+
+    def note(self, **values: Any) -> None:
+        if self.file:
+            self.file.write(json.dumps({"event": "start", **values}) + "\n")
+
+    def log(self, metrics: dict[str, Any], *, force: bool) -> None:
+        if not self.enabled:
+            return
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(
+                loss=f"{metrics.get('loss', math.nan):.4f}",
+                lr=f"{metrics['lr']:.2e}",
+                samples_s=f"{metrics['samples_per_s']:.1f}",
+            )
+        if force and self.file:
+            self.file.write(json.dumps(metrics) + "\n")
+            self.file.flush()
+            if self.board is not None:
+                for key, value in metrics.items():
+                    if isinstance(value, (int, float)) and key not in ("step", "epoch"):
+                        self.board.add_scalar(key, value, metrics["step"])
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        if self.file:
+            self.file.close()
+        if self.board is not None:
+            self.board.close()
+
+
+def train(config: Config, output: str | Path, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train ``config`` into ``output``: checkpoints, metrics.jsonl, and the final VLA for from_pretrained."""
+    return Trainer(config, Path(output), resume=resume, progress=progress).run()

@@ -1,0 +1,369 @@
+"""LeRobot v3 datasets: the layout on disk, round trips, training windows, and every way to get it wrong."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from robovlms.config import load_config
+from robovlms.datasets import DatasetError, LeRobotDataset, LeRobotWriter
+from robovlms.datasets.generate import generate
+from robovlms.datasets.video import require_av
+from robovlms.datasets.windows import WindowDataset, action_stats, collate, open_training_data, split_episodes
+from robovlms.errors import RoboVLMsError
+from robovlms.normalization import action_statistics
+from robovlms.tabletop import ScriptedExpert, TabletopEnv
+from robovlms.vla import VLA
+
+SIZE = 32
+EPISODES = 12
+DATA = "data/chunk-000/file-000.parquet"
+
+
+def record(seed: int, size: int = SIZE) -> tuple[str, dict[str, np.ndarray]]:
+    env, expert = TabletopEnv(image_size=size), ScriptedExpert()
+    observation, done, steps = env.reset(seed), False, []
+    while not done:
+        action = expert.act(env)
+        steps.append((observation["image"], observation["state"], action))
+        observation, _, done = env.step(action)
+    images, states, actions = (np.stack(column) for column in zip(*steps, strict=True))
+    return env.instruction, {"observation.image": images, "observation.state": states, "action": actions}
+
+
+FEATURES = {
+    "observation.image": {"dtype": "image", "shape": [SIZE, SIZE, 3], "names": ["height", "width", "channels"]},
+    "observation.state": {"dtype": "float32", "shape": [4], "names": None},
+    "action": {"dtype": "float32", "shape": [7], "names": None},
+}
+
+
+@pytest.fixture(scope="module")
+def recorded() -> list[tuple[str, dict[str, np.ndarray]]]:
+    return [record(seed) for seed in range(EPISODES)]
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, recorded) -> Path:
+    root = tmp_path_factory.mktemp("lerobot") / "tabletop"
+    with LeRobotWriter(root, FEATURES, fps=10, file_size_mb=0.01) as writer:  # about four episodes a file
+        for task, frames in recorded:
+            writer.add_episode(task, frames)
+    return root
+
+
+@pytest.fixture
+def copy(written, tmp_path) -> Path:
+    """A private copy of the dataset for a test to break."""
+    return Path(shutil.copytree(written, tmp_path / "copy"))
+
+
+def one_line_error(call, *needles: str) -> str:
+    with pytest.raises(DatasetError) as excinfo:
+        call()
+    message = str(excinfo.value)
+    assert isinstance(excinfo.value, RoboVLMsError) and "\n" not in message
+    for needle in needles:
+        assert needle in message, (needle, message)
+    return message
+
+
+# -- layout and round trip ---------------------------------------------------------------------------
+
+
+def test_round_trip_keeps_frames_actions_tasks_and_stats(written, recorded):
+    dataset = LeRobotDataset(written)
+    assert len(dataset.episodes) == EPISODES
+    for episode, (task, frames) in zip(dataset.episodes, recorded, strict=True):
+        assert dataset.task(episode) == task and episode.tasks == (task,)
+        np.testing.assert_array_equal(dataset.frames(episode, "observation.image"), frames["observation.image"])
+        np.testing.assert_array_equal(dataset.column(episode, "action"), frames["action"])
+        np.testing.assert_array_equal(dataset.column(episode, "observation.state"), frames["observation.state"])
+    assert sorted(dataset.tasks) == sorted({task for task, _ in recorded})
+    actions = np.concatenate([frames["action"] for _, frames in recorded]).astype(np.float64)
+    saved = dataset.stats["action"]
+    expected = action_statistics(actions)
+    for key in ("min", "max", "mean", "std", "q01", "q99"):
+        np.testing.assert_allclose(saved[key], expected[key], atol=1e-9)
+    assert saved["count"] == [len(actions)]
+    image = dataset.stats["observation.image"]
+    assert np.shape(image["mean"]) == (3, 1, 1) and 0 <= np.min(image["min"]) <= np.max(image["max"]) <= 1
+
+
+def test_layout_matches_lerobot_v3(written):
+    info = json.loads((written / "meta/info.json").read_text())
+    assert info["codebase_version"] == "v3.0" and info["fps"] == 10 and info["chunks_size"] == 1000
+    assert info["data_path"] == "data/chunk-{chunk_index:03d}/file-{file_index:03d}.parquet"
+    assert info["video_path"] is None
+    assert info["total_episodes"] == EPISODES and info["total_tasks"] >= 2
+    for name in ("observation.image", "observation.state", "action", "timestamp", "frame_index", "index"):
+        assert {"dtype", "shape"} <= set(info["features"][name])
+    assert info["features"]["observation.image"]["shape"] == [SIZE, SIZE, 3]
+
+    episodes = pq.read_table(written / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    assert {"episode_index", "length", "tasks", "dataset_from_index", "dataset_to_index"} <= set(episodes[0])
+    assert {"data/chunk_index", "data/file_index"} <= set(episodes[0])
+    assert sum(e["length"] for e in episodes) == info["total_frames"]
+    assert all(a["dataset_to_index"] == b["dataset_from_index"] for a, b in itertools.pairwise(episodes))
+
+    tasks = pq.read_table(written / "meta/tasks.parquet")
+    assert set(tasks.column_names) == {"task", "task_index"}
+    assert json.loads(tasks.schema.metadata[b"pandas"])["index_columns"] == ["task"]
+
+    files = sorted((written / "data").glob("chunk-*/file-*.parquet"))
+    assert len(files) >= 2 and sum(pq.read_metadata(f).num_rows for f in files) == info["total_frames"]
+    first = pq.read_table(files[0])
+    assert len(set(first["episode_index"].to_pylist())) >= 2  # several episodes per file
+    assert {"observation.image", "observation.state", "action", "timestamp", "frame_index", "episode_index"} <= set(
+        first.column_names
+    )
+    assert {"index", "task_index"} <= set(first.column_names)
+    image = first["observation.image"][0].as_py()
+    assert set(image) == {"bytes", "path"} and image["bytes"].startswith(b"\x89PNG")
+    assert first.schema.field("action").type == pa.list_(pa.float32(), 7)
+    np.testing.assert_allclose(first["timestamp"].to_numpy()[:3], [0.0, 0.1, 0.2], rtol=1e-6)
+
+
+def test_generate_is_deterministic_and_records_the_expert(tmp_path):
+    one = generate(tmp_path / "a", 3, seed=5, image_size=SIZE)
+    two = generate(tmp_path / "b", 3, seed=5, image_size=SIZE)
+    assert one.frames == two.frames == LeRobotDataset(one.path).num_frames
+    a, b = LeRobotDataset(one.path), LeRobotDataset(two.path)
+    for x, y in zip(a.episodes, b.episodes, strict=True):
+        np.testing.assert_array_equal(a.frames(x, "observation.image"), b.frames(y, "observation.image"))
+        actions = a.column(x, "action")
+        assert actions[-1, -1] == -1 and np.all(actions[:-1, -1] == 1)  # close once, at the end
+    other = LeRobotDataset(generate(tmp_path / "c", 3, seed=6, image_size=SIZE).path)
+    assert not np.array_equal(other.column(other.episodes[0], "action"), a.column(a.episodes[0], "action"))
+
+
+# -- windows -----------------------------------------------------------------------------------------
+
+
+def test_windows_hold_the_following_frames_and_chunks_masked_at_the_end(written, recorded):
+    dataset = LeRobotDataset(written)
+    windows = WindowDataset(dataset, history_length=4, action_chunk_size=3)
+    assert len(windows) == dataset.num_frames
+    frames = recorded[0][1]
+    length = len(frames["action"])
+
+    start = windows[0]
+    assert start["images"].shape == (4, SIZE, SIZE, 3) and start["images"].dtype == np.uint8
+    assert start["actions"].shape == (4, 3, 7) and start["actions"].dtype == np.float32
+    assert start["frame_mask"].all() and start["action_mask"].all()
+    np.testing.assert_array_equal(start["images"], frames["observation.image"][:4])
+    np.testing.assert_array_equal(start["actions"][1], frames["action"][1:4])
+    assert start["instruction"] == recorded[0][0]
+
+    end = windows[length - 2]  # two real frames left in the episode
+    assert end["frame_mask"].tolist() == [True, True, False, False]
+    assert end["action_mask"].tolist() == [[True, True, False], [True, False, False], [False] * 3, [False] * 3]
+    np.testing.assert_array_equal(end["actions"][0, :2], frames["action"][-2:])
+    assert not end["actions"][~end["action_mask"]].any()
+    np.testing.assert_array_equal(end["images"][3], frames["observation.image"][-1])  # padding repeats the last
+
+    following = windows[length]  # the next episode starts afresh
+    np.testing.assert_array_equal(following["images"][0], recorded[1][1]["observation.image"][0])
+    with pytest.raises(IndexError):
+        windows[len(windows)]
+
+
+def test_collate_gives_exactly_the_arguments_of_vla_forward(written):
+    windows = WindowDataset(LeRobotDataset(written), history_length=2, action_chunk_size=5)
+    batch = collate([windows[i] for i in range(3)])
+    assert set(batch) == set(inspect.signature(VLA.forward).parameters) - {"self"}
+    assert batch["images"].shape == (3, 2, SIZE, SIZE, 3) and batch["images"].dtype == torch.uint8
+    assert batch["frame_mask"].dtype == torch.bool and batch["action_mask"].shape == (3, 2, 5)
+    assert batch["actions"].shape == (3, 2, 5, 7) and batch["actions"].dtype == torch.float32
+    assert isinstance(batch["instructions"], list) and len(batch["instructions"]) == 3
+
+
+def test_split_is_by_episode_and_deterministic_by_seed():
+    train, held = split_episodes(20, 0.25, seed=3)
+    assert (train, held) == split_episodes(20, 0.25, seed=3)
+    assert len(held) == 5 and sorted(train + held) == list(range(20))
+    assert held != split_episodes(20, 0.25, seed=4)[1]
+    assert split_episodes(20, 0.0, seed=3) == (list(range(20)), [])
+    assert split_episodes(1, 0.5, seed=0) == ([0], [])  # never an empty training set
+
+
+def test_open_training_data_splits_episodes_and_reads_statistics(written, tmp_path):
+    config = load_config(
+        {
+            "model": {"history_length": 3, "action_chunk_size": 4},
+            "data": {"path": str(written), "validation_split": 0.25, "state_key": "observation.state"},
+        }
+    )
+    data = open_training_data(config)
+    train = {e.index for e in data.train.episodes}
+    held = {e.index for e in data.validation.episodes}
+    assert len(held) == 3 and not train & held and len(train | held) == EPISODES
+    assert len(data.train) + len(data.validation) == LeRobotDataset(written).num_frames
+    assert data.collate is collate
+    assert data.statistics == action_stats(LeRobotDataset(written))
+
+    bare = Path(shutil.copytree(written, tmp_path / "bare"))
+    (bare / "meta/stats.json").unlink()  # statistics are then computed from the actions
+    computed = action_stats(LeRobotDataset(bare))
+    for key in ("q01", "q99", "min", "max"):
+        np.testing.assert_allclose(computed[key], data.statistics[key], atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"image_keys": ["observation.images.wrist"]}, "data.image_keys"),
+        ({"image_keys": ["observation.state"]}, "not an image"),
+        ({"action_key": "actions"}, "data.action_key"),
+        ({"state_key": "observation.joints"}, "data.state_key"),
+    ],
+)
+def test_config_features_the_dataset_lacks_are_one_line_errors(written, data, needle):
+    config = load_config({"data": {"path": str(written), **data}})
+    named = next(iter(data.values()))
+    named = named[0] if isinstance(named, list) else named
+    one_line_error(lambda: open_training_data(config), needle, repr(named))
+
+
+def test_an_action_dimension_other_than_the_models_is_an_error(written):
+    config = load_config({"model": {"action_dim": 6}, "data": {"path": str(written)}})
+    one_line_error(lambda: open_training_data(config), "model.action_dim")
+
+
+# -- broken datasets ---------------------------------------------------------------------------------
+
+
+def rewrite(path: Path, change) -> None:
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def test_missing_folder_or_info(tmp_path, copy):
+    one_line_error(lambda: LeRobotDataset(tmp_path / "nowhere"), "no such dataset folder", "nowhere")
+    (copy / "meta/info.json").unlink()
+    one_line_error(lambda: LeRobotDataset(copy), "info.json", "missing")
+
+
+def test_older_codebase_version_is_refused(copy):
+    rewrite(copy / "meta/info.json", lambda info: {**info, "codebase_version": "v2.1"})
+    one_line_error(lambda: LeRobotDataset(copy), "v2.1")
+
+
+def test_missing_column(copy):
+    path = copy / DATA
+    pq.write_table(pq.read_table(path).drop_columns(["action"]), path)
+    one_line_error(lambda: LeRobotDataset(copy), str(path), "'action'")
+
+
+def test_wrong_shape(copy):
+    def widen(info):
+        info["features"]["action"]["shape"] = [8]
+        return info
+
+    rewrite(copy / "meta/info.json", widen)
+    one_line_error(lambda: LeRobotDataset(copy), "'action'", "7 values per frame", "[8]")
+
+
+def test_wrong_image_shape_is_found_when_decoding(copy):
+    def enlarge(info):
+        info["features"]["observation.image"]["shape"] = [64, 64, 3]
+        return info
+
+    rewrite(copy / "meta/info.json", enlarge)
+    dataset = LeRobotDataset(copy)
+    one_line_error(
+        lambda: dataset.frames(dataset.episodes[0], "observation.image"), "'observation.image'", "[64, 64, 3]"
+    )
+
+
+def test_fewer_frames_than_declared(copy):
+    path = copy / DATA
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, table.num_rows - 3), path)
+    one_line_error(lambda: LeRobotDataset(copy), "info.json", "frames")
+
+
+def test_more_frames_declared_than_held(copy):
+    rewrite(copy / "meta/info.json", lambda info: {**info, "total_frames": info["total_frames"] + 5})
+    one_line_error(lambda: LeRobotDataset(copy), "declares", "frames")
+
+
+@pytest.mark.parametrize("target", [DATA, "meta/episodes/chunk-000/file-000.parquet", "meta/tasks.parquet"])
+def test_corrupt_parquet(copy, target):
+    (copy / target).write_bytes(b"PAR1 this is not parquet")
+    one_line_error(lambda: LeRobotDataset(copy), target.split("/")[-1], "corrupt parquet")
+
+
+def test_missing_data_file(copy):
+    (copy / DATA).unlink()
+    one_line_error(lambda: LeRobotDataset(copy), "file-000.parquet", "missing")
+
+
+def test_writer_refuses_non_empty_folders_and_mismatched_episodes(written, tmp_path):
+    one_line_error(lambda: LeRobotWriter(written, FEATURES, fps=10), "not empty")
+    writer = LeRobotWriter(tmp_path / "new", FEATURES, fps=10)
+    _, frames = record(0)
+    one_line_error(lambda: writer.add_episode("t", {"action": frames["action"]}), "differ")
+    one_line_error(lambda: writer.add_episode("t", {**frames, "action": frames["action"][:, :6]}), "'action'")
+    one_line_error(writer.close, "no episodes")
+
+
+# -- video -------------------------------------------------------------------------------------------
+
+
+def test_video_without_the_extra_names_it(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "av", None)  # as if PyAV were not installed
+    one_line_error(require_av, "pip install 'robovlms[video]'")
+    video = {**FEATURES, "observation.image": {**FEATURES["observation.image"], "dtype": "video"}}
+    one_line_error(lambda: LeRobotWriter(tmp_path / "v", video, fps=10), "robovlms[video]")
+
+
+def test_video_round_trip(tmp_path, recorded, monkeypatch):
+    pytest.importorskip("av")
+    video = {**FEATURES, "observation.image": {**FEATURES["observation.image"], "dtype": "video"}}
+    with LeRobotWriter(tmp_path / "v", video, fps=10, file_size_mb=0.0015) as writer:  # two episodes a file
+        for task, frames in recorded[:4]:
+            writer.add_episode(task, frames)
+    info = json.loads((tmp_path / "v/meta/info.json").read_text())
+    assert info["video_path"] == "videos/{video_key}/chunk-{chunk_index:03d}/file-{file_index:03d}.mp4"
+    assert info["features"]["observation.image"]["info"]["video.fps"] == 10
+    assert len(list((tmp_path / "v/videos/observation.image/chunk-000").glob("*.mp4"))) == 2
+    dataset = LeRobotDataset(tmp_path / "v")
+    assert dataset.episodes[1].videos["observation.image"][1] > 0  # the second episode of a file
+    for episode, (_, frames) in zip(dataset.episodes, recorded, strict=False):
+        decoded = dataset.frames(episode, "observation.image").astype(int)
+        assert np.abs(decoded - frames["observation.image"]).max() <= 3  # only YUV rounding
+    windows = WindowDataset(dataset, 2, 2)
+    assert windows[0]["images"].shape == (2, SIZE, SIZE, 3)
+    monkeypatch.setitem(sys.modules, "av", None)
+    one_line_error(lambda: WindowDataset(LeRobotDataset(tmp_path / "v"), 2, 2), "robovlms[video]")
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "robovlms", *args], capture_output=True, text=True)
+
+
+def test_cli_generates_a_dataset_and_refuses_a_non_empty_folder(tmp_path):
+    out = tmp_path / "demo"
+    done = cli("dataset", "generate", str(out), "--episodes", "4", "--seed", "1", "--image-size", "24")
+    assert done.returncode == 0, done.stderr
+    dataset = LeRobotDataset(out)
+    assert len(dataset.episodes) == 4 and dataset.features["observation.image"]["shape"] == [24, 24, 3]
+    assert str(out) in done.stdout and f"{dataset.num_frames} frames" in done.stdout
+
+    again = cli("dataset", "generate", str(out), "--episodes", "4")
+    assert again.returncode == 2 and "Traceback" not in again.stderr
+    assert again.stderr.strip().count("\n") == 0 and "not empty" in again.stderr

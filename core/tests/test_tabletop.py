@@ -1,0 +1,127 @@
+"""The built-in tabletop task: deterministic, solvable by the expert, unsolvable without language."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from robovlms.errors import InputError, RoboVLMsError
+from robovlms.tabletop import COLORS, MAX_STEP, TASKS, TEMPLATES, ScriptedExpert, TabletopEnv
+
+
+def run(env: TabletopEnv, seed: int, policy) -> tuple[bool, int]:
+    env.reset(seed)
+    done, success, steps = False, False, 0
+    while not done:
+        _, success, done = env.step(policy(env))
+        steps += 1
+    return success, steps
+
+
+def toward(color_of):
+    """A policy that drives the expert to the block ``color_of(env)`` picks, whatever the instruction says."""
+
+    def policy(env: TabletopEnv) -> np.ndarray:
+        delta = env.objects[color_of(env)] - env.effector
+        action = np.zeros(7, dtype=np.float32)
+        action[:2] = np.clip(delta, -MAX_STEP, MAX_STEP)
+        action[-1] = -1.0 if np.abs(delta).max() < 1e-6 else 1.0
+        return action
+
+    return policy
+
+
+def test_same_seed_same_episode_and_different_seeds_differ():
+    a, b = TabletopEnv(image_size=32), TabletopEnv(image_size=32)
+    first, second = a.reset(7), b.reset(7)
+    assert first["instruction"] == second["instruction"]
+    np.testing.assert_array_equal(first["image"], second["image"])
+    np.testing.assert_array_equal(first["state"], second["state"])
+    expert = ScriptedExpert()
+    for _ in range(5):
+        (oa, sa, da), (ob, sb, db) = a.step(expert.act(a)), b.step(expert.act(b))
+        np.testing.assert_array_equal(oa["image"], ob["image"])
+        assert (sa, da) == (sb, db)
+    layouts = {tuple(TabletopEnv(32).reset(seed)["image"].ravel()[::7]) for seed in range(10)}
+    assert len(layouts) == 10
+
+
+def test_expert_always_succeeds_in_short_episodes():
+    env, expert = TabletopEnv(image_size=32), ScriptedExpert()
+    results = [run(env, seed, expert.act) for seed in range(50)]
+    assert all(success for success, _ in results)
+    lengths = [steps for _, steps in results]
+    assert 8 <= min(lengths) and max(lengths) <= 15
+
+
+@pytest.mark.parametrize(
+    "pick",
+    [
+        lambda env: "red",
+        lambda env: "blue",
+        lambda env: min(env.objects, key=lambda c: np.linalg.norm(env.objects[c] - env.effector)),
+        lambda env: list(COLORS)[int(env.effector[0] * 1e6) % 3],  # arbitrary but fixed per episode
+    ],
+    ids=["always-red", "always-blue", "nearest", "arbitrary"],
+)
+def test_ignoring_the_instruction_fails_most_of_the_time(pick):
+    env = TabletopEnv(image_size=16)
+    rate = np.mean([run(env, seed, toward(pick))[0] for seed in range(60)])
+    assert 0.1 <= rate <= 0.45
+
+
+def test_every_template_and_color_is_used_and_named_in_the_task():
+    env = TabletopEnv(image_size=16)
+    seen_templates, seen_tasks = set(), set()
+    for seed in range(60):
+        instruction = env.reset(seed)["instruction"]
+        assert env.target_color in instruction and env.task == f"pick {env.target_color}"
+        seen_templates |= {t for t in TEMPLATES if t.format(color=env.target_color) == instruction}
+        seen_tasks.add(env.task)
+    assert seen_templates == set(TEMPLATES) and seen_tasks == set(TASKS)
+
+
+@pytest.mark.parametrize("size", [16, 32, 64, 100])
+def test_render_shows_every_block_and_the_effector_at_any_size(size):
+    observation = TabletopEnv(image_size=size).reset(3)
+    image = observation["image"]
+    assert image.shape == (size, size, 3) and image.dtype == np.uint8
+    pixels = image.reshape(-1, 3)
+    for rgb in [*COLORS.values(), (255, 255, 255)]:
+        share = np.all(pixels == rgb, axis=1).mean()
+        assert share > 0.005, rgb
+    state = observation["state"]
+    assert state.dtype == np.float32 and state.shape == (4,) and state[-1] == 1.0
+
+
+def test_closing_away_from_the_target_ends_the_episode_as_a_failure():
+    env = TabletopEnv(image_size=16)
+    env.reset(0)
+    wrong = next(c for c in COLORS if c != env.target_color)
+    success, _ = run(env, 0, toward(lambda e: wrong))
+    assert not success
+    env.reset(0)
+    _, success, done = env.step(np.array([0, 0, 0, 0, 0, 0, -1.0]))
+    assert done and not success and env.state()[-1] == -1.0
+    with pytest.raises(RoboVLMsError, match="reset"):
+        env.step(np.zeros(7))
+
+
+def test_arm_deltas_are_clipped_and_only_x_y_act():
+    env = TabletopEnv(image_size=16, max_steps=3)
+    env.reset(1)
+    before = env.effector.copy()
+    observation, success, done = env.step(np.array([5.0, -5.0, 9.0, 1.0, 1.0, 1.0, 1.0]))
+    np.testing.assert_allclose(env.effector - before, [MAX_STEP, -MAX_STEP])
+    assert observation["state"][2] == 0.0 and not success and not done
+    env.step(np.array([0, 0, 0, 0, 0, 0, 1.0]))
+    assert env.step(np.array([0, 0, 0, 0, 0, 0, 1.0]))[2]  # max_steps reached with the gripper open
+
+
+@pytest.mark.parametrize("action", [np.zeros(6), np.full(7, np.nan)])
+def test_bad_actions_are_refused_in_one_line(action):
+    env = TabletopEnv(image_size=16)
+    env.reset(0)
+    with pytest.raises(InputError) as excinfo:
+        env.step(action)
+    assert "\n" not in str(excinfo.value)
