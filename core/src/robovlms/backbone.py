@@ -86,8 +86,16 @@ class BaseRoboVLM(nn.Module):
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write model, tokenizer and image processor so that ``vlm.model_name`` can load them back."""
-        for part in (self.model, self.tokenizer, self.processor):
-            part.save_pretrained(str(directory))
+        from transformers.utils import logging
+
+        shown = logging.is_progress_bar_enabled()
+        logging.disable_progress_bar()  # a bar per save would flood training logs
+        try:
+            for part in (self.model, self.tokenizer, self.processor):
+                part.save_pretrained(str(directory))
+        finally:
+            if shown:
+                logging.enable_progress_bar()
 
     # -- the six attributes (defaults cover transformers VLMs; plugins override where they differ)
 

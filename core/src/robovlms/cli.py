@@ -80,6 +80,46 @@ def cmd_dataset_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from robovlms.evaluation import evaluate
+
+    picture = Path(args.run) / "eval" / f"rollouts-seed{args.seed}.png"
+    report = evaluate(args.run, episodes=args.episodes, seed=args.seed, workers=args.workers, picture=picture)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{'policy':<28}{'success':>8}  per task")
+    for label, part in (
+        ("trained policy", report),
+        ("scripted expert", report["expert"]),
+        ("instruction hidden", report["language_blind"]),
+    ):
+        tasks = "  ".join(f"{task} {v['success_rate']:.0%}" for task, v in part["per_task"].items())
+        print(f"{label:<28}{part['success_rate']:>8.0%}  {tasks}")
+    print(
+        f"{report['episodes']} episodes, mean length {report['mean_episode_length']:.1f}, "
+        f"{report['step_time_ms']:.1f} ms per policy step; rollouts: {report['picture']}"
+    )
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from robovlms.demo import DemoSize, run_demo
+
+    size = DemoSize(episodes=args.episodes, eval_episodes=args.eval_episodes, max_steps=args.max_steps)
+    summary = run_demo(args.output, size, progress=not args.json)
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k != "evaluation"}, indent=2))
+    else:
+        print(
+            f"success rate {summary['success_rate']:.0%} (expert {summary['expert_success_rate']:.0%}, "
+            f"instruction hidden {summary['language_blind_success_rate']:.0%}); report: {summary['report']}"
+        )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from robovlms import __version__
 
@@ -113,6 +153,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("eval", help="run a trained policy in the tabletop task, closed loop")
+    evaluate.add_argument("run", help="a folder written by robovlms train (or VLA.save_pretrained)")
+    evaluate.add_argument("--episodes", type=int, default=10, help="episodes per task (default 10)")
+    evaluate.add_argument("--seed", type=int, default=0, help="first episode seed; same seed, same report")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--workers", type=int, default=1, help="processes running episodes in parallel")
+    evaluate.set_defaults(func=cmd_eval)
+
+    demo = sub.add_parser("demo", help="generate data, train a tiny VLA, evaluate it, write a report")
+    demo.add_argument("--output", default="robovlms-demo", help="folder for the report (default ./robovlms-demo)")
+    demo.add_argument("--json", action="store_true", help="print the summary as JSON")
+    demo.add_argument("--episodes", type=int, default=300, help="expert episodes to train on")
+    demo.add_argument("--eval-episodes", type=int, default=20, help="evaluation episodes per task")
+    demo.add_argument("--max-steps", type=int, help="cap training steps (for a quick check)")
+    demo.set_defaults(func=cmd_demo)
     return parser
 
 

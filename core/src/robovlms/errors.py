@@ -9,15 +9,13 @@ from __future__ import annotations
 
 
 class RoboVLMsError(Exception):
-    """A user-facing error whose message is complete on its own."""
+    """A user-facing error whose message is complete on its own; the CLI exits with status 2."""
 
-    exit_code = 1
+    exit_code = 2
 
 
 class ConfigError(RoboVLMsError):
     """One or more problems in a config; each problem is one line that names its dotted key."""
-
-    exit_code = 2
 
     def __init__(self, problems: list[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)

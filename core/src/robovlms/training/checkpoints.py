@@ -25,10 +25,11 @@ PREFIX = "step-"
 
 
 def rng_state() -> dict[str, Any]:
+    _, key, position, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": list(np.random.get_state()[1]),  # the MT19937 key; the position resets below
-        "python": random.getstate()[1],
+        "numpy": [key.tolist(), int(position), int(has_gauss), float(gauss)],  # plain types: weights_only loads them
+        "python": list(random.getstate()[1]),
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -37,7 +38,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", np.array(state["numpy"], dtype=np.uint32), 624, 0, 0.0))
+    key, position, has_gauss, gauss = state["numpy"]
+    np.random.set_state(("MT19937", np.array(key, dtype=np.uint32), position, has_gauss, gauss))
     random.setstate((3, tuple(state["python"]), None))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -72,6 +72,7 @@ def _prepare_output(output: Path, config: Config, resume: bool, world: distribut
         raise RoboVLMsError(f"{output} is not empty and holds no robovlms run; choose an empty or new --output")
     if resume:
         raise RoboVLMsError(f"{output} holds no run to resume; drop --resume to start one")
+    world.barrier()  # every rank has checked before rank 0 creates the run
     if world.main:
         output.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"config": config.model_dump()}, indent=2))
@@ -128,7 +129,11 @@ class Trainer:
         self.optimizer = make_optimizer(self.vla, training)
         self.scheduler = make_scheduler(self.optimizer, training, self.total_steps)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.sharded = training.strategy == "fsdp" and self.world.size > 1
+        self._unsharded: Any = None
         if resume:
+            if self.sharded:
+                raise ConfigError("training.strategy: --resume is not supported with fsdp yet; resume with ddp")
             self._resume()
 
     # -- state -----------------------------------------------------------------------------------
@@ -152,10 +157,30 @@ class Trainer:
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         checkpoints.set_rng_state(state["rng"])
 
+    def _savable(self) -> Any:
+        """The model with full weights, on rank 0: the VLA itself, or under FSDP an unsharded copy.
+
+        With FSDP every rank must take part in gathering the weights, so all ranks call this.
+        """
+        if not self.sharded:
+            return self.vla
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+        full = get_model_state_dict(self.vla, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        if not self.world.main:
+            return None
+        if self._unsharded is None:
+            self._unsharded = build_vla(self.config, normalizer=self.vla.normalizer)
+        self._unsharded.load_state_dict(full)
+        return self._unsharded
+
     def _checkpoint(self) -> None:
+        model = self._savable()
         if self.world.main:
+            # sharded optimizer state stays out of FSDP checkpoints: they hold the unsharded weights only
+            state = {k: v for k, v in self._state().items() if not (self.sharded and k == "optimizer")}
             checkpoints.save_checkpoint(
-                self.output, self.step, self.vla, self._state(), keep=self.config.training.keep_checkpoints
+                self.output, self.step, model, state, keep=self.config.training.keep_checkpoints
             )
         self.world.barrier()
 
@@ -233,8 +258,9 @@ class Trainer:
                     break
             else:
                 self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        model = self._savable()
         if self.world.main:
-            self.vla.save_pretrained(self.output)
+            model.save_pretrained(self.output)
         logger.close()
         self.world.barrier()
         distributed.teardown(self.world)
