@@ -57,7 +57,7 @@ def test_two_processes_match_one(tmp_path):
     assert one.returncode == 0, one.stderr[-3000:]
     rank0, rank1 = load_file(tmp_path / "two-rank0.safetensors"), load_file(tmp_path / "two-rank1.safetensors")
     single = load_file(tmp_path / "one-rank0.safetensors")
-    start = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()][0]
+    start = json.loads((tmp_path / "two" / "metrics.jsonl").read_text().splitlines()[0])
     assert start["effective_batch_size"] == 8 and start["processes"] == 2 and start["micro_batch"] == 4
     for name in rank0:
         torch.testing.assert_close(rank0[name], rank1[name], rtol=0, atol=0, msg=f"ranks differ at {name}")
