@@ -69,6 +69,13 @@ def dist(session: nox.Session, distribution: str) -> None:
 
 
 @nox.session
+def demo(session: nox.Session) -> None:
+    """The main job on the embedded default: generate expert data, train a tiny VLA, evaluate it, report."""
+    _install(session, list(DISTRIBUTIONS.values()))
+    session.run("robovlms", "demo", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")

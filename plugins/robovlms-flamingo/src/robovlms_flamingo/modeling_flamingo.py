@@ -47,9 +47,9 @@ class RoboFlamingo(BaseRoboVLM):
         inputs_embeds: torch.Tensor,
         attention_mask: torch.Tensor,
         *,
-        image_tokens: torch.Tensor | None = None,
-        image_attention_mask: torch.Tensor | None = None,
-        prefix_mask: torch.Tensor | None = None,
+        image_tokens: torch.Tensor,
+        image_attention_mask: torch.Tensor,
+        **_: Any,
     ) -> torch.Tensor:
         """Idefics takes the images of all sequences stacked: ``(B * I, N, D)``."""
         return self.text_tower(

@@ -41,9 +41,8 @@ class RoboPaliGemma(BaseRoboVLM):
         inputs_embeds: torch.Tensor,
         attention_mask: torch.Tensor,
         *,
-        image_tokens: torch.Tensor | None = None,
-        image_attention_mask: torch.Tensor | None = None,
         prefix_mask: torch.Tensor | None = None,
+        **_: Any,
     ) -> torch.Tensor:
         """PaliGemmaModel turns ``token_type_ids`` (0: prefix, 1: causal suffix) into its prefix-LM mask and
         counts positions from 1; given embeddings and no pixels, it runs just the language model with them.
