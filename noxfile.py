@@ -83,8 +83,10 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
-def benchmarks(session: nox.Session) -> None:
-    """Speed goals, reported as ratios measured in one run (see benchmarks/)."""
+def bench(session: nox.Session) -> None:
+    """Speed goals as ratios measured side by side in one run; JSON in benchmarks/results/, compared with the last.
+
+    Not among the default sessions: timings belong to a quiet machine, not to every test run.
+    """
     _install(session, list(DISTRIBUTIONS.values()))
-    for script in sorted(Path("benchmarks").glob("bench_*.py")):
-        session.run("python", str(script))
+    session.run("python", "benchmarks/run.py", *session.posargs)

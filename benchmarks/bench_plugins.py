@@ -1,4 +1,8 @@
-"""`robovlms plugins --json`: wall time with every distribution installed, and what it imports."""
+"""Start-up cost: ``robovlms plugins`` against bare ``importlib.metadata``, and ``import robovlms`` alone.
+
+Each is a fresh interpreter, timed in alternation with its baseline. The listing must stay near
+the cost of reading entry-point metadata, and the package import must never pull in torch.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +10,42 @@ import json
 import subprocess
 import sys
 
-from timing import median_seconds
+from timing import interleaved
 
 LISTING = [sys.executable, "-m", "robovlms", "plugins", "--json"]
+BASELINE = [sys.executable, "-c", "import importlib.metadata"]
+#: prints the seconds `import robovlms` takes in a fresh interpreter, and whether torch came with it
+IMPORT = (
+    "import sys, time; t = time.perf_counter(); import robovlms; print(time.perf_counter() - t, 'torch' in sys.modules)"
+)
 
 
-def main() -> None:
-    rows = json.loads(subprocess.run(LISTING, capture_output=True, text=True, check=True).stdout)
-    seconds = median_seconds(lambda: subprocess.run(LISTING, capture_output=True, check=True), repeat=15, warmup=2)
-    baseline = median_seconds(lambda: subprocess.run([sys.executable, "-c", "pass"], check=True), repeat=15, warmup=2)
-    trace = subprocess.run([sys.executable, "-X", "importtime", *LISTING[1:]], capture_output=True, text=True).stderr
-    modules = {line.split("|")[-1].strip() for line in trace.splitlines() if line.startswith("import time:")}
-    heavy = sorted(m for m in modules if m.split(".")[0] in {"torch", "transformers"} or m.startswith("robovlms_"))
-    print(
-        json.dumps(
-            {
-                "plugins_listed": len(rows),
-                "statuses": sorted({r["status"] for r in rows}),
-                "median_wall_s": round(seconds, 4),
-                "bare_python_s": round(baseline, 4),
-                "modules_imported": len(modules),
-                "torch_transformers_or_plugin_modules": heavy,
+def run(command: list[str]) -> str:
+    return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+
+def measure() -> dict[str, object]:
+    rows = json.loads(run(LISTING))
+    times = interleaved({"listing": lambda: run(LISTING), "baseline": lambda: run(BASELINE)}, repeat=15, warmup=2)
+    imports = [run([sys.executable, "-c", IMPORT]).split() for _ in range(15)]
+    import_ms = sorted(float(seconds) * 1e3 for seconds, _ in imports)[len(imports) // 2]
+    return {
+        "ratios": {
+            "listing, robovlms plugins / import importlib.metadata": {
+                "value": times["listing"] / times["baseline"],
+                "goal": ["<=", 2],
             },
-            indent=2,
-        )
-    )
+            "import robovlms, ms": {"value": import_ms, "goal": ["<", 100]},
+            "import robovlms, torch imported": {"value": any(t == "True" for _, t in imports), "goal": ["==", False]},
+        },
+        "details": {
+            "plugins_listed": len(rows),
+            "statuses": sorted({row["status"] for row in rows}),
+            "listing_ms": times["listing"] * 1e3,
+            "import_importlib_metadata_ms": times["baseline"] * 1e3,
+        },
+    }
 
 
 if __name__ == "__main__":
-    main()
+    print(json.dumps(measure(), indent=2))

@@ -1,4 +1,4 @@
-"""Median wall time of a callable, after warm-up; ratios come from runs measured side by side."""
+"""Median wall times; every ratio of the suite comes from callables timed in alternation, in one run."""
 
 from __future__ import annotations
 
@@ -7,19 +7,8 @@ import time
 from collections.abc import Callable
 
 
-def median_seconds(fn: Callable[[], object], *, repeat: int = 50, warmup: int = 5) -> float:
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
 def interleaved(fns: dict[str, Callable[[], object]], *, repeat: int = 50, warmup: int = 5) -> dict[str, float]:
-    """Medians of several callables timed in alternation, so that machine load hits all alike."""
+    """Median seconds of several callables timed turn by turn, so that machine load hits all alike."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()

@@ -9,7 +9,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from robovlms.config import Config, load_config
 from robovlms.errors import CheckpointError, ConfigError, InputError, PluginError, RoboVLMsError
 from robovlms.hookspecs import hookimpl
 
@@ -20,6 +19,8 @@ __version__ = "0.1.0"
 PLUGIN_API_VERSION = "1.0"
 
 _LAZY = {
+    "Config": "robovlms.config",
+    "load_config": "robovlms.config",
     "BaseRoboVLM": "robovlms.backbone",
     "ImageProcessor": "robovlms.images",
     "build_backbone": "robovlms.building",
@@ -32,14 +33,12 @@ _LAZY = {
 __all__ = [
     "PLUGIN_API_VERSION",
     "CheckpointError",
-    "Config",
     "ConfigError",
     "InputError",
     "PluginError",
     "RoboVLMsError",
     "__version__",
     "hookimpl",
-    "load_config",
     *_LAZY,
 ]
 

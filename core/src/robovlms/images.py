@@ -71,8 +71,8 @@ class ImageProcessor:
             top, left = (new_hw[0] - self.size) // 2, (new_hw[1] - self.size) // 2
             x = x[..., top : top + self.size, left : left + self.size]
         x = x.clamp(0, 255) / 255.0
-        mean = torch.tensor(self.mean, dtype=x.dtype).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype).view(1, 3, 1, 1)
+        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
 
 

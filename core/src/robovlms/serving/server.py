@@ -1,0 +1,162 @@
+"""``robovlms serve``: one trained VLA, one streaming policy per connected robot.
+
+Each websocket connection is a session with its own :class:`~robovlms.policy.Policy` (history,
+feature cache, pending chunk). The model is shared and runs one step at a time under a lock, so
+sessions never see each other's state and a GPU never holds two steps' activations at once. A
+session lives exactly as long as its connection: a robot that drops mid-episode (or stops
+answering pings) takes its history with it, and nothing it sent can stop the other sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.server import ServerConnection, serve
+
+from robovlms.errors import RoboVLMsError
+from robovlms.serving.protocol import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_PORT,
+    PROTOCOL_VERSION,
+    ProtocolError,
+    decode,
+    encode,
+    pack_array,
+    unpack_array,
+)
+
+if TYPE_CHECKING:
+    from robovlms.policy import Policy
+    from robovlms.vla import VLA
+
+DEFAULT_HOST = "127.0.0.1"
+log = logging.getLogger("robovlms.serve")
+
+
+class PolicyServer:
+    """Serves ``vla`` on ``ws://host:port``; binds at construction, so ``port=0`` picks a free port."""
+
+    def __init__(
+        self, vla: VLA, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, max_bytes: int = DEFAULT_MAX_BYTES
+    ) -> None:
+        self.vla = vla.eval()
+        self.max_bytes = max_bytes
+        self._model_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self._open_sessions = 0
+        self._thread: threading.Thread | None = None
+        # Messages up to twice the limit are read and answered with an error; beyond that the
+        # transport drops the connection (close code 1009) rather than buffer arbitrary amounts.
+        try:
+            self._server = serve(self._handle, host, port, max_size=2 * max_bytes, compression=None)
+        except OSError as exc:
+            raise RoboVLMsError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        model = vla.config.model
+        self._hello = {
+            "type": "hello",
+            "protocol": PROTOCOL_VERSION,
+            "max_bytes": max_bytes,
+            "backbone": model.backbone,
+            "action_head": model.action_head,
+            "action_dim": model.action_dim,
+            "action_chunk_size": model.action_chunk_size,
+            "history_length": model.history_length,
+            "history_mode": model.history_mode,
+            "image_size": vla.backbone.image_processor.size,
+            **vla.config.inference.model_dump(),
+        }
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.socket.getsockname()[:2]
+        return f"ws://[{host}]:{port}" if ":" in host else f"ws://{host}:{port}"
+
+    @property
+    def sessions(self) -> int:
+        """Connections with a live policy session."""
+        with self._count_lock:
+            return self._open_sessions
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def start(self) -> PolicyServer:
+        """Serve from a background thread (for tests and for embedding in another program)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="robovlms-serve", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop listening, close every session and wait for their threads."""
+        self._server.shutdown()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> PolicyServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- one connection ------------------------------------------------------------------------
+
+    def _handle(self, connection: ServerConnection) -> None:
+        policy = self.vla.policy()
+        with self._count_lock:
+            self._open_sessions += 1
+        log.info("session opened for %s", connection.remote_address)
+        try:
+            connection.send(encode(self._hello))
+            for payload in connection:
+                connection.send(encode(self._reply(policy, payload)))
+        except ConnectionClosed as exc:  # gone mid-episode, or a message beyond the transport limit
+            log.info("session of %s ended: %s", connection.remote_address, exc)
+        finally:
+            with self._count_lock:
+                self._open_sessions -= 1
+
+    def _reply(self, policy: Policy, payload: bytes | str) -> dict[str, Any]:
+        """The answer to one message; a bad message costs its sender an error reply, nothing more."""
+        received = time.perf_counter()
+        try:
+            if len(payload) > self.max_bytes:
+                raise ProtocolError(
+                    f"message of {len(payload)} bytes exceeds the server's limit of {self.max_bytes} bytes"
+                )
+            message = decode(payload)
+            if message["type"] == "reset":
+                policy.reset()
+                return {"type": "reset"}
+            if message["type"] == "step":
+                return self._step(policy, message, received)
+            raise ProtocolError(f"unknown message type {message['type']!r:.40}; expected 'reset' or 'step'")
+        except RoboVLMsError as exc:
+            return {"type": "error", "message": str(exc)}
+        except Exception as exc:  # a bug must not end the other sessions, nor this one
+            log.exception("policy step failed")
+            return {"type": "error", "message": f"internal error in the policy server: {type(exc).__name__}: {exc}"}
+
+    def _step(self, policy: Policy, message: dict[str, Any], received: float) -> dict[str, Any]:
+        observation = {"image": unpack_array(message.get("image"), "image"), "instruction": message.get("instruction")}
+        with self._model_lock:
+            started = time.perf_counter()
+            calls = policy.model_calls
+            action = policy.step(observation)
+            step, chunk = policy.steps - 1, policy.planned()
+            done = time.perf_counter()
+        return {
+            "type": "action",
+            "action": pack_array(action),
+            "chunk": pack_array(chunk),
+            "step": step,
+            "model_call": policy.model_calls > calls,
+            "timing": {
+                "wait_ms": (started - received) * 1e3,  # decoding, then other sessions' steps
+                "policy_ms": (done - started) * 1e3,
+                "server_ms": (time.perf_counter() - received) * 1e3,
+            },
+        }
