@@ -6,10 +6,17 @@ torch is pinned before anything that depends on it: an unpinned torch pulls a mu
 
 from __future__ import annotations
 
+import io
+import re
 import shutil
+import subprocess
+import tarfile
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 nox.options.sessions = ["lint", "tests"]
 nox.options.default_venv_backend = "venv"
@@ -31,9 +38,8 @@ def _wheels(session: nox.Session, folders: list[str]) -> list[str]:
     """Build a wheel of each folder into the session's tmp dir (the way pip would from an sdist)."""
     out = Path(session.create_tmp()) / "wheels"
     shutil.rmtree(out, ignore_errors=True)
-    session.run(
-        "python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), *(f"./{f}" for f in folders)
-    )
+    paths = [str(ROOT / f) for f in folders]  # folders may also be absolute (a core exported from git)
+    session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), *paths)
     return [str(path) for path in sorted(out.glob("*.whl"))]
 
 
@@ -66,6 +72,80 @@ def dist(session: nox.Session, distribution: str) -> None:
     folders = sorted({"core", DISTRIBUTIONS[distribution]})
     _install(session, folders)
     _pytest(session, f"{DISTRIBUTIONS[distribution]}/tests")
+
+
+PLUGINS = {name: folder for name, folder in DISTRIBUTIONS.items() if name != "core"}
+CORE_INIT = "core/src/robovlms/__init__.py"
+
+
+def _declared(text: str) -> Version:
+    return Version(re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE).group(1))
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout
+
+
+def _core_at(revision: str) -> Version | None:
+    try:
+        return _declared(_git("show", f"{revision}:{CORE_INIT}"))
+    except subprocess.CalledProcessError:  # before the core existed
+        return None
+
+
+def _core_releases() -> dict[Version, str]:
+    """Every core version in git history, and the commit that stands for it.
+
+    A tag ``robovlms-v<version>`` marks a release and wins. Without one, a version stands for the last
+    commit that declared it in core/src/robovlms/__init__.py: the parent of the commit that raised the
+    version, or HEAD for the version HEAD declares. With one version so far, that is HEAD.
+    """
+    releases = {_core_at("HEAD"): _git("rev-parse", "HEAD").strip()}
+    for commit in _git("log", "--format=%H", "--", CORE_INIT).split():  # newest first
+        before = _core_at(f"{commit}^")
+        if before is not None and before != _core_at(commit) and before not in releases:
+            releases[before] = _git("rev-parse", f"{commit}^").strip()
+    for tag in _git("tag", "--list", "robovlms-v*").split():
+        releases[Version(tag.removeprefix("robovlms-v"))] = _git("rev-list", "-n", "1", tag).strip()
+    return releases
+
+
+def _export_core(commit: str, target: Path) -> Path:
+    """The core folder as ``commit`` holds it: tracked files only, as a release would ship them."""
+    shutil.rmtree(target, ignore_errors=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "core"], capture_output=True, check=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(target, filter="data")
+    return target / "core"
+
+
+def _core_range(folder: str) -> SpecifierSet:
+    project = nox.project.load_toml(ROOT / folder / "pyproject.toml")["project"]
+    ranges = [Requirement(d).specifier for d in project["dependencies"] if Requirement(d).name == "robovlms"]
+    if not ranges:
+        raise ValueError(f"{folder}/pyproject.toml does not depend on robovlms")
+    return ranges[0]
+
+
+@nox.session
+@nox.parametrize("core", ["current", "oldest"])
+@nox.parametrize("plugin", list(PLUGINS))
+def compat(session: nox.Session, plugin: str, core: str) -> None:
+    """A plugin's own tests against the working tree's core, or the oldest core its range admits (from git)."""
+    folder, admitted = PLUGINS[plugin], _core_range(PLUGINS[plugin])
+    if core == "current":
+        version, source = _declared((ROOT / CORE_INIT).read_text()), "core"
+        if not admitted.contains(version, prereleases=True):
+            session.error(f"{folder} requires robovlms{admitted}, which excludes this core ({version})")
+    else:
+        releases = {v: c for v, c in _core_releases().items() if admitted.contains(v, prereleases=True)}
+        if not releases:
+            session.error(f"{folder} requires robovlms{admitted}; no core version in git history is in that range")
+        version = min(releases)
+        source = str(_export_core(releases[version], Path(session.create_tmp()) / f"robovlms-{version}"))
+        session.log(f"oldest robovlms that {folder} admits: {version}, at commit {releases[version]}")
+    _install(session, [source, folder])
+    _pytest(session, f"{folder}/tests")
 
 
 @nox.session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from heads_helpers import HISTORY, actions, build, features
+from heads_helpers import ACTION_DIM, CHUNK, HISTORY, actions, build, features
 
 from robovlms_action_heads.discrete import bin_centers, detokenize, tokenize
 
@@ -66,3 +66,9 @@ def test_loss_is_cross_entropy_against_the_ids() -> None:
     assert head.loss(right, targets, mask)["loss"] < 1e-6
     uniform = torch.zeros_like(right)
     assert torch.isclose(head.loss(uniform, targets, mask)["loss"], torch.log(torch.tensor(float(bins))))
+
+
+def test_prediction_is_logits_over_the_bins() -> None:
+    head = build("discrete", bins=16)
+    prediction = head(features(2, HISTORY), torch.ones(2, HISTORY, dtype=torch.bool))
+    assert prediction.shape == (2, HISTORY, CHUNK, ACTION_DIM, 16)

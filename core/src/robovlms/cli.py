@@ -120,6 +120,64 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import logging
+
+    from robovlms.benchmarking import resolve_device
+    from robovlms.serving.server import PolicyServer
+    from robovlms.vla import VLA
+
+    vla = VLA.from_pretrained(args.run).to(resolve_device(args.device))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    with PolicyServer(vla, host=args.host, port=args.port, max_bytes=args.max_bytes) as server:
+        print(f"serving {args.run} on {server.url} (Ctrl-C stops)", flush=True)
+        server.serve_forever()
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from robovlms.benchmarking import Settings, benchmark
+    from robovlms.config import load_config
+
+    settings = Settings(
+        device=args.device,
+        dtype=args.dtype,
+        compile=args.compile,
+        steps=args.steps,
+        train_steps=args.train_steps,
+        batch_size=args.batch_size,
+    )
+    result = benchmark(load_config(args.config), settings)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(
+        f"{result['backbone']} + {result['action_head']} ({result['weights']}, {result['history_mode']}, "
+        f"window {result['history_length']}) on {args.device} in {args.dtype}\n"
+        f"parameters        {result['parameters']:,} ({result['trainable_parameters']:,} trainable)\n"
+        f"policy step       cold {result['cold_step_ms']:.1f} ms, p50 {result['step_ms_p50']:.1f} ms, "
+        f"p95 {result['step_ms_p95']:.1f} ms, {result['steps_per_s']:.1f} steps/s\n"
+        f"chunk execution   {result['model_calls_per_100_steps_chunked']} model calls per 100 steps, "
+        f"{result['chunked_steps_per_s']:.1f} steps/s\n"
+        f"training          {result['train_samples_per_s']:.2f} samples/s (batch {result['train_batch_size']})\n"
+        f"peak memory       inference {_megabytes(result['inference_peak_memory_mb'])}, "
+        f"training {_megabytes(result['training_peak_memory_mb'])} ({result['memory_measured_as']})"
+    )
+    return 0
+
+
+def _megabytes(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f} MB"
+
+
+def cmd_new_plugin(args: argparse.Namespace) -> int:
+    from robovlms.scaffold import new_plugin
+
+    generated = new_plugin(args.name, kind=args.kind, hf_class=args.hf_class, output=args.output)
+    print(generated.summary())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from robovlms import __version__
 
@@ -169,6 +227,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--eval-episodes", type=int, default=20, help="evaluation episodes per task")
     demo.add_argument("--max-steps", type=int, help="cap training steps (for a quick check)")
     demo.set_defaults(func=cmd_demo)
+
+    new = sub.add_parser("new-plugin", help="write a new plugin distribution, ready to install and test")
+    new.add_argument("name", help="distribution name, robovlms-<name> (e.g. robovlms-internvl)")
+    new.add_argument("--kind", choices=("backbone", "action_head"), default="backbone", help="default backbone")
+    new.add_argument("--hf-class", help="transformers VLM class to wrap, e.g. InternVLForConditionalGeneration")
+    new.add_argument("--output", default=".", help="folder to create the distribution in (default .)")
+    new.set_defaults(func=cmd_new_plugin)
+
+    serve = sub.add_parser("serve", help="serve a trained policy to robots over a websocket")
+    serve.add_argument("run", help="a folder written by robovlms train (or VLA.save_pretrained)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0 picks a free one)")
+    serve.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
+    serve.add_argument("--max-bytes", type=int, default=16 * 2**20, help="largest message accepted (default 16 MiB)")
+    serve.set_defaults(func=cmd_serve)
+
+    bench = sub.add_parser("benchmark", help="measure a VLA's parameters, step latency, throughput and memory")
+    bench.add_argument("config", help="path to a JSON config (vlm.preset measures an architecture with random weights)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
+    bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="default cpu")
+    bench.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32", help="default float32")
+    bench.add_argument("--compile", action="store_true", help="torch.compile the towers and the head first")
+    bench.add_argument("--steps", type=int, default=30, help="timed policy steps after the window fills (default 30)")
+    bench.add_argument("--train-steps", type=int, default=5, help="timed optimizer steps (default 5)")
+    bench.add_argument("--batch-size", type=int, default=2, help="windows per training step (default 2)")
+    bench.set_defaults(func=cmd_benchmark)
     return parser
 
 

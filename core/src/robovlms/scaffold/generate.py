@@ -1,0 +1,233 @@
+"""Rendering and writing a plugin distribution from the templates in ``templates/``.
+
+Every check (names, what is taken, the transformers class) runs before anything is written, and the
+files go into a hidden folder that is renamed into place at the end: a failed run leaves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from robovlms.discovery import GROUPS, Kind
+from robovlms.errors import RoboVLMsError
+from robovlms.scaffold.hf import RESIZED, HFClass, inspect_class, resolve
+from robovlms.scaffold.naming import PluginName, check_free, parse
+
+LABELS = {"backbone": "backbone", "action_head": "action head"}
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What ``new_plugin`` wrote, and the lines in it that a person still has to decide."""
+
+    path: Path
+    plugin: PluginName
+    kind: Kind
+    hf: HFClass | None
+    todos: list[str]
+
+    def summary(self) -> str:
+        label = LABELS[self.kind]
+        lines = [f"wrote {self.path} ({label} {self.plugin.component!r}, distribution {self.plugin.distribution})"]
+        if self.hf is not None and self.hf.reason is None:
+            lines.append(f"{self.hf.name} follows the LLaVA pattern: everything but the TODOs below is filled in")
+        elif self.hf is not None:
+            lines.append(f"{self.hf.name} is not of a pattern robovlms knows ({self.hf.reason}); fill in the stubs")
+        lines += [f"  {todo}" for todo in self.todos]
+        where = str(self.path) if self.path.is_absolute() else f"./{self.path}"  # pip reads a bare name as PyPI's
+        lines.append(f'next: pip install "{where}[test]" && pytest {where}/tests')
+        return "\n".join(lines)
+
+
+def new_plugin(
+    name: str, *, kind: Kind = "backbone", hf_class: str | None = None, output: str | Path = "."
+) -> Generated:
+    """Write the distribution ``name`` (``robovlms-<component>``) into ``output``; raise a one-line error instead."""
+    if kind not in GROUPS:
+        raise RoboVLMsError(f"--kind must be one of {', '.join(GROUPS)}, got {kind!r}")
+    if hf_class is not None and kind != "backbone":
+        raise RoboVLMsError("--hf-class applies to backbones only")
+    plugin = parse(name)
+    target = Path(output) / plugin.distribution
+    check_free(plugin, kind, target)
+    hf = None
+    if hf_class is not None:
+        cls = resolve(hf_class)
+        hf = inspect_class(cls, lambda found: _render_one("backbone/configuration.py", _backbone_values(plugin, found)))
+    rendered = render(plugin, kind, hf)
+    _write(rendered, target)
+    todos = [
+        f"{target / path}:{number}: {line.strip()}"
+        for path, text in rendered.items()
+        if path.endswith(".py")
+        for number, line in enumerate(text.splitlines(), 1)
+        if "TODO(" in line
+    ]
+    return Generated(target, plugin, kind, hf, todos)
+
+
+def render(plugin: PluginName, kind: Kind, hf: HFClass | None) -> dict[str, str]:
+    """Every file of the distribution, by its path inside it."""
+    if kind == "action_head":
+        folder, values = "action_head", _head_values(plugin)
+    elif hf is not None and hf.reason is None:
+        folder, values = "backbone", _backbone_values(plugin, hf)
+    else:
+        folder, values = "backbone_todo", _todo_values(plugin, hf)
+    values["todos"] = _render_one(f"{folder}/todos.md", values).strip()
+    src = f"src/{plugin.package}"
+    layout = {
+        "pyproject.toml": "common/pyproject.toml",
+        "README.md": "common/README.md",
+        "CHANGELOG.md": "common/CHANGELOG.md",
+        f"{src}/__init__.py": "common/__init__.py",
+        f"{src}/plugin.py": "common/plugin.py",
+        f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling.py",
+        f"tests/test_{plugin.component}.py": f"{folder}/test.py",
+    }
+    if kind == "backbone":
+        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration.py"
+    return {path: _render_one(template, values) for path, template in layout.items()}
+
+
+def _render_one(template: str, values: dict[str, str]) -> str:
+    resource = files("robovlms.scaffold")
+    for part in f"templates/{template}.tmpl".split("/"):
+        resource = resource.joinpath(part)
+    text = resource.read_text(encoding="utf-8")
+    return Template(text).substitute(values)
+
+
+def _write(rendered: dict[str, str], target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        for path, text in rendered.items():
+            (staging / path).parent.mkdir(parents=True, exist_ok=True)
+            (staging / path).write_text(text, encoding="utf-8")
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+# -- the values each template set is filled with ---------------------------------------------------
+
+
+def _ranges() -> dict[str, str]:
+    """Version ranges the plugin declares: the core's minor series (a new 0.x may break plugins) and
+    transformers from the version it was generated against up to its next major."""
+    import robovlms
+
+    major, minor = (int(part) for part in robovlms.__version__.split(".")[:2])
+    upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
+    core = f"robovlms>={major}.{minor},<{upper}"
+    return {"core": core, "core_version": robovlms.__version__, "plugin_api": robovlms.PLUGIN_API_VERSION}
+
+
+def _transformers_range() -> str:
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("transformers").split(".")[:2])
+    return f"transformers>={major}.{minor},<{major + 1}"
+
+
+def _common(plugin: PluginName, kind: Kind, class_name: str, description: str) -> dict[str, str]:
+    ranges = _ranges()
+    dependencies = [ranges["core"], *([_transformers_range(), "pillow>=10"] if kind == "backbone" else ["torch>=2.2"])]
+    config = (
+        {"model": {"backbone": plugin.component}, "vlm": {"preset": "tiny"}}
+        if kind == "backbone"
+        else {"model": {"action_head": plugin.component}, "action_head": {"hidden_size": 256, "num_layers": 2}}
+    )
+    return {
+        "distribution": plugin.distribution,
+        "package": plugin.package,
+        "component": plugin.component,
+        "class_name": class_name,
+        "title": class_name.removeprefix("Robo") if kind == "backbone" else class_name,
+        "label": LABELS[kind],
+        "group": GROUPS[kind],
+        "hook": "robovlms_register_backbones" if kind == "backbone" else "robovlms_register_action_heads",
+        "suite": "BackboneConformance" if kind == "backbone" else "HeadConformance",
+        "description": description,
+        "dependencies": "\n".join(f'    "{d}",' for d in dependencies),
+        "config_json": json.dumps(config, indent=2),
+        "core_version": ranges["core_version"],
+        "plugin_api": ranges["plugin_api"],
+    }
+
+
+def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
+    assert hf.presets is not None and hf.processor_class is not None
+    class_name = f"Robo{hf.title}"
+    values = _common(plugin, "backbone", class_name, f"{hf.title} ({hf.name}) as a robovlms backbone.")
+    crop = ', crop_size={"height": size, "width": size}' if hf.center_crop else ""
+    edge = '{"shortest_edge": size}' if hf.center_crop else '{"height": size, "width": size}'
+    return {
+        **values,
+        "hf_class": hf.name,
+        "config_class": hf.config_class,
+        "processor_class": hf.processor_class,
+        "processor_args": f"size={edge}{crop}",
+        "transformers_imports": ", ".join(sorted([hf.config_class, hf.processor_class])),
+        "resized": str(RESIZED),
+        "tiny": _literal(hf.presets["tiny"], 1),
+        "full": _literal(hf.presets["full"], 1),
+        "about": (
+            f"transformers' `{hf.name}` as a robovlms backbone (`{class_name}`, backbone name "
+            f"`{plugin.component}`), generated by `robovlms new-plugin`. Its image tokens take the place of "
+            f"`<image>` placeholders in the prompt (fusion `tokens`)."
+        ),
+    }
+
+
+def _todo_values(plugin: PluginName, hf: HFClass | None) -> dict[str, str]:
+    class_name = f"Robo{hf.title if hf else plugin.title}"
+    why = (
+        f"robovlms does not know the pattern of {hf.name}: {hf.reason.rstrip('.')}."
+        if hf is not None
+        else "No transformers class was given (--hf-class)."
+    )
+    why = textwrap.fill(why.replace('"""', "'''").replace("\\", "/"), width=100)
+    return {
+        **_common(plugin, "backbone", class_name, f"{class_name.removeprefix('Robo')} as a robovlms backbone."),
+        "why": why,
+        "model_class": hf.name if hf else "PreTrainedModel",
+        "model_class_todo": "" if hf else "  # TODO(model class): the transformers VLM class this backbone wraps",
+        "about": f"A robovlms backbone (`{class_name}`, backbone name `{plugin.component}`), generated by "
+        "`robovlms new-plugin` with stubs to fill in.",
+    }
+
+
+def _head_values(plugin: PluginName) -> dict[str, str]:
+    title = plugin.title
+    class_name = title if title.lower().endswith("head") else f"{title}Head"
+    return {
+        **_common(plugin, "action_head", class_name, f"The {plugin.component} action head for robovlms."),
+        "about": f"An action head for robovlms (`{class_name}`, head name `{plugin.component}`), generated by "
+        "`robovlms new-plugin`.",
+    }
+
+
+def _literal(value: Any, level: int) -> str:
+    """``value`` as Python source, one dict entry per line, indented for ``level`` levels of nesting."""
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        pad = "    " * (level + 1)
+        entries = "".join(f"{pad}{_literal(k, level + 1)}: {_literal(v, level + 1)},\n" for k, v in value.items())
+        return "{\n" + entries + "    " * level + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_literal(v, level) for v in value) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)
+    return repr(value)

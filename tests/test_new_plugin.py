@@ -1,0 +1,147 @@
+"""``robovlms new-plugin``: what it refuses, what it writes, and that what it writes works where users install it.
+
+The main test is the one a plugin author lives through: generate a backbone for a transformers VLM
+that no plugin of this repository covers (InternVL) and an action head, install both into a fresh
+virtual environment next to the core and the action heads of this checkout, run their generated
+tests there, and train a VLA on them by name from a config.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robovlms.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+HF_CLASS = "InternVLForConditionalGeneration"
+TORCH = "torch==2.13.0"  # first, alone: an unpinned torch pulls a multi-GB CUDA build
+
+
+def new_plugin(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["new-plugin", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["robovlms_Bad!"], "is not a valid distribution name"),
+        (["my-vlm"], "named robovlms-<name>"),
+        (["robovlms-MyVLM"], "named robovlms-<name>"),
+        (["robovlms-llava"], "distribution robovlms-llava is already installed"),
+        (["robovlms-mlp", "--kind", "action_head"], "action head name 'mlp' is taken by robovlms-action-heads"),
+        (["robovlms-myvlm", "--hf-class", "NoSuchVLMForConditionalGeneration"], "has no model class"),
+        (["robovlms-myvlm", "--hf-class", "InternVLForConditionalGenration"], f"did you mean {HF_CLASS}?"),
+        (["robovlms-myhead", "--kind", "action_head", "--hf-class", HF_CLASS], "applies to backbones only"),
+    ],
+)
+def test_refusals_are_one_line_and_write_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, args: list[str], message: str
+) -> None:
+    code, out, err = new_plugin(capsys, *args, "--output", str(tmp_path / "out"))
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_an_existing_folder_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "robovlms-myvlm").mkdir()
+    (tmp_path / "robovlms-myvlm" / "keep.txt").write_text("mine")
+    code, _, err = new_plugin(capsys, "robovlms-myvlm", "--output", str(tmp_path))
+    assert code == 2 and "already exists" in err
+    assert [p.name for p in tmp_path.rglob("*")] == ["robovlms-myvlm", "keep.txt"]
+
+
+def test_a_class_of_another_pattern_gets_stubs_and_the_reason(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """LLaVA-NeXT tiles images (get_image_features needs image_sizes): a person decides, the generator says why."""
+    code, out, _ = new_plugin(
+        capsys, "robovlms-next", "--hf-class", "LlavaNextForConditionalGeneration", "--output", str(tmp_path)
+    )
+    assert code == 0 and "not of a pattern robovlms knows" in out and "image_sizes" in out
+    modeling = (tmp_path / "robovlms-next/src/robovlms_next/modeling_next.py").read_text()
+    assert "model_class = LlavaNextForConditionalGeneration\n" in modeling
+    for stub in ("TODO(text_tower)", "TODO(vision_tower)", "TODO(prompt)", "TODO(fusion)"):
+        assert stub in modeling and stub in out
+    assert "image_sizes" in (tmp_path / "robovlms-next/README.md").read_text()
+
+
+def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = new_plugin(capsys, "robovlms-myvlm", "--hf-class", HF_CLASS, "--output", str(tmp_path))
+    assert code == 0 and "follows the LLaVA pattern" in out
+    todos = [line for line in out.splitlines() if "TODO(" in line]
+    assert [line.split("TODO(")[1].split(")")[0] for line in todos] == ["prompt", "full preset"]
+    pyproject = (tmp_path / "robovlms-myvlm/pyproject.toml").read_text()
+    assert '[project.entry-points."robovlms.backbones"]\nmyvlm = "robovlms_myvlm.plugin"' in pyproject
+    assert '"robovlms>=0.1,<0.2"' in pyproject and '"transformers>=' in pyproject
+
+
+def _run(command: list[str | Path], cwd: Path, env: dict[str, str]) -> str:
+    done = subprocess.run([str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(map(str, command))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def test_generated_plugins_pass_their_tests_and_train_in_a_fresh_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    start = time.perf_counter()
+    assert new_plugin(capsys, "robovlms-internvl", "--hf-class", HF_CLASS, "--output", str(tmp_path))[0] == 0
+    assert new_plugin(capsys, "robovlms-gripper-head", "--kind", "action_head", "--output", str(tmp_path))[0] == 0
+
+    venv = tmp_path / "venv"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHON", "ROBOVLMS_"))}
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env['PATH']}"
+    pip = [python, "-m", "pip", "install", "--quiet"]
+    _run([*pip, TORCH], tmp_path, env)
+    plugins = [tmp_path / "robovlms-internvl", tmp_path / "robovlms-gripper-head"]
+    _run([*pip, ROOT / "core", ROOT / "action-heads", *(f"{p}[test]" for p in plugins)], tmp_path, env)
+    installed = time.perf_counter()
+
+    tests = [p / "tests" for p in plugins]
+    report = _run([python, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], tmp_path, env)
+    summary = report.strip().splitlines()[-1]
+    assert " passed" in summary and not any(word in summary for word in ("failed", "skipped", "error")), summary
+    tested = time.perf_counter()
+
+    listed = {p["name"]: p for p in json.loads(_run(["robovlms", "plugins", "--json"], tmp_path, env))}
+    assert listed["internvl"]["status"] == listed["gripper_head"]["status"] == "ok"
+    assert listed["internvl"]["distribution"] == "robovlms-internvl"
+
+    _run(["robovlms", "dataset", "generate", "data", "--episodes", "4", "--image-size", "32"], tmp_path, env)
+    config = {
+        "model": {
+            "backbone": "internvl",
+            "action_head": "gripper_head",
+            "history_mode": "interleaved",
+            "history_length": 2,
+            "action_chunk_size": 2,
+        },
+        "action_head": {"hidden_size": 32, "num_layers": 1},
+        "vlm": {"preset": "tiny"},
+        "training": {"batch_size": 2, "log_every": 1},
+        "data": {"path": "data"},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    _run(["robovlms", "train", "config.json", "--output", "run", "--max-steps", "3", "--no-progress"], tmp_path, env)
+    steps = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    losses = [s["loss"] for s in steps if "loss" in s]
+    assert len(losses) == 3 and all(loss == loss for loss in losses)  # three steps, no NaN
+    saved = json.loads((tmp_path / "run/plugins.json").read_text())
+    assert saved["backbone"]["distribution"] == "robovlms-internvl"
+    assert saved["action_head"]["distribution"] == "robovlms-gripper-head"
+    print(
+        f"\nnew-plugin to passing tests: {tested - start:.0f} s "
+        f"({installed - start:.0f} s creating and installing the environment, {tested - installed:.0f} s of tests)"
+    )
