@@ -76,3 +76,12 @@ def test_overfits_a_small_fixed_batch(backbone, batch):
         optimizer.step()
         losses.append(loss.item())
     assert losses[-1] <= 0.1 * losses[0], f"{losses[0]:.4f} -> {losses[-1]:.4f}"
+
+
+@pytest.mark.parametrize("backbone", BACKBONES)
+def test_builds_by_name_from_a_saved_local_directory(backbone, batch, tmp_path):
+    tiny_vla(backbone, "mlp", "one_step").backbone.save_pretrained(tmp_path / backbone)
+    config = tiny_config(backbone, "mlp", "one_step").model_dump()
+    config["vlm"] = {"model_name": str(tmp_path / backbone)}
+    vla = build_vla(config)
+    assert vla.predict(batch["images"], batch["instructions"]).shape == (2, 3, 4, 7)

@@ -134,7 +134,7 @@ def evaluate(
     seed: int = 0,
     workers: int = 1,
     image_size: int | None = None,
-    picture: Path | None = None,
+    picture: str | Path | None = None,
 ) -> dict[str, Any]:
     """Success per task and overall for the run's policy, the expert and the language-blind policy."""
     from robovlms.vla import VLA
@@ -159,7 +159,7 @@ def evaluate(
     if picture:
         from robovlms.reporting import rollout_strip
 
-        rollout_strip([e for e in policy_episodes if e.frames], picture)
+        rollout_strip([e for e in policy_episodes if e.frames], Path(picture))
         report["picture"] = str(picture)
     return report
 
