@@ -46,7 +46,7 @@ def _wheels(session: nox.Session, folders: list[str]) -> list[str]:
 def _install(session: nox.Session, folders: list[str]) -> None:
     session.install(TORCH)
     wheels = _wheels(session, folders)
-    session.install(*wheels, "pytest>=8")
+    session.install(*wheels, "pytest>=8", "peft>=0.10", "av>=12")  # the lora and video extras, tested too
     # a reused environment already holds these versions; make it hold these builds
     session.install("--force-reinstall", "--no-deps", *wheels)
 

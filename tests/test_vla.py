@@ -85,3 +85,47 @@ def test_builds_by_name_from_a_saved_local_directory(backbone, batch, tmp_path):
     config["vlm"] = {"model_name": str(tmp_path / backbone)}
     vla = build_vla(config)
     assert vla.predict(batch["images"], batch["instructions"]).shape == (2, 3, 4, 7)
+
+
+def test_lora_trains_adapters_only_and_saves_merged_weights(batch, tmp_path):
+    from robovlms import VLA
+
+    config = tiny_config("paligemma", "lstm", "policy_head").model_dump()
+    config["training"].update(lora_rank=4, freeze_vision_tower=True)
+    vla = build_vla(config)
+    text = dict(vla.backbone.text_tower.named_parameters())
+    adapters = [p for n, p in text.items() if ".lora_" in n]
+    assert adapters and all(p.requires_grad for p in adapters)
+    embedding = {id(p) for p in vla.backbone.word_embedding.parameters()}  # follows training.freeze_embeddings
+    assert not any(p.requires_grad for n, p in text.items() if ".lora_" not in n and id(p) not in embedding)
+    vla.train()
+    optimizer = torch.optim.AdamW([p for p in vla.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):
+        loss = vla(**batch)["loss"]
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert any(p.abs().sum() > 0 for n, p in text.items() if "lora_B" in n), "the adapters learned"
+    vla.eval().save_pretrained(tmp_path / "lora")
+    loaded = VLA.from_pretrained(tmp_path / "lora")
+    torch.testing.assert_close(
+        loaded.predict(batch["images"], batch["instructions"]), vla.predict(batch["images"], batch["instructions"])
+    )
+
+
+def test_lora_without_peft_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "peft", None)
+    config = tiny_config("paligemma", "lstm", "policy_head").model_dump()
+    config["training"]["lora_rank"] = 4
+    with pytest.raises(ConfigError, match=r"pip install 'robovlms\[lora\]'"):
+        build_vla(config)
+
+
+def test_freezing_the_head():
+    config = tiny_config("paligemma", "lstm", "policy_head").model_dump()
+    config["training"]["freeze_action_head"] = True
+    vla = build_vla(config)
+    assert not any(p.requires_grad for p in vla.head.parameters())
+    assert vla.action_tokens.requires_grad

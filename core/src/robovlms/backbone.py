@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from robovlms.config import TrainingConfig, VLMConfig
-from robovlms.errors import PluginError
+from robovlms.errors import ConfigError, PluginError
 from robovlms.images import ImageProcessor
 
 if TYPE_CHECKING:
@@ -91,7 +91,8 @@ class BaseRoboVLM(nn.Module):
         shown = logging.is_progress_bar_enabled()
         logging.disable_progress_bar()  # a bar per save would flood training logs
         try:
-            for part in (self.model, self.tokenizer, self.processor):
+            self.model.save_pretrained(str(directory), state_dict=self._plain_state_dict())
+            for part in (self.tokenizer, self.processor):
                 part.save_pretrained(str(directory))
         finally:
             if shown:
@@ -304,16 +305,61 @@ class BaseRoboVLM(nn.Module):
     # -- training switches ---------------------------------------------------------------------
 
     def configure_training(self, training: TrainingConfig) -> None:
-        """Apply the config's freezing and gradient-checkpointing switches."""
+        """Apply the config's freezing, LoRA and gradient-checkpointing switches."""
+        lora = training.lora_rank > 0
+        if lora and not self.lora:
+            self._add_lora(training)
         # text tower first: in some VLMs it contains the vision tower and the embeddings
         for module, frozen in (
-            (self.text_tower, training.freeze_language_model),
+            (self.text_tower, training.freeze_language_model or lora),
             (self.vision_tower, training.freeze_vision_tower),
             (self.word_embedding, training.freeze_embeddings),
         ):
             module.requires_grad_(not frozen)
+        for name, parameter in self.text_tower.named_parameters():
+            if ".lora_" in name:
+                parameter.requires_grad_(True)
         if training.gradient_checkpointing != self.gradient_checkpointing:
             self._set_checkpointing(training.gradient_checkpointing)
+
+    @property
+    def lora(self) -> bool:
+        """Whether LoRA adapters sit in the language model."""
+        return any(".lora_" in name for name, _ in self.text_tower.named_parameters())
+
+    def _add_lora(self, training: TrainingConfig) -> None:
+        try:
+            from peft import LoraConfig, inject_adapter_in_model
+        except ImportError:
+            raise ConfigError("training.lora_rank: LoRA needs peft; pip install 'robovlms[lora]'") from None
+        config = LoraConfig(
+            r=training.lora_rank,
+            lora_alpha=training.lora_alpha,
+            lora_dropout=training.lora_dropout,
+            target_modules=list(training.lora_targets),
+        )
+        try:
+            inject_adapter_in_model(config, self.text_tower)
+        except ValueError as exc:
+            raise ConfigError(f"training.lora_targets: {str(exc).splitlines()[0]}") from None
+
+    def _plain_state_dict(self) -> dict[str, torch.Tensor] | None:
+        """The VLM's weights with LoRA merged in, under the names of the plain transformers model."""
+        if not self.lora:
+            return None
+        from peft.tuners.lora import LoraLayer
+
+        merged = {
+            f"{name}.weight": (module.base_layer.weight + module.get_delta_weight("default")).detach()
+            for name, module in self.model.named_modules()
+            if isinstance(module, LoraLayer)
+        }
+        state = {}
+        for key, value in self.model.state_dict().items():
+            if ".lora_" not in key:
+                key = key.replace(".base_layer.", ".")
+                state[key] = merged.get(key, value)
+        return state
 
     @property
     def gradient_checkpointing(self) -> bool:

@@ -38,4 +38,5 @@ def build_vla(config: Config | dict, *, normalizer: ActionNormalizer | None = No
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.training.seed)
         head = head_cls(config.action_head, spec)
+    head.requires_grad_(not config.training.freeze_action_head)
     return VLA(config, backbone, head, normalizer)

@@ -59,7 +59,14 @@ class TrainingConfig(Section):
     freeze_vision_tower: bool = True
     freeze_language_model: bool = False
     freeze_embeddings: bool = False
+    freeze_action_head: bool = Field(False, description="keep the head fixed, e.g. to adapt only the backbone")
     seed: int = 0
+    lora_rank: int = Field(0, ge=0, description="LoRA adapters of this rank on the language model; 0 is off")
+    lora_alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / rank)")
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    lora_targets: list[str] = Field(
+        default_factory=lambda: ["q_proj", "v_proj"], min_length=1, description="language-model modules to adapt"
+    )
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (default: all epochs)")
     log_every: int = Field(10, ge=1, description="steps between lines in metrics.jsonl")
     eval_every: int | None = Field(None, ge=1, description="steps between validation passes (default: each epoch)")
