@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="generate data, train a tiny VLA, evaluate it, write a report")
     demo.add_argument("--output", default="robovlms-demo", help="folder for the report (default ./robovlms-demo)")
     demo.add_argument("--json", action="store_true", help="print the summary as JSON")
-    demo.add_argument("--episodes", type=int, default=300, help="expert episodes to train on")
+    demo.add_argument("--episodes", type=int, default=2000, help="expert episodes to train on")
     demo.add_argument("--eval-episodes", type=int, default=20, help="evaluation episodes per task")
     demo.add_argument("--max-steps", type=int, help="cap training steps (for a quick check)")
     demo.set_defaults(func=cmd_demo)

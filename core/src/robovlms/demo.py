@@ -25,7 +25,7 @@ REPORT = "report.md"
 class DemoSize:
     """How much the demo does; the defaults are what the README's first command runs."""
 
-    episodes: int = 300
+    episodes: int = 2000  # 12 s to generate; fewer episodes let the tiny model overfit
     eval_episodes: int = 20
     max_steps: int | None = None
     seed: int = 0
