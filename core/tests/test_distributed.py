@@ -38,19 +38,25 @@ def run(config: Path, output: Path, processes: int) -> subprocess.CompletedProce
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
 
 
-def test_two_processes_match_one(tmp_path):
-    generate(tmp_path / "data", 6, seed=0, image_size=32)
+def write_config(tmp_path: Path, episodes: int, **training) -> Path:
+    """A tiny one-frame, one-action config over a fresh dataset, written where the scripts can read it."""
+    generate(tmp_path / "data", episodes, seed=0, image_size=32)
     config = {
-        # windows of one frame and one action: no padding, so each rank's mean loss is the global mean's half
         "model": {"backbone": "paligemma", "action_head": "mlp", "history_mode": "one_step",
                   "history_length": 1, "action_chunk_size": 1},
-        "training": {"batch_size": 8, "learning_rate": 1e-3, "max_steps": 4, "freeze_vision_tower": False},
+        "training": {"freeze_vision_tower": False, **training},
         "action_head": {"hidden_size": 32, "num_layers": 1, "dropout": 0.0},
         "vlm": {"preset": "tiny"},
         "data": {"path": str(tmp_path / "data"), "validation_split": 0.0},
     }  # fmt: skip
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
+    return path
+
+
+def test_two_processes_match_one(tmp_path):
+    # windows of one frame and one action: no padding, so each rank's mean loss is the global mean's half
+    path = write_config(tmp_path, episodes=6, batch_size=8, learning_rate=1e-3, max_steps=4)
     two = run(path, tmp_path / "two", 2)
     assert two.returncode == 0, two.stderr[-3000:]
     one = run(path, tmp_path / "one", 1)
@@ -68,17 +74,7 @@ def test_two_processes_match_one(tmp_path):
 def test_fsdp_on_two_processes_saves_unsharded_weights(tmp_path):
     from robovlms import VLA
 
-    generate(tmp_path / "data", 4, seed=0, image_size=32)
-    config = {
-        "model": {"backbone": "paligemma", "action_head": "mlp", "history_mode": "one_step",
-                  "history_length": 1, "action_chunk_size": 1},
-        "training": {"batch_size": 4, "max_steps": 2, "strategy": "fsdp", "freeze_vision_tower": False},
-        "action_head": {"hidden_size": 32, "num_layers": 1, "dropout": 0.0},
-        "vlm": {"preset": "tiny"},
-        "data": {"path": str(tmp_path / "data"), "validation_split": 0.0},
-    }  # fmt: skip
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
+    path = write_config(tmp_path, episodes=4, batch_size=4, max_steps=2, strategy="fsdp")
     result = run(path, tmp_path / "fsdp", 2)
     assert result.returncode == 0, result.stderr[-3000:]
     loaded = VLA.from_pretrained(tmp_path / "fsdp")  # an ordinary, unsharded model
