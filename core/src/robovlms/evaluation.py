@@ -93,19 +93,20 @@ def _summary(episodes: list[Episode]) -> dict[str, Any]:
 _worker: dict[str, Any] = {}
 
 
-def _load_policy(run: str) -> None:
+def _load_policy(run: str) -> Any:
+    """The run's VLA, loaded once per process and run (worker processes call this as their initializer)."""
     import torch
 
     from robovlms.vla import VLA
 
-    torch.set_num_threads(1)
-    _worker["vla"] = VLA.from_pretrained(run)
+    if _worker.get("run") != run:
+        torch.set_num_threads(1)
+        _worker.update(run=run, vla=VLA.from_pretrained(run))
+    return _worker["vla"]
 
 
 def _policy_episodes(run: str, seeds: list[int], image_size: int, blind: bool, record: int) -> list[Episode]:
-    if "vla" not in _worker:
-        _load_policy(run)
-    policy = _worker["vla"].policy()
+    policy = _load_policy(run).policy()
     env = TabletopEnv(image_size=image_size)
     out = []
     for index, seed in enumerate(seeds):
@@ -137,10 +138,8 @@ def evaluate(
     picture: str | Path | None = None,
 ) -> dict[str, Any]:
     """Success per task and overall for the run's policy, the expert and the language-blind policy."""
-    from robovlms.vla import VLA
-
     run = str(run)
-    VLA.from_pretrained(run)  # fail early, in this process, with the loader's one-line errors
+    _load_policy(run)  # fail early, in this process, with the loader's one-line errors
     size = image_size or _dataset_image_size(Path(run)) or 64
     seeds = episode_seeds(seed, episodes, size)
     expert = ScriptedExpert()
