@@ -28,6 +28,7 @@ def tiny_config(backbone: str = "paligemma", head: str = "lstm", mode: str = "po
             },
             "action_head": {"hidden_size": 32, "num_layers": 1, "dropout": 0.0, "num_heads": 2},
             "vlm": {"preset": "tiny"},
+            "data": {"state_key": "observation.state"} if model.get("state_dim") else {},
         }
     )
 

@@ -84,6 +84,18 @@ def test_head_contradiction() -> None:
     assert "model.action_head is 'mlp' but action_head.type is 'lstm'" in problem
 
 
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"data": {"state_key": "observation.state"}}, "data.state_key is 'observation.state' but model.state_dim"),
+        ({"model": {"state_dim": 4}}, "model.state_dim is 4 but data.state_key is null"),
+    ],
+)
+def test_a_state_key_without_its_length_or_the_reverse_is_refused(data: dict, expected: str) -> None:
+    (problem,) = problems(data)
+    assert expected in problem
+
+
 def test_model_name_and_preset_contradict() -> None:
     (problem,) = problems({"vlm": {"model_name": "google/paligemma-3b-pt-224", "preset": "tiny"}})
     assert "vlm.model_name or vlm.preset" in problem

@@ -20,7 +20,7 @@ from robovlms.config import load_config
 from robovlms.datasets import DatasetError, LeRobotDataset, LeRobotWriter
 from robovlms.datasets.generate import generate
 from robovlms.datasets.video import require_av
-from robovlms.datasets.windows import WindowDataset, action_stats, collate, open_training_data, split_episodes
+from robovlms.datasets.windows import WindowDataset, collate, feature_stats, open_training_data, split_episodes
 from robovlms.errors import RoboVLMsError
 from robovlms.normalization import action_statistics
 from robovlms.tabletop import ScriptedExpert, TabletopEnv
@@ -172,6 +172,10 @@ def test_windows_hold_the_following_frames_and_chunks_masked_at_the_end(written,
     np.testing.assert_array_equal(end["actions"][0, :2], frames["action"][-2:])
     assert not end["actions"][~end["action_mask"]].any()
     np.testing.assert_array_equal(end["images"][3], frames["observation.image"][-1])  # padding repeats the last
+    stated = WindowDataset(dataset, history_length=4, action_chunk_size=3, state_key="observation.state")
+    states = stated[length - 2]["states"]
+    np.testing.assert_array_equal(states[:2], frames["observation.state"][-2:])
+    np.testing.assert_array_equal(states[3], frames["observation.state"][-1])
 
     following = windows[length]  # the next episode starts afresh
     np.testing.assert_array_equal(following["images"][0], recorded[1][1]["observation.image"][0])
@@ -182,7 +186,9 @@ def test_windows_hold_the_following_frames_and_chunks_masked_at_the_end(written,
 def test_collate_gives_exactly_the_arguments_of_vla_forward(written):
     windows = WindowDataset(LeRobotDataset(written), history_length=2, action_chunk_size=5)
     batch = collate([windows[i] for i in range(3)])
-    assert set(batch) == set(inspect.signature(VLA.forward).parameters) - {"self"}
+    assert set(batch) == set(inspect.signature(VLA.forward).parameters) - {"self", "states"}
+    with_state = WindowDataset(LeRobotDataset(written), 2, 5, state_key="observation.state")
+    assert set(collate([with_state[i] for i in range(3)])) == set(inspect.signature(VLA.forward).parameters) - {"self"}
     assert batch["images"].shape == (3, 2, SIZE, SIZE, 3) and batch["images"].dtype == torch.uint8
     assert batch["frame_mask"].dtype == torch.bool and batch["action_mask"].shape == (3, 2, 5)
     assert batch["actions"].shape == (3, 2, 5, 7) and batch["actions"].dtype == torch.float32
@@ -202,20 +208,21 @@ def test_open_training_data_splits_episodes_and_reads_statistics(written, tmp_pa
     config = load_config(
         {
             "model": {"history_length": 3, "action_chunk_size": 4},
-            "data": {"path": str(written), "validation_split": 0.25, "state_key": "observation.state"},
+            "data": {"path": str(written), "validation_split": 0.25},
         }
     )
     data = open_training_data(config)
+    assert data.state_statistics is None
     train = {e.index for e in data.train.episodes}
     held = {e.index for e in data.validation.episodes}
     assert len(held) == 3 and not train & held and len(train | held) == EPISODES
     assert len(data.train) + len(data.validation) == LeRobotDataset(written).num_frames
     assert data.collate is collate
-    assert data.statistics == action_stats(LeRobotDataset(written))
+    assert data.statistics == feature_stats(LeRobotDataset(written))
 
     bare = Path(shutil.copytree(written, tmp_path / "bare"))
     (bare / "meta/stats.json").unlink()  # statistics are then computed from the actions
-    computed = action_stats(LeRobotDataset(bare))
+    computed = feature_stats(LeRobotDataset(bare))
     for key in ("q01", "q99", "min", "max"):
         np.testing.assert_allclose(computed[key], data.statistics[key], atol=1e-6)
 
@@ -230,7 +237,8 @@ def test_open_training_data_splits_episodes_and_reads_statistics(written, tmp_pa
     ],
 )
 def test_config_features_the_dataset_lacks_are_one_line_errors(written, data, needle):
-    config = load_config({"data": {"path": str(written), **data}})
+    model = {"state_dim": 4} if "state_key" in data else {}
+    config = load_config({"model": model, "data": {"path": str(written), **data}})
     named = next(iter(data.values()))
     named = named[0] if isinstance(named, list) else named
     one_line_error(lambda: open_training_data(config), needle, repr(named))
@@ -239,6 +247,18 @@ def test_config_features_the_dataset_lacks_are_one_line_errors(written, data, ne
 def test_an_action_dimension_other_than_the_models_is_an_error(written):
     config = load_config({"model": {"action_dim": 6}, "data": {"path": str(written)}})
     one_line_error(lambda: open_training_data(config), "model.action_dim")
+
+
+def test_the_state_comes_with_its_statistics_and_must_have_the_models_length(written):
+    data = {"path": str(written), "state_key": "observation.state"}
+    opened = open_training_data(load_config({"model": {"state_dim": 4}, "data": data}))
+    states = np.concatenate(
+        [opened.train.dataset.column(e, "observation.state") for e in opened.train.dataset.episodes]
+    )
+    np.testing.assert_allclose(opened.state_statistics["q01"], np.quantile(states, 0.01, axis=0), atol=1e-5)
+    assert opened.train[0]["states"].shape == (16, 4)  # the default history of 16 frames
+    config = load_config({"model": {"state_dim": 3}, "data": data})
+    one_line_error(lambda: open_training_data(config), "model.state_dim is 3", "[4]")
 
 
 # -- broken datasets ---------------------------------------------------------------------------------

@@ -229,6 +229,31 @@ def test_a_client_vanishing_mid_episode_frees_its_session(server, reference):
     wait_for_sessions(server, 0)
 
 
+def test_a_model_with_the_robot_state_takes_it_through_the_client(tmp_path):
+    from robovlms import build_vla, load_config
+    from robovlms.serving.server import PolicyServer
+
+    config = load_config(
+        {
+            "model": {"backbone": "paligemma", "action_head": "mlp", "history_mode": "one_step", "state_dim": 2},
+            "action_head": {"hidden_size": 32, "num_layers": 1, "dropout": 0.0},
+            "vlm": {"preset": "tiny"},
+            "data": {"state_key": "observation.state"},
+        }
+    )
+    vla = build_vla(config).eval()
+    frame, state = observations(4, 1)[0], np.array([0.25, -0.5], np.float32)
+    policy = vla.policy()
+    policy.reset()
+    expected = policy.step({"image": frame, "instruction": "push", "state": state})
+    with PolicyServer(vla, port=0).start() as served, PolicyClient(served.url, timeout=TIMEOUT) as client:
+        assert client.info["state_dim"] == 2
+        client.reset()
+        with pytest.raises(ServerError, match=r"observation\['state'\]: missing"):
+            client.step(frame, "push")
+        np.testing.assert_allclose(client.step(frame, "push", state).action, expected, atol=1e-6)
+
+
 def test_a_taken_port_is_a_one_line_error(server, run_dir):
     from robovlms.errors import RoboVLMsError
     from robovlms.serving.server import PolicyServer

@@ -66,6 +66,28 @@ def test_train_writes_metrics_checkpoints_and_a_loadable_model(dataset, tmp_path
     assert vla.normalizer.mode == "quantile"
 
 
+def test_a_run_with_the_robot_state_fits_its_range_and_needs_it_at_inference(dataset, tmp_path):
+    import numpy as np
+
+    from robovlms.datasets import LeRobotDataset
+    from robovlms.errors import InputError
+    from robovlms.tabletop import TabletopEnv
+
+    data = config_dict(dataset, max_steps=3)
+    data["model"]["state_dim"] = 4
+    data["data"]["state_key"] = "observation.state"
+    train(load_config(data), tmp_path / "run", progress=False)
+    vla = VLA.from_pretrained(tmp_path / "run")
+    stats = LeRobotDataset(dataset).stats["observation.state"]
+    np.testing.assert_allclose(vla.state_encoder.low.numpy(), stats["q01"], atol=1e-6)
+    np.testing.assert_allclose(vla.state_encoder.high.numpy(), stats["q99"], atol=1e-6)
+    policy, observation = vla.policy(), TabletopEnv(image_size=32).reset(0)
+    policy.reset()
+    assert policy.step(observation).shape == (7,)  # the tabletop's observations carry the state
+    with pytest.raises(InputError, match=r"observation\['state'\]: missing"):
+        policy.step({**observation, "state": None})
+
+
 def weights(run: Path) -> dict[str, torch.Tensor]:
     return load_file(str(run / "checkpoints" / checkpoints.checkpoints(run)[-1].name / "model.safetensors"))
 

@@ -39,6 +39,9 @@ class ModelConfig(Section):
     )
     num_action_tokens: int = Field(1, ge=1, description="learnable action tokens appended to each frame")
     action_dim: int = Field(7, ge=2, description="arm values plus one gripper (the last dimension)")
+    state_dim: int | None = Field(
+        None, ge=1, description="length of the robot state fed beside each frame (data.state_key); null: none"
+    )
     action_normalization: Literal["quantile", "minmax", "none"] = Field(
         "quantile", description="map arm values to [-1, 1] by the 1st/99th percentiles, by min/max, or not at all"
     )
@@ -119,7 +122,9 @@ class DataConfig(Section):
         description="camera features; the first is the main one",
     )
     action_key: str = Field("action", description="feature holding the 7-DoF action")
-    state_key: str | None = Field(None, description="feature holding the robot state, if the model uses it")
+    state_key: str | None = Field(
+        None, description="feature holding the robot state; set with model.state_dim for the model to take it"
+    )
     validation_split: float = Field(0.1, ge=0, lt=1, description="fraction of episodes held out for validation")
     num_workers: int = Field(0, ge=0, description="data-loading worker processes")
 
@@ -136,8 +141,9 @@ class Config(Section):
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
 
     @model_validator(mode="after")
-    def _one_head_name(self) -> Config:
-        """``model.action_head`` and ``action_head.type`` name the same thing; fill one from the other."""
+    def _consistent(self) -> Config:
+        """Keys of different sections that must agree: the head's two names (each filled from the
+        other), the robot state's length and feature, and a policy's steps per chunk."""
         given, typed = self.model.action_head, self.action_head.type
         if given is not None and typed is not None and given != typed:
             raise ValueError(
@@ -146,6 +152,17 @@ class Config(Section):
         name = given or typed or _DEFAULT_HEAD
         self.model.__dict__["action_head"] = name
         self.action_head.__dict__["type"] = name
+        state_dim, state_key = self.model.state_dim, self.data.state_key
+        if state_key is not None and state_dim is None:
+            raise ValueError(
+                f"data.state_key is {state_key!r} but model.state_dim is null; "
+                "set model.state_dim to the state's length for the model to take it"
+            )
+        if state_dim is not None and state_key is None:
+            raise ValueError(
+                f"model.state_dim is {state_dim} but data.state_key is null; "
+                "name the dataset feature holding the robot state, e.g. observation.state"
+            )
         if self.inference.execute_steps > self.model.action_chunk_size:
             raise ValueError(
                 f"inference.execute_steps is {self.inference.execute_steps} but model.action_chunk_size is "

@@ -5,6 +5,7 @@ control tick. The policy keeps the history window itself, asks the model for a n
 ``execute_steps`` steps, and in between plays the chunk it has (or, with temporal ensembling,
 averages every chunk that covers the current step). In ``policy_head`` mode each frame's features
 are computed once and cached, so a step runs the backbone on new frames only, whatever the window.
+A model trained with the robot state (``model.state_dim``) needs ``observation["state"]`` too.
 """
 
 from __future__ import annotations
@@ -42,13 +43,14 @@ class Policy:
         """Start a new episode: forget the history and any pending actions."""
         self._pixels: deque[torch.Tensor] = deque(maxlen=self.window)
         self._features: deque[torch.Tensor | None] = deque(maxlen=self.window)
+        self._states: deque[torch.Tensor] = deque(maxlen=self.window)
         self._chunks: deque[tuple[int, torch.Tensor]] = deque()
         self._instruction: str | None = None
         self._prompt: dict[str, torch.Tensor] | None = None
         self._step = 0
         self._started = True
 
-    def _check(self, observation: Any) -> tuple[torch.Tensor, str]:
+    def _check(self, observation: Any) -> tuple[torch.Tensor, str, torch.Tensor | None]:
         if not self._started:
             raise RoboVLMsError("policy.step() was called before policy.reset(); call reset() at each episode start")
         if not isinstance(observation, dict):
@@ -62,18 +64,32 @@ class Policy:
         image = observation["image"]
         if np.ndim(image) != 3:
             raise InputError(f"observation['image']: expected shape (H, W, 3), got {tuple(np.shape(image))}")
-        return self.vla.backbone.image_processor(image).to(self.vla.action_tokens.device), observation["instruction"]
+        state = None
+        encoder = self.vla.state_encoder
+        if encoder is not None:
+            if observation.get("state") is None:
+                raise InputError(
+                    f"observation['state']: missing; this model takes the robot state, {encoder.state_dim} values"
+                )
+            try:
+                state = encoder.check(np.asarray(observation["state"], dtype=np.float32), ())
+            except (InputError, ValueError, TypeError) as exc:
+                raise InputError(f"observation['state']: {str(exc).removeprefix('states: ')}") from None
+        pixels = self.vla.backbone.image_processor(image).to(self.vla.action_tokens.device)
+        return pixels, observation["instruction"], state
 
     @torch.inference_mode()  # cheaper than no_grad: no version counters, no view tracking
     def step(self, observation: dict[str, Any]) -> np.ndarray:
         """The action to execute now, in robot units: arm values then the gripper (+1 open, -1 close)."""
-        pixels, instruction = self._check(observation)
+        pixels, instruction, state = self._check(observation)
         if instruction != self._instruction:
             self._instruction, self._prompt = instruction, self.vla.prompt([instruction])
             self._features.clear()  # cached features were computed for the old instruction
             self._features.extend([None] * len(self._pixels))
         self._pixels.append(pixels)
         self._features.append(None)
+        if state is not None:
+            self._states.append(state)
         if self._step % self.settings.execute_steps == 0:
             self._chunks.append((self._step, self._ask()))
         action = self._current()
@@ -103,6 +119,9 @@ class Policy:
                 pixels, frames = pixels[:, -1:], frames[:, -1:]
             features = vla.window_features(pixels, self._prompt, frames)
             self.frames_encoded += pixels.shape[1]
+        if vla.state_encoder is not None:
+            states = torch.stack(list(self._states)).unsqueeze(0)
+            features = vla.with_state(features, states[:, -features.shape[1] :])
         self.model_calls += 1
         return vla.head.decode(vla.head(features, frames))[0, -1]
 

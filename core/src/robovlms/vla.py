@@ -23,6 +23,7 @@ from robovlms.backbone import BaseRoboVLM
 from robovlms.config import Config
 from robovlms.errors import InputError
 from robovlms.normalization import ActionNormalizer
+from robovlms.state import StateEncoder
 
 
 class VLA(nn.Module):
@@ -50,6 +51,8 @@ class VLA(nn.Module):
         generator = torch.Generator().manual_seed(config.training.seed)
         tokens = torch.randn(config.model.num_action_tokens, backbone.hidden_size, generator=generator) * scale
         self.action_tokens = nn.Parameter(tokens.to(backbone.word_embedding.weight.dtype))
+        state_dim = config.model.state_dim
+        self.state_encoder = StateEncoder(state_dim, backbone.hidden_size) if state_dim else None
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -129,6 +132,15 @@ class VLA(nn.Module):
         index = ends.unsqueeze(1) - k + torch.arange(k, device=hidden.device).unsqueeze(0)  # (T, K)
         return hidden[:, index]
 
+    def with_state(self, features: torch.Tensor, states: Any) -> torch.Tensor:
+        """``(B, T, K, D)`` features with each frame's robot state added, for a model that takes it."""
+        if self.state_encoder is None:
+            if states is not None:
+                raise InputError("states: this model takes no robot state (model.state_dim is null); pass none")
+            return features
+        states = self.state_encoder.check(states, tuple(features.shape[:2]))
+        return features + self.state_encoder(states).unsqueeze(2).to(features.dtype)
+
     # -- training and inference -------------------------------------------------------------------
 
     def forward(
@@ -138,12 +150,14 @@ class VLA(nn.Module):
         frame_mask: torch.Tensor | None = None,
         actions: torch.Tensor | None = None,
         action_mask: torch.Tensor | None = None,
+        states: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Predictions for a batch of windows, and the losses when target ``actions`` are given.
 
         ``images`` ``(B, T, H, W, 3)``; ``frame_mask`` ``(B, T)`` False for padding frames after an
         episode's end; ``actions`` ``(B, T, chunk, action_dim)`` in robot units; ``action_mask``
-        ``(B, T, chunk)`` False where the episode ends inside a chunk.
+        ``(B, T, chunk)`` False where the episode ends inside a chunk; ``states`` ``(B, T,
+        state_dim)``, for a model with ``model.state_dim`` only.
         """
         pixels = self.pixels(images)
         b, t = pixels.shape[:2]
@@ -152,6 +166,7 @@ class VLA(nn.Module):
         if frame_mask is None:
             frame_mask = torch.ones(b, t, dtype=torch.bool, device=pixels.device)
         features = self.window_features(pixels, self.prompt(instructions), frame_mask.bool())
+        features = self.with_state(features, states)
         prediction = self.head(features, frame_mask.bool())
         out = {"prediction": prediction}
         if actions is not None:
@@ -168,9 +183,16 @@ class VLA(nn.Module):
         return self.normalizer.denormalize(torch.cat([decoded[..., :-1], gripper], dim=-1))
 
     @torch.no_grad()
-    def predict(self, images: Any, instructions: list[str], frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def predict(
+        self,
+        images: Any,
+        instructions: list[str],
+        frame_mask: torch.Tensor | None = None,
+        states: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Action chunks in robot units for every frame: ``(B, T, chunk, action_dim)``."""
-        return self.to_robot(self.head.decode(self(images, instructions, frame_mask)["prediction"]))
+        prediction = self(images, instructions, frame_mask, states=states)["prediction"]
+        return self.to_robot(self.head.decode(prediction))
 
     def policy(self, **overrides: Any) -> Any:
         """A streaming policy (``reset()``, ``step(observation)``); ``overrides`` replace ``config.inference`` keys."""

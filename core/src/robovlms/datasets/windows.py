@@ -2,7 +2,7 @@
 
 A sample starts at any frame ``t`` of an episode and holds frames ``t .. t+T-1``; for each of
 those frames, its next ``C`` actions. Windows and chunks that run past the episode's end are
-padded (the last frame repeated, zero actions) and masked, so every frame of every episode is
+padded (the last frame and state repeated, zero actions) and masked, so every frame of every episode is
 trained on, the end of an episode included. :func:`collate` batches samples into exactly the
 keyword arguments of :meth:`robovlms.vla.VLA.forward`.
 
@@ -41,6 +41,7 @@ class WindowDataset(Dataset):
         episodes: Sequence[int] | None = None,
         image_key: str = "observation.image",
         action_key: str = "action",
+        state_key: str | None = None,
         cache_mb: float = 1024.0,
     ) -> None:
         if history_length < 1 or action_chunk_size < 1:
@@ -57,6 +58,10 @@ class WindowDataset(Dataset):
         self.episodes: list[EpisodeMeta] = [dataset.episodes[i] for i in chosen]
         self.instructions = [dataset.task(e) for e in self.episodes]
         self.actions = [dataset.column(e, action_key).astype(np.float32) for e in self.episodes]
+        self.states = None
+        if state_key is not None:
+            dataset.require(state_key, "data.state_key")
+            self.states = [dataset.column(e, state_key).astype(np.float32) for e in self.episodes]
         self._starts = np.cumsum([0] + [e.length for e in self.episodes])
         self._images: OrderedDict[int, np.ndarray] = OrderedDict()
         self._cache_bytes = 0
@@ -88,24 +93,31 @@ class WindowDataset(Dataset):
         targets = steps[:, None] + np.arange(self.chunk)[None, :]  # (T, C) frame index of each action
         action_mask = targets < length
         padded = np.concatenate([actions, np.zeros((1, actions.shape[1]), dtype=np.float32)])
-        return {
-            "images": self._frames(position)[np.minimum(steps, length - 1)],
+        frames = np.minimum(steps, length - 1)
+        sample = {
+            "images": self._frames(position)[frames],
             "instruction": self.instructions[position],
             "frame_mask": frame_mask,
             "actions": padded[np.where(action_mask, targets, length)],
             "action_mask": action_mask,
         }
+        if self.states is not None:
+            sample["states"] = self.states[position][frames]
+        return sample
 
 
 def collate(samples: list[Sample]) -> dict[str, Any]:
     """Stack samples into the keyword arguments of ``VLA.forward``."""
-    return {
+    batch = {
         "images": torch.from_numpy(np.stack([s["images"] for s in samples])),
         "instructions": [s["instruction"] for s in samples],
         "frame_mask": torch.from_numpy(np.stack([s["frame_mask"] for s in samples])),
         "actions": torch.from_numpy(np.stack([s["actions"] for s in samples])),
         "action_mask": torch.from_numpy(np.stack([s["action_mask"] for s in samples])),
     }
+    if "states" in samples[0]:
+        batch["states"] = torch.from_numpy(np.stack([s["states"] for s in samples]))
+    return batch
 
 
 def split_episodes(count: int, validation_split: float, seed: int) -> tuple[list[int], list[int]]:
@@ -115,22 +127,23 @@ def split_episodes(count: int, validation_split: float, seed: int) -> tuple[list
     return sorted(order[held:].tolist()), sorted(order[:held].tolist())
 
 
-def action_stats(dataset: LeRobotDataset, action_key: str = "action") -> dict[str, list[float]]:
-    """Normalisation statistics of the actions: from ``meta/stats.json`` when it has the quantiles, else computed."""
-    saved = (dataset.stats or {}).get(action_key, {})
+def feature_stats(dataset: LeRobotDataset, key: str = "action") -> dict[str, list[float]]:
+    """Normalisation statistics of a feature: from ``meta/stats.json`` when it has the quantiles, else computed."""
+    saved = (dataset.stats or {}).get(key, {})
     keys = ("min", "max", "mean", "std", "q01", "q99")
     if all(k in saved for k in keys):
         return {k: [float(v) for v in saved[k]] for k in keys}
-    return action_statistics(np.concatenate([dataset.column(e, action_key) for e in dataset.episodes]))
+    return action_statistics(np.concatenate([dataset.column(e, key) for e in dataset.episodes]))
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """What a trainer needs from the data: both splits, the action statistics, and the batching."""
+    """What a trainer needs from the data: both splits, the action (and state) statistics, and the batching."""
 
     train: WindowDataset
     validation: WindowDataset | None
     statistics: dict[str, list[float]]
+    state_statistics: dict[str, list[float]] | None = None
     collate = staticmethod(collate)
 
 
@@ -143,14 +156,20 @@ def open_training_data(config: Config, *, cache_mb: float = 1024.0) -> TrainingD
     for key in data.image_keys:
         dataset.require(key, "data.image_keys", visual=True)
     dataset.require(data.action_key, "data.action_key")
-    if data.state_key is not None:
-        dataset.require(data.state_key, "data.state_key")
     action_dim = dataset.features[data.action_key]["shape"]
     if list(action_dim) != [config.model.action_dim]:
         raise DatasetError(
             f"data.action_key: feature {data.action_key!r} has shape {list(action_dim)}, "
             f"model.action_dim is {config.model.action_dim}"
         )
+    if data.state_key is not None:
+        dataset.require(data.state_key, "data.state_key")
+        state_dim = dataset.features[data.state_key]["shape"]
+        if list(state_dim) != [config.model.state_dim]:
+            raise DatasetError(
+                f"data.state_key: feature {data.state_key!r} has shape {list(state_dim)}, "
+                f"model.state_dim is {config.model.state_dim}"
+            )
     train, held = split_episodes(len(dataset.episodes), data.validation_split, config.training.seed)
 
     def windows(episodes: list[int]) -> WindowDataset:
@@ -161,7 +180,13 @@ def open_training_data(config: Config, *, cache_mb: float = 1024.0) -> TrainingD
             episodes=episodes,
             image_key=data.image_keys[0],
             action_key=data.action_key,
+            state_key=data.state_key,
             cache_mb=cache_mb,
         )
 
-    return TrainingData(windows(train), windows(held) if held else None, action_stats(dataset, data.action_key))
+    return TrainingData(
+        windows(train),
+        windows(held) if held else None,
+        feature_stats(dataset, data.action_key),
+        feature_stats(dataset, data.state_key) if data.state_key is not None else None,
+    )

@@ -62,12 +62,14 @@ class PolicyClient:
         """Start a new episode on the server: its history and pending actions are dropped."""
         self._request({"type": "reset"}, "reset")
 
-    def step(self, image: np.ndarray, instruction: str) -> StepResult:
-        """Send one camera frame (uint8, H x W x 3) and the instruction; get the action to run now."""
+    def step(self, image: np.ndarray, instruction: str, state: np.ndarray | None = None) -> StepResult:
+        """Send one camera frame (uint8, H x W x 3) and the instruction, and the robot state when the
+        model takes one (``info["state_dim"]``); get the action to run now."""
         started = time.perf_counter()
-        reply = self._request(
-            {"type": "step", "image": pack_array(np.asarray(image)), "instruction": instruction}, "action"
-        )
+        message = {"type": "step", "image": pack_array(np.asarray(image)), "instruction": instruction}
+        if state is not None:
+            message["state"] = pack_array(np.asarray(state, dtype=np.float32))
+        reply = self._request(message, "action")
         timing = {**reply["timing"], "round_trip_ms": (time.perf_counter() - started) * 1e3}
         return StepResult(
             action=unpack_array(reply["action"], "action"),

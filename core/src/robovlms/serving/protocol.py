@@ -4,7 +4,8 @@ Frames travel as raw bytes with their shape and dtype beside them (a 224x224 cam
 150 KB, against 200 KB as base64 JSON plus the encoding time on both ends). Every message is a
 map with a ``type``:
 
-- client to server: ``{"type": "reset"}``; ``{"type": "step", "image": ARRAY, "instruction": str}``
+- client to server: ``{"type": "reset"}``; ``{"type": "step", "image": ARRAY, "instruction": str}``,
+  with ``"state": ARRAY`` (float32) as well for a model that takes the robot state
 - server to client: ``hello`` (once, on connect: what the policy expects), ``reset``, ``action``
   (``action``, ``chunk``, ``step``, ``model_call``, ``timing``), ``error`` (``message``)
 

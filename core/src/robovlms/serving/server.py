@@ -64,6 +64,7 @@ class PolicyServer:
             "action_head": model.action_head,
             "action_dim": model.action_dim,
             "action_chunk_size": model.action_chunk_size,
+            "state_dim": model.state_dim,
             "history_length": model.history_length,
             "history_mode": model.history_mode,
             "image_size": vla.backbone.image_processor.size,
@@ -142,6 +143,8 @@ class PolicyServer:
 
     def _step(self, policy: Policy, message: dict[str, Any], received: float) -> dict[str, Any]:
         observation = {"image": unpack_array(message.get("image"), "image"), "instruction": message.get("instruction")}
+        if message.get("state") is not None:
+            observation["state"] = unpack_array(message["state"], "state")
         with self._model_lock:
             started = time.perf_counter()
             calls = policy.model_calls

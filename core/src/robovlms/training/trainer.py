@@ -111,7 +111,10 @@ class Trainer:
         normalizer = ActionNormalizer.from_statistics(
             self.data.statistics, mode=config.model.action_normalization, clip=config.model.clip_actions
         )
-        self.vla = build_vla(config, normalizer=normalizer).to(self.world.device).train()
+        self.vla = build_vla(config, normalizer=normalizer)
+        if self.vla.state_encoder is not None:
+            self.vla.state_encoder.fit(self.data.state_statistics)
+        self.vla = self.vla.to(self.world.device).train()
         self.model = distributed.wrap(self.vla, self.world, training.strategy)
         self.sampler = EpochSampler(
             len(self.data.train),
