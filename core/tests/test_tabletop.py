@@ -60,7 +60,7 @@ def test_expert_always_succeeds_in_short_episodes():
         lambda env: "red",
         lambda env: "blue",
         lambda env: min(env.objects, key=lambda c: np.linalg.norm(env.objects[c] - env.effector)),
-        lambda env: list(COLORS)[int(env.effector[0] * 1e6) % 3],  # arbitrary but fixed per episode
+        lambda env: list(COLORS)[int(env.objects["red"][0] * 1e6) % 3],  # arbitrary but fixed per episode
     ],
     ids=["always-red", "always-blue", "nearest", "arbitrary"],
 )

@@ -101,10 +101,11 @@ def _markdown(summary: dict[str, Any], config: Config) -> str:
         for task, values in report["per_task"].items()
     )
     seconds = summary["seconds"]
+    inputs = f", the {config.model.state_dim}-value robot state beside each frame" if config.model.state_dim else ""
     return f"""# robovlms demo
 
 A tiny {config.model.backbone} VLA with the {config.model.action_head} head ({config.model.history_mode} history,
-window {config.model.history_length}, chunks of {config.model.action_chunk_size}) trained on
+window {config.model.history_length}, chunks of {config.model.action_chunk_size}{inputs}) trained on
 {summary["training_frames"]} frames of scripted-expert data in the built-in tabletop task, then run in closed loop.
 
 | policy | success rate |
