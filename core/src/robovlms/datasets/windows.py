@@ -147,6 +147,14 @@ class TrainingData:
     collate = staticmethod(collate)
 
 
+def _require_vector(dataset: LeRobotDataset, what: str, key: str, length: int | None) -> None:
+    """The dataset has feature ``key`` (named by ``data.{what}_key``) of the model's ``{what}_dim``."""
+    dataset.require(key, f"data.{what}_key")
+    shape = list(dataset.features[key]["shape"])
+    if shape != [length]:
+        raise DatasetError(f"data.{what}_key: feature {key!r} has shape {shape}, model.{what}_dim is {length}")
+
+
 def open_training_data(config: Config, *, cache_mb: float = 1024.0) -> TrainingData:
     """Training and validation windows and action statistics for ``config.data`` and ``config.model``."""
     data = config.data
@@ -155,21 +163,9 @@ def open_training_data(config: Config, *, cache_mb: float = 1024.0) -> TrainingD
     dataset = LeRobotDataset(data.path)
     for key in data.image_keys:
         dataset.require(key, "data.image_keys", visual=True)
-    dataset.require(data.action_key, "data.action_key")
-    action_dim = dataset.features[data.action_key]["shape"]
-    if list(action_dim) != [config.model.action_dim]:
-        raise DatasetError(
-            f"data.action_key: feature {data.action_key!r} has shape {list(action_dim)}, "
-            f"model.action_dim is {config.model.action_dim}"
-        )
+    _require_vector(dataset, "action", data.action_key, config.model.action_dim)
     if data.state_key is not None:
-        dataset.require(data.state_key, "data.state_key")
-        state_dim = dataset.features[data.state_key]["shape"]
-        if list(state_dim) != [config.model.state_dim]:
-            raise DatasetError(
-                f"data.state_key: feature {data.state_key!r} has shape {list(state_dim)}, "
-                f"model.state_dim is {config.model.state_dim}"
-            )
+        _require_vector(dataset, "state", data.state_key, config.model.state_dim)
     train, held = split_episodes(len(dataset.episodes), data.validation_split, config.training.seed)
 
     def windows(episodes: list[int]) -> WindowDataset:
