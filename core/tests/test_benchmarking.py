@@ -51,6 +51,14 @@ def test_json_reports_every_measure(tmp_path, capsys, dtype):
     assert result["memory_measured_as"] == "peak process RSS"
 
 
+def test_a_model_with_the_robot_state_is_benchmarked_with_one(tmp_path, capsys):
+    pytest.importorskip("robovlms_paligemma")
+    pytest.importorskip("robovlms_action_heads")
+    config = {**TINY, "model": {**TINY["model"], "state_dim": 4}, "data": {"state_key": "observation.state"}}
+    assert main(["benchmark", write(tmp_path, config), "--json", *QUICK]) == 0
+    assert json.loads(capsys.readouterr().out)["train_samples_per_s"] > 0
+
+
 def test_plain_output_is_a_short_table(tmp_path, capsys):
     pytest.importorskip("robovlms_paligemma")
     pytest.importorskip("robovlms_action_heads")

@@ -104,13 +104,15 @@ def _inference(vla: VLA, settings: Settings, device: torch.device) -> dict[str, 
     model = vla.config.model
     window, chunk = model.history_length, model.action_chunk_size
     frames = _frames(window + settings.steps, vla.backbone.image_processor.size)
+    state = {"state": np.zeros(model.state_dim, np.float32)} if model.state_dim else {}
     policy = vla.policy()
     policy.reset()
-    cold = _timed(lambda: policy.step({"image": frames[0], "instruction": INSTRUCTION}), device)
+    cold = _timed(lambda: policy.step({"image": frames[0], "instruction": INSTRUCTION, **state}), device)
     for frame in frames[1:window]:  # fill the window, untimed
-        policy.step({"image": frame, "instruction": INSTRUCTION})
+        policy.step({"image": frame, "instruction": INSTRUCTION, **state})
     steady = [
-        _timed(lambda f=f: policy.step({"image": f, "instruction": INSTRUCTION}), device) for f in frames[window:]
+        _timed(lambda f=f: policy.step({"image": f, "instruction": INSTRUCTION, **state}), device)
+        for f in frames[window:]
     ]
     chunked = vla.policy(execute_steps=chunk)
     control = [frames[i % len(frames)] for i in range(100)]
@@ -118,7 +120,7 @@ def _inference(vla: VLA, settings: Settings, device: torch.device) -> dict[str, 
     def episode(length: int) -> None:
         chunked.reset()
         for frame in control[:length]:
-            chunked.step({"image": frame, "instruction": INSTRUCTION})
+            chunked.step({"image": frame, "instruction": INSTRUCTION, **state})
 
     episode(2 * chunk)  # untimed: later calls encode `chunk` new frames at once, a shape the first call never had
     chunked.model_calls = 0
@@ -147,6 +149,8 @@ def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, A
         "instructions": [INSTRUCTION] * b,
         "actions": torch.from_numpy(actions).to(device),
     }
+    if model.state_dim:
+        batch["states"] = torch.zeros(b, t, model.state_dim, device=device)
     optimizer = make_optimizer(vla, vla.config.training)
     autocast = torch.autocast(device.type, dtype=DTYPES[settings.dtype], enabled=settings.dtype != "float32")
     vla.train()
