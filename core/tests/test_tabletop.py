@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from robovlms.errors import InputError, RoboVLMsError
-from robovlms.tabletop import COLORS, MAX_STEP, TASKS, TEMPLATES, ScriptedExpert, TabletopEnv
+from robovlms.tabletop import BLOCK_HALF, COLORS, MAX_STEP, TASKS, TEMPLATES, ScriptedExpert, TabletopEnv
 
 
 def run(env: TabletopEnv, seed: int, policy) -> tuple[bool, int]:
@@ -105,6 +105,26 @@ def test_closing_away_from_the_target_ends_the_episode_as_a_failure():
     assert done and not success and env.state()[-1] == -1.0
     with pytest.raises(RoboVLMsError, match="reset"):
         env.step(np.zeros(7))
+
+
+@pytest.mark.parametrize(("offset", "grasped"), [((0.19, -0.19), True), ((0.21, 0.0), False), ((0.0, -0.21), False)])
+def test_a_grasp_counts_anywhere_over_the_blocks_footprint(offset, grasped):
+    env = TabletopEnv(image_size=16)
+    env.reset(4)
+    env.effector = env.target + np.array(offset)
+    _, success, done = env.step(np.array([0, 0, 0, 0, 0, 0, -1.0]))
+    assert done and success == grasped
+
+
+def test_the_expert_slows_down_so_its_last_steps_are_already_over_the_block():
+    env, expert = TabletopEnv(image_size=16), ScriptedExpert()
+    for seed in range(40):
+        env.reset(seed)
+        over, done = [], False
+        while not done:
+            over.append(bool(np.all(np.abs(env.effector - env.target) <= BLOCK_HALF)))
+            _, _, done = env.step(expert.act(env))
+        assert all(over[-2:]), seed  # closing a step early still grasps
 
 
 def test_arm_deltas_are_clipped_and_only_x_y_act():

@@ -9,8 +9,8 @@ effector's center is over the named block (within its square footprint) as the g
 
 The expert is a proportional controller clipped at a top speed: at full speed while far (so each
 instruction gives its own constant move for most of an episode, the signal a randomly initialised
-VLA picks up first), then slowing down, so that two or more steps before its close are already
-over the block and a policy closing a step early still grasps. Episodes take 8 to 10 steps.
+VLA picks up first), then slowing down, so that it is over the block a step or more before it
+closes and a policy closing a step early still grasps. Episodes take 8 to 10 steps.
 
 Colors keep their slots and the start varies little: binding a color word to a position found in
 the image, or the move to a position combined with the instruction, is more than a tiny randomly
