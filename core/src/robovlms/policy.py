@@ -71,10 +71,7 @@ class Policy:
                 raise InputError(
                     f"observation['state']: missing; this model takes the robot state, {encoder.state_dim} values"
                 )
-            try:
-                state = encoder.check(np.asarray(observation["state"], dtype=np.float32), ())
-            except (InputError, ValueError, TypeError) as exc:
-                raise InputError(f"observation['state']: {str(exc).removeprefix('states: ')}") from None
+            state = encoder.check(observation["state"], (), name="observation['state']")
         pixels = self.vla.backbone.image_processor(image).to(self.vla.action_tokens.device)
         return pixels, observation["instruction"], state
 

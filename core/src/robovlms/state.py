@@ -41,16 +41,20 @@ class StateEncoder(nn.Module):
         normalized = 2 * (states.to(self.low.dtype) - self.low) / span - 1
         return self.projection(normalized.clamp(-5, 5).to(self.projection.weight.dtype))
 
-    def check(self, states: Any, leading: tuple[int, ...]) -> torch.Tensor:
-        """``states`` as a float tensor of shape ``leading + (state_dim,)``, or a one-line error."""
+    def check(self, states: Any, leading: tuple[int, ...], name: str = "states") -> torch.Tensor:
+        """``states`` as a float tensor of shape ``leading + (state_dim,)``, or a one-line error about ``name``."""
+        shape = (*leading, self.state_dim)
         if states is None:
             raise InputError(
-                f"states: this model takes the robot state (model.state_dim is {self.state_dim}); "
-                f"pass states of shape {(*leading, self.state_dim)}"
+                f"{name}: this model takes the robot state (model.state_dim is {self.state_dim}); "
+                f"pass states of shape {shape}"
             )
-        states = torch.as_tensor(states, dtype=torch.float32, device=self.low.device)
-        if tuple(states.shape) != (*leading, self.state_dim):
-            raise InputError(f"states: expected shape {(*leading, self.state_dim)}, got {tuple(states.shape)}")
+        try:
+            states = torch.as_tensor(states, dtype=torch.float32, device=self.low.device)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"{name}: expected numbers of shape {shape} ({exc})") from None
+        if tuple(states.shape) != shape:
+            raise InputError(f"{name}: expected shape {shape}, got {tuple(states.shape)}")
         if not torch.isfinite(states).all():
-            raise InputError("states: expected finite values, got NaN or infinity")
+            raise InputError(f"{name}: expected finite values, got NaN or infinity")
         return states
