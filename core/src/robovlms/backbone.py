@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from robovlms.config import TrainingConfig, VLMConfig
-from robovlms.errors import ConfigError, PluginError
+from robovlms.errors import ConfigError, PluginError, first_line
 from robovlms.images import ImageProcessor
 
 if TYPE_CHECKING:
@@ -341,7 +341,7 @@ class BaseRoboVLM(nn.Module):
         try:
             inject_adapter_in_model(config, self.text_tower)
         except ValueError as exc:
-            raise ConfigError(f"training.lora_targets: {str(exc).splitlines()[0]}") from None
+            raise ConfigError(f"training.lora_targets: {first_line(exc)}") from None
 
     def _plain_state_dict(self) -> dict[str, torch.Tensor] | None:
         """The VLM's weights with LoRA merged in, under the names of the plain transformers model."""

@@ -14,6 +14,14 @@ class RoboVLMsError(Exception):
     exit_code = 2
 
 
+def first_line(exc: BaseException, *, with_type: bool = False) -> str:
+    """The first non-blank line of a library's exception, for messages that must stay on one line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {lines[0]}" if with_type else lines[0]
+
+
 class ConfigError(RoboVLMsError):
     """One or more problems in a config; each problem is one line that names its dotted key."""
 

@@ -17,7 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from robovlms import hookspecs
 from robovlms.discovery import BROKEN, ERROR, INCOMPATIBLE, INVALID, MISSING, OK, Kind, PluginInfo, discover
-from robovlms.errors import PluginError
+from robovlms.errors import PluginError, first_line
 
 LABELS = {"backbone": "backbone", "action_head": "action head"}
 _HOOKS = {"backbone": "robovlms_register_backbones", "action_head": "robovlms_register_action_heads"}
@@ -44,11 +44,6 @@ def manager() -> pluggy.PluginManager:
 
 def strict() -> bool:
     return os.environ.get("ROBOVLMS_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def _describe(obj: object) -> str:
@@ -81,9 +76,9 @@ def _import(info: PluginInfo) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise _LoadFailure(MISSING, f"entry point names module {module_name!r}, which is not installed") from None
-        raise _LoadFailure(BROKEN, f"importing {module_name} failed: {_one_line(exc)}") from None
+        raise _LoadFailure(BROKEN, f"importing {module_name} failed: {first_line(exc, with_type=True)}") from None
     except Exception as exc:
-        raise _LoadFailure(BROKEN, f"importing {module_name} failed: {_one_line(exc)}") from None
+        raise _LoadFailure(BROKEN, f"importing {module_name} failed: {first_line(exc, with_type=True)}") from None
     if info.entry_point.attr:
         raise _LoadFailure(INVALID, f"entry point {info.value!r} must name a module, not an attribute")
     return module
@@ -99,7 +94,7 @@ def _register(module: ModuleType, info: PluginInfo) -> pluggy.PluginManager:
     except pluggy.PluginValidationError as exc:
         if pm.is_registered(module):
             pm.unregister(module)
-        raise _LoadFailure(INVALID, f"hook contract violated: {_one_line(exc).split(': ', 1)[-1]}") from None
+        raise _LoadFailure(INVALID, f"hook contract violated: {first_line(exc)}") from None
     return pm
 
 
@@ -109,7 +104,7 @@ def _registered_classes(pm: pluggy.PluginManager, module: ModuleType, kind: Kind
     try:
         results = pm.subset_hook_caller(hook, remove_plugins=others)()
     except Exception as exc:
-        raise _LoadFailure(ERROR, f"{hook}() raised {_one_line(exc)}") from None
+        raise _LoadFailure(ERROR, f"{hook}() raised {first_line(exc, with_type=True)}") from None
     flat: list[object] = []
     for result in results:
         flat.extend(result if isinstance(result, (list, tuple)) else [result])

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from robovlms.config import VLMConfig
-from robovlms.errors import CheckpointError, ConfigError
+from robovlms.errors import CheckpointError, ConfigError, first_line
 from robovlms.images import ImageProcessor
 
 if TYPE_CHECKING:
@@ -21,11 +21,6 @@ if TYPE_CHECKING:
 
 #: presets are random but reproducible: the same preset always starts from the same weights
 PRESET_SEED = 0
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
 
 
 def build_from_config(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
@@ -76,9 +71,9 @@ def _from_pretrained(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
             raise CheckpointError(
                 f"{where}: the checkpoint needs its own Python code; set vlm.trust_remote_code to true if you trust it"
             ) from None
-        raise CheckpointError(f"{where}: unreadable config ({_first_line(exc)})") from None
+        raise CheckpointError(f"{where}: unreadable config ({first_line(exc)})") from None
     except (OSError, KeyError) as exc:
-        raise CheckpointError(f"{where}: cannot load its config ({_first_line(exc)})") from None
+        raise CheckpointError(f"{where}: cannot load its config ({first_line(exc)})") from None
     if getattr(hf_config, "auto_map", None) and not remote:
         # transformers silently uses its built-in class when it knows the model_type: refuse instead
         raise CheckpointError(
@@ -95,7 +90,7 @@ def _from_pretrained(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
             source, config=hf_config, trust_remote_code=remote, output_loading_info=True
         )
     except Exception as exc:  # transformers and safetensors raise many types for unreadable weights
-        raise CheckpointError(f"{where}: cannot load the weights ({_first_line(exc)})") from None
+        raise CheckpointError(f"{where}: cannot load the weights ({first_line(exc)})") from None
     missing = info.get("missing_keys") or []
     if missing:
         raise CheckpointError(
@@ -117,4 +112,4 @@ def _load_part(auto: Any, source: str, remote: bool, where: str, what: str) -> A
     try:
         return auto.from_pretrained(source, trust_remote_code=remote)
     except Exception as exc:  # missing files surface as OSError, ValueError or KeyError
-        raise CheckpointError(f"{where}: cannot load its {what} ({_first_line(exc)})") from None
+        raise CheckpointError(f"{where}: cannot load its {what} ({first_line(exc)})") from None

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from robovlms.errors import RoboVLMsError
+from robovlms.errors import RoboVLMsError, first_line
 
 CODEBASE_VERSION = "v3.0"
 INFO_PATH = "meta/info.json"
@@ -52,12 +52,6 @@ class DatasetError(RoboVLMsError):
     """A dataset folder that is missing, unreadable, or does not match its ``meta/info.json``."""
 
     exit_code = 2
-
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception from a library, for messages that must stay on one line."""
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -97,7 +91,7 @@ class LeRobotDataset:
         except FileNotFoundError:
             raise DatasetError(f"{path}: missing; {self.root} is not a LeRobot dataset") from None
         except (OSError, ValueError) as exc:
-            raise DatasetError(f"{path}: unreadable ({one_line(exc)})") from None
+            raise DatasetError(f"{path}: unreadable ({first_line(exc)})") from None
         if not isinstance(info, dict):
             raise DatasetError(f"{path}: expected a JSON object")
         missing = [k for k in ("codebase_version", "fps", "features", "data_path", "total_frames") if k not in info]
@@ -173,7 +167,7 @@ class LeRobotDataset:
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise DatasetError(f"{path}: unreadable ({one_line(exc)})") from None
+            raise DatasetError(f"{path}: unreadable ({first_line(exc)})") from None
 
     def _check_data_files(self) -> None:
         """Every data file present, readable, with the declared columns and shapes; frames add up."""
@@ -185,7 +179,7 @@ class LeRobotDataset:
             except FileNotFoundError:
                 raise DatasetError(f"{path}: missing (meta/episodes points to it)") from None
             except (OSError, pa.ArrowException) as exc:
-                raise DatasetError(f"{path}: corrupt parquet file ({one_line(exc)})") from None
+                raise DatasetError(f"{path}: corrupt parquet file ({first_line(exc)})") from None
             schema = metadata.schema.to_arrow_schema()
             for name, feature in self.features.items():
                 if feature["dtype"] != "video":
@@ -273,7 +267,9 @@ class LeRobotDataset:
             try:
                 images = np.stack([_decode_png(cell) for cell in self._rows(episode, name).to_pylist()])
             except (OSError, ValueError) as exc:
-                raise DatasetError(f"{where}: feature {name!r} holds an undecodable image ({one_line(exc)})") from None
+                raise DatasetError(
+                    f"{where}: feature {name!r} holds an undecodable image ({first_line(exc)})"
+                ) from None
         declared = tuple(self.features[name]["shape"])
         if images.shape[1:] != declared:
             raise DatasetError(
@@ -298,7 +294,7 @@ def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing") from None
     except (OSError, pa.ArrowException) as exc:
-        raise DatasetError(f"{path}: corrupt parquet file ({one_line(exc)})") from None
+        raise DatasetError(f"{path}: corrupt parquet file ({first_line(exc)})") from None
 
 
 def _check_column(path: Path, schema: pa.Schema, name: str, feature: dict[str, Any]) -> None:

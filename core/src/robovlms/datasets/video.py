@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from robovlms.datasets.lerobot import DatasetError, one_line
+from robovlms.datasets.lerobot import DatasetError
+from robovlms.errors import first_line
 
 CODEC = "libx264"
 PIX_FMT = "yuv444p"
@@ -88,7 +89,7 @@ def decode(path: Path, start: float, count: int, fps: float) -> np.ndarray:
                 if len(frames) == count:
                     break
     except av.FFmpegError as exc:
-        raise DatasetError(f"{path}: unreadable video ({one_line(exc)})") from None
+        raise DatasetError(f"{path}: unreadable video ({first_line(exc)})") from None
     if not frames:
         raise DatasetError(f"{path}: no frames at {start:.3f}s")
     return np.stack(frames)

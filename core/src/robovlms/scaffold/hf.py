@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from robovlms.errors import RoboVLMsError
+from robovlms.errors import RoboVLMsError, first_line
 
 #: sizes a tiny preset gives every sub-config that has them (keys ending in intermediate_size too)
 TINY_SIZES = {
@@ -117,7 +117,7 @@ def _pattern(cls: type) -> HFClass:
     try:
         default = config_class()
     except Exception as exc:
-        raise NotThePattern(f"{config_class.__name__}() fails: {_first_line(exc)}") from None
+        raise NotThePattern(f"{config_class.__name__}() fails: {first_line(exc, with_type=True)}") from None
     subs = getattr(config_class, "sub_configs", {}) or {}
     if not {"vision_config", "text_config"} <= set(subs):
         raise NotThePattern(f"{config_class.__name__} has no vision_config and text_config")
@@ -139,7 +139,9 @@ def _pattern(cls: type) -> HFClass:
     except NotThePattern:
         raise
     except Exception as exc:  # a sub-config that cannot be built with its defaults
-        raise NotThePattern(f"cannot derive presets from {config_class.__name__}: {_first_line(exc)}") from None
+        raise NotThePattern(
+            f"cannot derive presets from {config_class.__name__}: {first_line(exc, with_type=True)}"
+        ) from None
     return HFClass(cls.__name__, config_class.__name__, processor, center_crop, presets)
 
 
@@ -249,14 +251,14 @@ def _smoke_test(cls: type, configuration_source: str) -> None:
             model = cls(config).eval()
     except Exception as exc:
         raise NotThePattern(
-            f"the tiny preset derived from {cls.config_class.__name__} fails: {_first_line(exc)}"
+            f"the tiny preset derived from {cls.config_class.__name__} fails: {first_line(exc, with_type=True)}"
         ) from None
     try:
         with torch.device("meta"):  # shapes only: the full architecture needs no memory here
             cls(namespace["preset_config"]("full", None))
     except Exception as exc:
         raise NotThePattern(
-            f"transformers' defaults for {cls.config_class.__name__} do not build: {_first_line(exc)}"
+            f"transformers' defaults for {cls.config_class.__name__} do not build: {first_line(exc, with_type=True)}"
         ) from None
     inner = getattr(model, "model", None)
     towers = [getattr(inner, part, None) for part in ("vision_tower", "language_model")]
@@ -280,11 +282,6 @@ def _smoke_test(cls: type, configuration_source: str) -> None:
             larger = cls(namespace["preset_config"]("tiny", RESIZED)).model
             larger.get_image_features(pixel_values=torch.zeros(1, 3, RESIZED, RESIZED))
     except Exception as exc:
-        raise NotThePattern(f"the tiny model's forward fails: {_first_line(exc)}") from None
+        raise NotThePattern(f"the tiny model's forward fails: {first_line(exc, with_type=True)}") from None
     if tokens.ndim != 3 or tokens.shape[-1] != config.text_config.hidden_size:
         raise NotThePattern(f"get_image_features returns {tuple(tokens.shape)}, not (1, tokens, text hidden size)")
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_model, save_model
 
-from robovlms.errors import CheckpointError
+from robovlms.errors import CheckpointError, first_line
 
 FOLDER = "checkpoints"
 PREFIX = "step-"
@@ -82,7 +82,7 @@ def load_checkpoint(path: Path, model: torch.nn.Module) -> dict[str, Any]:
         missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False)
         state = torch.load(path / "trainer_state.pt", weights_only=True)
     except Exception as exc:  # safetensors and torch raise several types for damaged files
-        raise CheckpointError(f"cannot resume from {path}: {str(exc).splitlines()[0]}") from None
+        raise CheckpointError(f"cannot resume from {path}: {first_line(exc)}") from None
     if missing or unexpected:
         raise CheckpointError(
             f"cannot resume from {path}: its weights do not match the model ({(missing or unexpected)[0]})"
