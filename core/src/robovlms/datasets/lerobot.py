@@ -51,8 +51,6 @@ _CACHED_FILES = 4
 class DatasetError(RoboVLMsError):
     """A dataset folder that is missing, unreadable, or does not match its ``meta/info.json``."""
 
-    exit_code = 2
-
 
 @dataclass(frozen=True)
 class EpisodeMeta:
