@@ -20,7 +20,7 @@ from robovlms.discovery import BROKEN, ERROR, INCOMPATIBLE, INVALID, MISSING, OK
 from robovlms.errors import PluginError, first_line
 
 LABELS = {"backbone": "backbone", "action_head": "action head"}
-_HOOKS = {"backbone": "robovlms_register_backbones", "action_head": "robovlms_register_action_heads"}
+HOOKS = {"backbone": "robovlms_register_backbones", "action_head": "robovlms_register_action_heads"}
 _BASES = {"backbone": ("robovlms.backbone", "BaseRoboVLM"), "action_head": ("robovlms.action_head", "BaseActionHead")}
 
 _manager: pluggy.PluginManager | None = None
@@ -99,7 +99,7 @@ def _register(module: ModuleType, info: PluginInfo) -> pluggy.PluginManager:
 
 
 def _registered_classes(pm: pluggy.PluginManager, module: ModuleType, kind: Kind) -> list[object]:
-    hook = _HOOKS[kind]
+    hook = HOOKS[kind]
     others = [plugin for plugin in pm.get_plugins() if plugin is not module]
     try:
         results = pm.subset_hook_caller(hook, remove_plugins=others)()
@@ -115,14 +115,14 @@ def _select(classes: list[object], info: PluginInfo) -> type:
     module_name, base_name = _BASES[info.kind]
     base = getattr(import_module(module_name), base_name)
     if not classes:
-        raise _LoadFailure(INVALID, f"implements no {_HOOKS[info.kind]} hook, or it returned nothing")
+        raise _LoadFailure(INVALID, f"implements no {HOOKS[info.kind]} hook, or it returned nothing")
     for cls in classes:
         if isinstance(cls, type) and issubclass(cls, base) and getattr(cls, "name", None) == info.name:
             return cls
     got = ", ".join(_describe(c) for c in classes)
     raise _LoadFailure(
         INVALID,
-        f"{_HOOKS[info.kind]}() returned {got}; expected a robovlms.{base_name} subclass with name={info.name!r}",
+        f"{HOOKS[info.kind]}() returned {got}; expected a robovlms.{base_name} subclass with name={info.name!r}",
     )
 
 

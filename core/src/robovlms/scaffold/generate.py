@@ -18,10 +18,9 @@ from typing import Any
 
 from robovlms.discovery import GROUPS, Kind
 from robovlms.errors import RoboVLMsError
+from robovlms.plugins import HOOKS, LABELS
 from robovlms.scaffold.hf import RESIZED, HFClass, inspect_class, resolve
 from robovlms.scaffold.naming import PluginName, check_free, parse
-
-LABELS = {"backbone": "backbone", "action_head": "action head"}
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ def _common(plugin: PluginName, kind: Kind, class_name: str, description: str) -
         "title": class_name.removeprefix("Robo") if kind == "backbone" else class_name,
         "label": LABELS[kind],
         "group": GROUPS[kind],
-        "hook": "robovlms_register_backbones" if kind == "backbone" else "robovlms_register_action_heads",
+        "hook": HOOKS[kind],
         "suite": "BackboneConformance" if kind == "backbone" else "HeadConformance",
         "description": description,
         "dependencies": "\n".join(f'    "{d}",' for d in dependencies),

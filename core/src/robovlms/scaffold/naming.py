@@ -17,6 +17,7 @@ from packaging.utils import canonicalize_name
 
 from robovlms.discovery import Kind, discover
 from robovlms.errors import RoboVLMsError
+from robovlms.plugins import LABELS
 
 #: PEP 508: what pip accepts as a distribution name at all
 _VALID = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -65,7 +66,8 @@ def check_free(name: PluginName, kind: Kind, target: Path) -> None:
             raise RoboVLMsError(f"distribution {name.distribution} is already installed ({dist.version})")
     for info in discover(kind):
         if info.name == name.component:
-            label = kind.replace("_", " ")
-            raise RoboVLMsError(f"{label} name {name.component!r} is taken by {info.distribution} {info.version}")
+            raise RoboVLMsError(
+                f"{LABELS[kind]} name {name.component!r} is taken by {info.distribution} {info.version}"
+            )
     if importlib.util.find_spec(name.package) is not None:
         raise RoboVLMsError(f"a module named {name.package} is already importable; choose another name")
