@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from robovlms.action_head import HeadSpec
+from robovlms.action_head import BaseActionHead, HeadSpec
 from robovlms.backbone import BaseRoboVLM
-from robovlms.config import Config, load_config
+from robovlms.config import ActionHeadConfig, Config, load_config
 from robovlms.normalization import ActionNormalizer
 from robovlms.plugins import load
 from robovlms.vla import VLA
@@ -22,6 +22,13 @@ def build_backbone(config: Config | dict) -> BaseRoboVLM:
     return backbone
 
 
+def build_head(cls: type[BaseActionHead], config: ActionHeadConfig, spec: HeadSpec, seed: int) -> BaseActionHead:
+    """A head with weights drawn from ``seed``, leaving the global random state as it was."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return cls(config, spec)
+
+
 def build_vla(config: Config | dict, *, normalizer: ActionNormalizer | None = None) -> VLA:
     """The VLA that ``config`` describes: its backbone and head loaded by name from installed plugins."""
     config = config if isinstance(config, Config) else load_config(config)
@@ -35,8 +42,6 @@ def build_vla(config: Config | dict, *, normalizer: ActionNormalizer | None = No
         history_length=config.model.history_length,
         num_action_tokens=config.model.num_action_tokens,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.training.seed)
-        head = head_cls(config.action_head, spec)
+    head = build_head(head_cls, config.action_head, spec, config.training.seed)
     head.requires_grad_(not config.training.freeze_action_head)
     return VLA(config, backbone, head, normalizer)

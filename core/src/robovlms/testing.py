@@ -28,7 +28,7 @@ import torch
 
 from robovlms.action_head import BaseActionHead, HeadSpec
 from robovlms.backbone import BaseRoboVLM
-from robovlms.building import build_backbone
+from robovlms.building import build_backbone, build_head
 from robovlms.config import ActionHeadConfig, Config, HistoryMode
 from robovlms.discovery import discover
 from robovlms.errors import CheckpointError, ConfigError, InputError, RoboVLMsError
@@ -256,9 +256,7 @@ class HeadConformance:
         """The head as ``build_vla`` makes it, for a backbone of width ``input_size``."""
         spec = HeadSpec(cls.input_size, cls.action_dim, cls.chunk_size, cls.history_length, tokens)
         config = ActionHeadConfig(**{**cls.action_head, "type": cls.head})
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return load("action_head", cls.head)(config, spec)
+        return build_head(load("action_head", cls.head), config, spec, seed)
 
     def features(self, batch: int, frames: int, tokens: int = 1, seed: int = 1) -> torch.Tensor:
         generator = torch.Generator().manual_seed(seed)
