@@ -30,7 +30,7 @@ from robovlms.action_head import BaseActionHead, HeadSpec
 from robovlms.backbone import BaseRoboVLM
 from robovlms.building import build_backbone, build_head
 from robovlms.config import ActionHeadConfig, Config, HistoryMode
-from robovlms.discovery import discover
+from robovlms.discovery import GROUPS, Kind, discover
 from robovlms.errors import CheckpointError, ConfigError, InputError, RoboVLMsError
 from robovlms.plugins import load
 
@@ -81,13 +81,10 @@ class BackboneConformance:
     # -- registration ----------------------------------------------------------------------------
 
     def test_listed_as_ok(self) -> None:
-        found = {p.name: p for p in discover("backbone")}
-        assert self.backbone in found, f"no robovlms.backbones entry point named {self.backbone!r}"
-        assert found[self.backbone].status == "ok", found[self.backbone].reason
+        _listed_as_ok("backbone", self.backbone)
 
     def test_entry_point_module_imports_no_torch(self) -> None:
-        (info,) = [p for p in discover("backbone") if p.name == self.backbone]
-        _imports_no_torch(info.entry_point.module)
+        _entry_point_imports_no_torch("backbone", self.backbone)
 
     def test_attributes(self, robovlm: BaseRoboVLM) -> None:
         assert robovlm.attribute_problems() == []
@@ -224,6 +221,17 @@ class BackboneConformance:
         assert "trust_remote_code" in str(self._load(custom).value)
 
 
+def _listed_as_ok(kind: Kind, name: str) -> None:
+    found = {p.name: p for p in discover(kind)}
+    assert name in found, f"no {GROUPS[kind]} entry point named {name!r}"
+    assert found[name].status == "ok", found[name].reason
+
+
+def _entry_point_imports_no_torch(kind: Kind, name: str) -> None:
+    (info,) = [p for p in discover(kind) if p.name == name]
+    _imports_no_torch(info.entry_point.module)
+
+
 def _imports_no_torch(module: str) -> None:
     """Listing plugins imports every entry-point module: torch or transformers there would make it slow."""
     code = (
@@ -283,13 +291,10 @@ class HeadConformance:
     # -- registration ----------------------------------------------------------------------------
 
     def test_listed_as_ok(self) -> None:
-        found = {p.name: p for p in discover("action_head")}
-        assert self.head in found, f"no robovlms.action_heads entry point named {self.head!r}"
-        assert found[self.head].status == "ok", found[self.head].reason
+        _listed_as_ok("action_head", self.head)
 
     def test_entry_point_module_imports_no_torch(self) -> None:
-        (info,) = [p for p in discover("action_head") if p.name == self.head]
-        _imports_no_torch(info.entry_point.module)
+        _entry_point_imports_no_torch("action_head", self.head)
 
     def test_loads_by_name(self) -> None:
         cls = load("action_head", self.head)
