@@ -286,9 +286,9 @@ class LeRobotDataset:
         return self.tasks[index]
 
 
-def _read_parquet(path: Path, columns: list[str] | None = None) -> pa.Table:
+def _read_parquet(path: Path) -> pa.Table:
     try:
-        return pq.read_table(path, columns=columns)
+        return pq.read_table(path)
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing") from None
     except (OSError, pa.ArrowException) as exc:

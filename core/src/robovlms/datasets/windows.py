@@ -57,7 +57,8 @@ class WindowDataset(Dataset):
         chosen = range(len(dataset.episodes)) if episodes is None else episodes
         self.episodes: list[EpisodeMeta] = [dataset.episodes[i] for i in chosen]
         self.instructions = [dataset.task(e) for e in self.episodes]
-        self.actions = [dataset.column(e, action_key).astype(np.float32) for e in self.episodes]
+        # each episode's actions and one zero row after them, the target of chunk steps past its end
+        self.actions = [_zero_row_after(dataset.column(e, action_key).astype(np.float32)) for e in self.episodes]
         self.states = None
         if state_key is not None:
             dataset.require(state_key, "data.state_key")
@@ -86,13 +87,12 @@ class WindowDataset(Dataset):
             raise IndexError(f"window {item} of {len(self)}")
         position = int(np.searchsorted(self._starts, item, side="right")) - 1
         t = item - int(self._starts[position])
-        actions = self.actions[position]
-        length = len(actions)
+        padded = self.actions[position]
+        length = len(padded) - 1
         steps = t + np.arange(self.history_length)
         frame_mask = steps < length
         targets = steps[:, None] + np.arange(self.chunk)[None, :]  # (T, C) frame index of each action
         action_mask = targets < length
-        padded = np.concatenate([actions, np.zeros((1, actions.shape[1]), dtype=np.float32)])
         frames = np.minimum(steps, length - 1)
         sample = {
             "images": self._frames(position)[frames],
@@ -104,6 +104,10 @@ class WindowDataset(Dataset):
         if self.states is not None:
             sample["states"] = self.states[position][frames]
         return sample
+
+
+def _zero_row_after(actions: np.ndarray) -> np.ndarray:
+    return np.concatenate([actions, np.zeros((1, actions.shape[1]), dtype=actions.dtype)])
 
 
 def collate(samples: list[Sample]) -> dict[str, Any]:
