@@ -15,11 +15,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from robovlms.tabletop import TASKS, ScriptedExpert, TabletopEnv
+
+if TYPE_CHECKING:
+    from robovlms.config import DataConfig
 
 #: frames per rollout drawn in the picture, and rollouts shown
 PICTURE_FRAMES, PICTURE_ROLLOUTS = 6, 3
@@ -115,17 +118,26 @@ def _policy_episodes(run: str, seeds: list[int], image_size: int, blind: bool, r
     return out
 
 
-def _run_policy(run: str, seeds: list[int], image_size: int, blind: bool, workers: int, record: int) -> list[Episode]:
+def _run_policy(
+    run: str, seeds: list[int], image_size: int, workers: int, record: int
+) -> tuple[list[Episode], list[Episode]]:
+    """The policy's episodes with the instruction shown, then hidden; one worker pool serves both."""
     if workers <= 1:
-        return _policy_episodes(run, seeds, image_size, blind, record)
+        return (
+            _policy_episodes(run, seeds, image_size, False, record),
+            _policy_episodes(run, seeds, image_size, True, 0),
+        )
     shards = [seeds[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(workers, initializer=_load_policy, initargs=(run,)) as pool:
-        futures = [
-            pool.submit(_policy_episodes, run, shard, image_size, blind, record if i == 0 else 0)
-            for i, shard in enumerate(shards)
+        passes = [
+            [
+                pool.submit(_policy_episodes, run, shard, image_size, blind, 0 if blind or i else record)
+                for i, shard in enumerate(shards)
+            ]
+            for blind in (False, True)
         ]
-        episodes = [e for f in futures for e in f.result()]
-    return sorted(episodes, key=lambda e: e.seed)
+        shown, hidden = (sorted((e for f in futures for e in f.result()), key=lambda e: e.seed) for futures in passes)
+    return shown, hidden
 
 
 def evaluate(
@@ -139,15 +151,14 @@ def evaluate(
 ) -> dict[str, Any]:
     """Success per task and overall for the run's policy, the expert and the language-blind policy."""
     run = str(run)
-    _load_policy(run)  # fail early, in this process, with the loader's one-line errors
-    size = image_size or _dataset_image_size(Path(run)) or 64
+    vla = _load_policy(run)  # fail early, in this process, with the loader's one-line errors
+    size = image_size or _dataset_image_size(vla.config.data) or 64
     seeds = episode_seeds(seed, episodes, size)
     expert = ScriptedExpert()
     env = TabletopEnv(image_size=size)
     expert_episodes = [rollout(lambda _obs: expert.act(env), env, s) for s in seeds]
     record = PICTURE_ROLLOUTS if picture else 0
-    policy_episodes = _run_policy(run, seeds, size, False, workers, record)
-    blind_episodes = _run_policy(run, seeds, size, True, workers, 0)
+    policy_episodes, blind_episodes = _run_policy(run, seeds, size, workers, record)
     report = _summary(policy_episodes)
     report.update(
         seed=seed,
@@ -158,17 +169,17 @@ def evaluate(
     if picture:
         from robovlms.reporting import rollout_strip
 
-        rollout_strip([e for e in policy_episodes if e.frames], Path(picture))
+        rollout_strip([e for e in policy_episodes if e.frames], Path(picture), frames=PICTURE_FRAMES)
         report["picture"] = str(picture)
     return report
 
 
-def _dataset_image_size(run: Path) -> int | None:
+def _dataset_image_size(data: DataConfig) -> int | None:
     """The image size the run was trained on, read from its dataset's info.json when it is still there."""
+    if data.path is None:
+        return None
     try:
-        config = json.loads((run / "config.json").read_text())
-        info = json.loads((Path(config["data"]["path"]) / "meta" / "info.json").read_text())
-        key = config["data"]["image_keys"][0]
-        return int(info["features"][key]["shape"][0])
+        info = json.loads((Path(data.path) / "meta" / "info.json").read_text())
+        return int(info["features"][data.image_keys[0]]["shape"][0])
     except (OSError, KeyError, TypeError, ValueError, IndexError):
         return None
