@@ -127,7 +127,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from robovlms.serving.server import PolicyServer
     from robovlms.vla import VLA
 
-    vla = VLA.from_pretrained(args.run).to(resolve_device(args.device))
+    device = resolve_device(args.device)  # before the load: a missing GPU is reported without waiting for it
+    vla = VLA.from_pretrained(args.run).to(device)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with PolicyServer(vla, host=args.host, port=args.port, max_bytes=args.max_bytes) as server:
         print(f"serving {args.run} on {server.url} (Ctrl-C stops)", flush=True)
