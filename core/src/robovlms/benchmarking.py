@@ -138,6 +138,7 @@ def _inference(vla: VLA, settings: Settings, device: torch.device) -> dict[str, 
 
 def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, Any]:
     from robovlms.training.optim import make_optimizer
+    from robovlms.training.trainer import precision_autocast
 
     model = vla.config.model
     b, t, size = settings.batch_size, model.history_length, vla.backbone.image_processor.size
@@ -152,11 +153,11 @@ def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, A
     if model.state_dim:
         batch["states"] = torch.zeros(b, t, model.state_dim, device=device)
     optimizer = make_optimizer(vla, vla.config.training)
-    autocast = torch.autocast(device.type, dtype=DTYPES[settings.dtype], enabled=settings.dtype != "float32")
+    precision = {"float32": "fp32", "bfloat16": "bf16"}[settings.dtype]  # the training.precision it measures
     vla.train()
 
     def step() -> None:
-        with autocast:
+        with precision_autocast(precision, device):
             loss = vla(**batch)["loss"]
         loss.backward()
         optimizer.step()

@@ -78,7 +78,8 @@ def _prepare_output(output: Path, config: Config, resume: bool, world: distribut
         record.write_text(json.dumps({"config": config.model_dump()}, indent=2))
 
 
-def _autocast(precision: str, device: torch.device) -> Any:
+def precision_autocast(precision: str, device: torch.device) -> Any:
+    """The autocast context of a ``training.precision`` on ``device`` (fp32: none)."""
     if precision == "fp32":
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -210,7 +211,7 @@ class Trainer:
         loader = DataLoader(self.data.validation, batch_size=max(1, self.micro_batch), collate_fn=self.data.collate)
         total, count = 0.0, 0
         for batch in loader:
-            with _autocast(self.config.training.precision, self.world.device):
+            with precision_autocast(self.config.training.precision, self.world.device):
                 total += self.vla(**self._to_device(batch))["loss"].item() * len(batch["instructions"])
             count += len(batch["instructions"])
         self.vla.train()
@@ -231,7 +232,7 @@ class Trainer:
                 batch = self._to_device(batch)
                 sync = index % accumulation == 0
                 context = self.model.no_sync() if not sync and hasattr(self.model, "no_sync") else nullcontext()
-                with context, _autocast(training.precision, self.world.device):
+                with context, precision_autocast(training.precision, self.world.device):
                     out = self.model(**batch)
                     (out["loss"] / accumulation).backward()
                 samples += len(batch["instructions"]) * self.world.size
