@@ -188,10 +188,10 @@ class LeRobotDataset:
                 if not (self.root / video).is_file():
                     raise DatasetError(f"{self.root / video}: missing (episode {episode.index} points to it)")
         declared = int(self.info["total_frames"])
-        if frames != declared or sum(e.length for e in self.episodes) != declared:
+        if frames != declared or self.num_frames != declared:
             raise DatasetError(
                 f"{self.root / INFO_PATH}: declares {declared} frames, but the data files hold {frames} "
-                f"and the episodes {sum(e.length for e in self.episodes)}"
+                f"and the episodes {self.num_frames}"
             )
 
     # -- features ---------------------------------------------------------------------------------
