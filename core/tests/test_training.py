@@ -154,6 +154,13 @@ def test_missing_dataset(tmp_path):
     assert "nowhere" in one_line_failure(cli("train", str(config), "--output", str(tmp_path / "run")))
 
 
+def test_fp16_on_a_cpu_is_refused_before_anything_is_written(dataset, tmp_path):
+    config = write_config(tmp_path, dataset, precision="fp16")
+    message = one_line_failure(cli("train", str(config), "--output", str(tmp_path / "run")))
+    assert "training.precision: fp16 needs a GPU" in message
+    assert not (tmp_path / "run").exists()
+
+
 def test_corrupt_parquet(dataset, tmp_path):
     import shutil
 

@@ -106,6 +106,7 @@ class Trainer:
                 f"x {training.gradient_accumulation_steps} accumulation steps"
             )
         self.micro_batch = training.batch_size // per_step
+        precision_autocast(training.precision, self.world.device)  # fp16 on a CPU fails now, not at the first step
         _prepare_output(output, config, resume, self.world)
         self.data = open_training_data(config)
         torch.manual_seed(training.seed)
