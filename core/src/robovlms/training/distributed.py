@@ -29,12 +29,13 @@ class World:
         if self.size > 1:
             dist.barrier()
 
-    def mean(self, value: float) -> float:
-        if self.size == 1:
-            return value
-        tensor = torch.tensor([value], dtype=torch.float64, device=self.device)
-        dist.all_reduce(tensor)
-        return tensor.item() / self.size
+    def mean(self, values: torch.Tensor) -> list[float]:
+        """The mean over processes of each value, in one collective and one device sync."""
+        if self.size > 1:
+            values = values.clone()
+            dist.all_reduce(values)
+            values /= self.size
+        return values.tolist()
 
 
 def setup() -> World:

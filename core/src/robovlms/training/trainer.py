@@ -228,7 +228,7 @@ class Trainer:
         last: dict[str, Any] = {}
         while self.step < self.total_steps:
             self.sampler.epoch, self.sampler.start = self.epoch, self.batch_in_epoch
-            tick, samples, sums = time.perf_counter(), 0, {}
+            tick, samples, sums = time.perf_counter(), 0, None
             for index, batch in enumerate(self._loader(), start=1):
                 batch = self._to_device(batch)
                 sync = index % accumulation == 0
@@ -237,9 +237,10 @@ class Trainer:
                     out = self.model(**batch)
                     (out["loss"] / accumulation).backward()
                 samples += len(batch["instructions"]) * self.world.size
-                for key, value in out.items():
-                    if key.endswith("loss"):
-                        sums[key] = sums.get(key, 0.0) + value.item() / accumulation
+                keys = [key for key in out if key.endswith("loss")]
+                # summed on the device in float64; read once per optimizer step, not once per loss and batch
+                losses = torch.stack([out[key].detach().double() for key in keys]) / accumulation
+                sums = losses if sums is None else sums + losses
                 self.batch_in_epoch += 1
                 if not sync:
                     continue
@@ -250,10 +251,10 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.step += 1
                 elapsed = time.perf_counter() - tick
-                last = {key: self.world.mean(value) for key, value in sums.items()}
+                last = dict(zip(keys, self.world.mean(sums), strict=True))
                 last.update(step=self.step, epoch=self.epoch, lr=self.scheduler.get_last_lr()[0])
                 last["samples_per_s"] = samples / max(elapsed, 1e-9)
-                tick, samples, sums = time.perf_counter(), 0, {}
+                tick, samples, sums = time.perf_counter(), 0, None
                 if self.step % eval_every == 0 or self.step == self.total_steps:
                     last["val_loss"] = self.validate()
                 logger.log(last, force=self.step % training.log_every == 0 or "val_loss" in last)
