@@ -18,7 +18,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-nox.options.sessions = ["lint", "tests"]
+nox.options.sessions = ["lint", "tests", "legacy"]
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
@@ -46,7 +46,8 @@ def _wheels(session: nox.Session, folders: list[str]) -> list[str]:
 def _install(session: nox.Session, folders: list[str]) -> None:
     session.install(TORCH)
     wheels = _wheels(session, folders)
-    session.install(*wheels, "pytest>=8", "peft>=0.10", "av>=12")  # the lora and video extras, tested too
+    # the lora and video extras are tested too; import-linter for the test that plants an upward import
+    session.install(*wheels, "pytest>=8", "peft>=0.10", "av>=12", "import-linter>=2.3")
     # a reused environment already holds these versions; make it hold these builds
     session.install("--force-reinstall", "--no-deps", *wheels)
 
@@ -75,11 +76,17 @@ def dist(session: nox.Session, distribution: str) -> None:
 
 
 PLUGINS = {name: folder for name, folder in DISTRIBUTIONS.items() if name != "core"}
-CORE_INIT = "core/src/robovlms/__init__.py"
+#: where the core declares its version: version.py since 0.1.1, the package's __init__.py before
+CORE_VERSION_FILES = ("core/src/robovlms/version.py", "core/src/robovlms/__init__.py")
+#: the last commit of plugin API 1.0's original layout (robovlms 0.1.0): nox -s legacy runs its plugins
+LEGACY = "cc48690a0e0742ee5722877d9349d4b078c3fa0a"
 
 
 def _declared(text: str) -> Version:
-    return Version(re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE).group(1))
+    match = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE)
+    if match is None:
+        raise ValueError("no __version__ declared")
+    return Version(match.group(1))
 
 
 def _git(*args: str) -> str:
@@ -87,10 +94,12 @@ def _git(*args: str) -> str:
 
 
 def _core_at(revision: str) -> Version | None:
-    try:
-        return _declared(_git("show", f"{revision}:{CORE_INIT}"))
-    except subprocess.CalledProcessError:  # before the core existed
-        return None
+    for path in CORE_VERSION_FILES:
+        try:
+            return _declared(_git("show", f"{revision}:{path}"))
+        except (subprocess.CalledProcessError, ValueError):  # not there yet, or no longer declared there
+            continue
+    return None  # before the core existed
 
 
 def _core_releases() -> dict[Version, str]:
@@ -101,7 +110,7 @@ def _core_releases() -> dict[Version, str]:
     version, or HEAD for the version HEAD declares. With one version so far, that is HEAD.
     """
     releases = {_core_at("HEAD"): _git("rev-parse", "HEAD").strip()}
-    for commit in _git("log", "--format=%H", "--", CORE_INIT).split():  # newest first
+    for commit in _git("log", "--format=%H", "--", *CORE_VERSION_FILES).split():  # newest first
         before = _core_at(f"{commit}^")
         if before is not None and before != _core_at(commit) and before not in releases:
             releases[before] = _git("rev-parse", f"{commit}^").strip()
@@ -110,13 +119,13 @@ def _core_releases() -> dict[Version, str]:
     return releases
 
 
-def _export_core(commit: str, target: Path) -> Path:
-    """The core folder as ``commit`` holds it: tracked files only, as a release would ship them."""
+def _export(commit: str, folder: str, target: Path) -> Path:
+    """A folder as ``commit`` holds it: tracked files only, as a release would ship them."""
     shutil.rmtree(target, ignore_errors=True)
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, "core"], capture_output=True, check=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit, folder], capture_output=True, check=True)
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(target, filter="data")
-    return target / "core"
+    return target / folder
 
 
 def _core_range(folder: str) -> SpecifierSet:
@@ -134,7 +143,7 @@ def compat(session: nox.Session, plugin: str, core: str) -> None:
     """A plugin's own tests against the working tree's core, or the oldest core its range admits (from git)."""
     folder, admitted = PLUGINS[plugin], _core_range(PLUGINS[plugin])
     if core == "current":
-        version, source = _declared((ROOT / CORE_INIT).read_text()), "core"
+        version, source = _declared((ROOT / CORE_VERSION_FILES[0]).read_text()), "core"
         if not admitted.contains(version, prereleases=True):
             session.error(f"{folder} requires robovlms{admitted}, which excludes this core ({version})")
     else:
@@ -142,10 +151,28 @@ def compat(session: nox.Session, plugin: str, core: str) -> None:
         if not releases:
             session.error(f"{folder} requires robovlms{admitted}; no core version in git history is in that range")
         version = min(releases)
-        source = str(_export_core(releases[version], Path(session.create_tmp()) / f"robovlms-{version}"))
+        source = str(_export(releases[version], "core", Path(session.create_tmp()) / f"robovlms-{version}"))
         session.log(f"oldest robovlms that {folder} admits: {version}, at commit {releases[version]}")
     _install(session, [source, folder])
     _pytest(session, f"{folder}/tests")
+
+
+#: plugins of plugin API 1.0 that the current core must run unedited: the generator's output of 0.1.0
+LEGACY_GENERATED = ("tests/legacy/robovlms-legacyvlm", "tests/legacy/robovlms-legacyhead")
+
+
+@nox.session
+def legacy(session: nox.Session) -> None:
+    """Plugins written against plugin API 1.0 before the core was layered, their tests unedited, on this core.
+
+    The repository's own plugins come from git as they were at LEGACY; the generated ones are kept in
+    tests/legacy. Each is installed beside the current core and runs its own tests.
+    """
+    exported = Path(session.create_tmp()) / "legacy"
+    old = [str(_export(LEGACY, folder, exported / name)) for name, folder in PLUGINS.items()]
+    _install(session, ["core", *old, *LEGACY_GENERATED])
+    for folder in [*old, *LEGACY_GENERATED]:
+        _pytest(session, "-W", "ignore::DeprecationWarning", f"{folder}/tests")
 
 
 @nox.session
@@ -157,9 +184,17 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
+    """Style (ruff), the core's layers (import-linter: no upward import, no cycle) and types (mypy)."""
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.install(TORCH)
+    folders = list(DISTRIBUTIONS.values())
+    # editable: lint-imports and mypy read the sources in place
+    session.install(*(f"--editable={ROOT / folder}" for folder in folders), "import-linter>=2.3", "mypy>=1.10")
+    session.run("lint-imports", "--config", "core/pyproject.toml")
+    packages = ["robovlms", *(f"robovlms_{name}" for name in DISTRIBUTIONS if name != "core")]
+    session.run("mypy", *(arg for package in packages for arg in ("-p", package)))
 
 
 @nox.session

@@ -11,7 +11,7 @@ import torch
 from conftest import tiny_vla
 
 from robovlms import VLA, CheckpointError, PluginError
-from robovlms.normalization import ActionNormalizer, action_statistics
+from robovlms.model.normalization import ActionNormalizer, action_statistics
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from robovlms.config import load_config
-from robovlms.discovery import discover
+from robovlms.plugins.discovery import discover
 from robovlms.scaffold import hookdocs
 
 GUIDE = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import robovlms
 from robovlms.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,7 +83,7 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
     assert [line.split("TODO(")[1].split(")")[0] for line in todos] == ["prompt", "full preset"]
     pyproject = (tmp_path / "robovlms-myvlm/pyproject.toml").read_text()
     assert '[project.entry-points."robovlms.backbones"]\nmyvlm = "robovlms_myvlm.plugin"' in pyproject
-    assert '"robovlms>=0.1,<0.2"' in pyproject and '"transformers>=' in pyproject
+    assert f'"robovlms>={robovlms.__version__},<0.2"' in pyproject and '"transformers>=' in pyproject
 
 
 def _run(command: list[str | Path], cwd: Path, env: dict[str, str]) -> str:

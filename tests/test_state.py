@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_vla
 
 from robovlms import InputError
-from robovlms.vla import VLA
+from robovlms.model.vla import VLA
 
 STATE_DIM = 4
 COMBOS = [("paligemma", "lstm", "policy_head"), ("llava", "mlp", "one_step"), ("flamingo", "gpt", "policy_head")]

@@ -6,8 +6,8 @@ import pytest
 import torch
 from conftest import BACKBONES, HEADS, tiny_config, tiny_vla
 
-from robovlms import ConfigError, build_vla
-from robovlms.plugins import load
+from robovlms import ConfigError, build_backbone, build_vla
+from robovlms.plugins.loading import load
 
 COMBOS = [(b, h, m) for b in BACKBONES for h in HEADS for m in load("action_head", h).history_modes]
 REFUSED = [
@@ -129,3 +129,10 @@ def test_freezing_the_head():
     vla = build_vla(config)
     assert not any(p.requires_grad for p in vla.head.parameters())
     assert vla.action_tokens.requires_grad
+
+
+def test_processor_is_a_deprecated_alias_of_transformers_processor() -> None:
+    """Plugin API 1.0's name for the checkpoint's transformers image processor still works, and warns."""
+    backbone = build_backbone({"model": {"backbone": "paligemma"}, "vlm": {"preset": "tiny"}})
+    with pytest.warns(DeprecationWarning, match="transformers_processor"):
+        assert backbone.processor is backbone.transformers_processor

@@ -6,9 +6,9 @@ from typing import Any
 
 import torch
 
-from robovlms.action_head import BaseActionHead, HeadSpec
 from robovlms.config import ActionHeadConfig
-from robovlms.plugins import load
+from robovlms.model.action_head import BaseActionHead, HeadSpec
+from robovlms.plugins.loading import load
 
 HEADS = ["mlp", "lstm", "gpt", "discrete"]
 WINDOW_HEADS = ["lstm", "gpt"]

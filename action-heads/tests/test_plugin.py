@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from heads_helpers import HEADS
 
-from robovlms.discovery import discover
+from robovlms.plugins.discovery import discover
 
 
 def _listed() -> dict[str, object]:

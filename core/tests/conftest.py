@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from robovlms import plugins
+from robovlms.plugins import loading
 
 GOOD_BACKBONE = """
     from robovlms import BaseRoboVLM
@@ -22,7 +22,7 @@ GOOD_BACKBONE = """
 """
 
 GOOD_HEAD = """
-    from robovlms.action_head import BaseActionHead
+    from robovlms.model.action_head import BaseActionHead
 
     class Goodhead(BaseActionHead):
         name = "goodhead"
@@ -116,8 +116,8 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     root = tmp_path / "site"
     root.mkdir()
     monkeypatch.syspath_prepend(str(root))
-    monkeypatch.setattr(plugins, "_manager", None)
-    monkeypatch.setattr(plugins, "_loaded", {})
+    monkeypatch.setattr(loading, "_manager", None)
+    monkeypatch.setattr(loading, "_loaded", {})
     for variable in ("ROBOVLMS_PLUGINS", "ROBOVLMS_DISABLE_PLUGINS", "ROBOVLMS_STRICT_PLUGINS"):
         monkeypatch.delenv(variable, raising=False)
     before = set(sys.modules)

@@ -52,3 +52,43 @@ def test_weights_need_a_source() -> None:
 def test_unknown_preset_lists_the_available_ones() -> None:
     with pytest.raises(ConfigError, match="backbone 'broken' has no preset 'huge'; available: tiny, full"):
         Broken.from_config(VLMConfig(preset="huge"))
+
+
+class Towerless(BaseRoboVLM):
+    """Wraps a model without the LLaVA layout: the default towers cannot be found."""
+
+    name = "towerless"
+
+    def __init__(self) -> None:
+        nn.Module.__init__(self)
+        self.model = nn.Sequential(nn.Linear(2, 2))
+
+
+class LLaVALayout(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = nn.Module()
+        self.model.language_model = nn.Linear(2, 2)
+        self.model.vision_tower = nn.Linear(3, 3)
+
+
+def test_default_towers_follow_the_llava_layout_or_say_what_is_missing() -> None:
+    found = Towerless()
+    found.model = LLaVALayout()
+    assert found.text_tower is found.model.model.language_model
+    assert found.vision_tower is found.model.model.vision_tower
+    message = "; ".join(Towerless().attribute_problems())
+    for tower, part in (("text_tower", "language_model"), ("vision_tower", "vision_tower")):
+        assert f"{tower} is missing (Towerless must define {tower}: Sequential has no model.{part})" in message
+
+
+def test_preset_settings_resize_the_vision_encoder_and_refuse_partial_patches() -> None:
+    from robovlms.model.presets import preset_settings
+
+    presets = {"tiny": {"vision_config": {"image_size": [32, 32], "patch_size": 8}, "vocab_size": 300}}
+    resized = preset_settings(presets, "tiny", 48)
+    assert resized == {"vision_config": {"image_size": [48, 48], "patch_size": 8}, "vocab_size": 300}
+    assert presets["tiny"]["vision_config"]["image_size"] == [32, 32], "the module's presets stay as written"
+    assert preset_settings(presets, "tiny", None) == presets["tiny"]
+    with pytest.raises(ConfigError, match=r"vlm\.image_size 50 must be a multiple of the patch size 8"):
+        preset_settings(presets, "tiny", 50)

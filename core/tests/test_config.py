@@ -21,18 +21,22 @@ def test_seed_configs_validate_unchanged(seed: Path) -> None:
     resolved = load_config(seed).model_dump()
     for section, values in given.items():
         for key, value in values.items():
-            assert resolved[section][key] == value, f"{section}.{key}"
+            # the head's name is held once, as model.action_head, however the seed spells it
+            where = ("model", "action_head") if (section, key) == ("action_head", "type") else (section, key)
+            assert resolved[where[0]][where[1]] == value, f"{section}.{key}"
 
 
 def test_missing_sections_take_defaults() -> None:
     config = load_config(SEEDS[0].parent / "action_head.json")
     assert config.model.backbone == "paligemma" and config.training.batch_size == 128
-    assert config.model.action_head == config.action_head.type == "lstm"
+    assert config.model.action_head == "lstm"
 
 
-def test_head_named_in_either_place_fills_the_other() -> None:
-    assert load_config({"model": {"action_head": "gpt"}}).action_head.type == "gpt"
-    assert load_config({"action_head": {"type": "mlp"}}).model.action_head == "mlp"
+def test_head_named_in_either_place_is_held_once() -> None:
+    assert load_config({"model": {"action_head": "gpt"}}).model.action_head == "gpt"
+    typed = load_config({"action_head": {"type": "mlp"}})
+    assert typed.model.action_head == "mlp" and "type" not in typed.model_dump()["action_head"]
+    assert load_config({"model": {"action_head": None}, "action_head": {"type": None}}).model.action_head == "lstm"
 
 
 def problems(data: object) -> list[str]:
@@ -153,4 +157,4 @@ def test_cli_prints_resolved_config(site, tmp_path: Path) -> None:
     proc = validate(path, site.root)
     assert proc.returncode == 0, proc.stderr
     resolved = json.loads(proc.stdout)
-    assert resolved["action_head"]["type"] == "goodhead" and resolved["training"]["batch_size"] == 128
+    assert resolved["model"]["action_head"] == "goodhead" and resolved["training"]["batch_size"] == 128

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from robovlms import PluginError
-from robovlms.plugins import load
+from robovlms.plugins.loading import load
 
 
 @pytest.fixture

@@ -18,13 +18,13 @@ import torch
 
 from robovlms.config import load_config
 from robovlms.datasets import DatasetError, LeRobotDataset, LeRobotWriter
-from robovlms.datasets.generate import generate
+from robovlms.datasets.recording import generate
 from robovlms.datasets.video import require_av
 from robovlms.datasets.windows import WindowDataset, collate, feature_stats, open_training_data, split_episodes
+from robovlms.envs.tabletop import ScriptedExpert, TabletopEnv
 from robovlms.errors import RoboVLMsError
-from robovlms.normalization import action_statistics
-from robovlms.tabletop import ScriptedExpert, TabletopEnv
-from robovlms.vla import VLA
+from robovlms.model.normalization import action_statistics
+from robovlms.model.vla import VLA
 
 SIZE = 32
 EPISODES = 12

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from robovlms.datasets.generate import generate
+from robovlms.datasets.recording import generate
 
 pytest.importorskip("robovlms_paligemma")
 pytest.importorskip("robovlms_action_heads")

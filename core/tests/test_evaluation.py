@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from robovlms import load_config
-from robovlms.datasets.generate import generate
-from robovlms.evaluation import episode_seeds, evaluate
-from robovlms.tabletop import TASKS
+from robovlms.datasets.recording import generate
+from robovlms.envs.tabletop import TASKS
+from robovlms.evaluation.closed_loop import evaluate, seeds_per_task
 from robovlms.training.trainer import train
 
 pytest.importorskip("robovlms_paligemma")
@@ -44,7 +44,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_episodes_cover_every_task_equally():
-    seeds = episode_seeds(0, 3, 32)
+    seeds = seeds_per_task(0, 3, 32)
     assert len(seeds) == 3 * len(TASKS) == len(set(seeds))
 
 

@@ -61,8 +61,8 @@ def run_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(run_dir):
+    from robovlms.model.vla import VLA
     from robovlms.serving.server import PolicyServer
-    from robovlms.vla import VLA
 
     with PolicyServer(VLA.from_pretrained(run_dir), port=0, max_bytes=MAX_BYTES).start() as served:
         yield served
@@ -71,7 +71,7 @@ def server(run_dir):
 @pytest.fixture(scope="module")
 def reference(run_dir):
     """The same run loaded again, stepped in this process: what every session must reproduce."""
-    from robovlms.vla import VLA
+    from robovlms.model.vla import VLA
 
     vla = VLA.from_pretrained(run_dir)
 

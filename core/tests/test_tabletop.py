@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from robovlms.envs.tabletop import BLOCK_HALF, COLORS, MAX_STEP, TASKS, TEMPLATES, ScriptedExpert, TabletopEnv
 from robovlms.errors import InputError, RoboVLMsError
-from robovlms.tabletop import BLOCK_HALF, COLORS, MAX_STEP, TASKS, TEMPLATES, ScriptedExpert, TabletopEnv
 
 
 def run(env: TabletopEnv, seed: int, policy) -> tuple[bool, int]:

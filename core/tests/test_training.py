@@ -15,8 +15,8 @@ import torch
 from safetensors.torch import load_file
 
 from robovlms import VLA, CheckpointError, RoboVLMsError, load_config
-from robovlms.datasets.generate import generate
-from robovlms.training import checkpoints
+from robovlms.datasets.recording import generate
+from robovlms.training import snapshots
 from robovlms.training.trainer import train
 
 pytest.importorskip("robovlms_paligemma")
@@ -61,7 +61,7 @@ def test_train_writes_metrics_checkpoints_and_a_loadable_model(dataset, tmp_path
     assert all({"loss", "lr", "samples_per_s"} <= set(r) for r in steps)
     validation = [r["val_loss"] for r in steps if r.get("val_loss") is not None]
     assert len(validation) == 4 and validation[-1] < validation[0], validation
-    assert [p.name for p in checkpoints.checkpoints(tmp_path / "run")] == ["step-00000008", "step-00000012"]
+    assert [p.name for p in snapshots.snapshots(tmp_path / "run")] == ["step-00000008", "step-00000012"]
     vla = VLA.from_pretrained(tmp_path / "run")
     assert vla.normalizer.mode == "quantile"
 
@@ -70,8 +70,8 @@ def test_a_run_with_the_robot_state_fits_its_range_and_needs_it_at_inference(dat
     import numpy as np
 
     from robovlms.datasets import LeRobotDataset
+    from robovlms.envs.tabletop import TabletopEnv
     from robovlms.errors import InputError
-    from robovlms.tabletop import TabletopEnv
 
     data = config_dict(dataset, max_steps=3)
     data["model"]["state_dim"] = 4
@@ -89,7 +89,7 @@ def test_a_run_with_the_robot_state_fits_its_range_and_needs_it_at_inference(dat
 
 
 def weights(run: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(run / "checkpoints" / checkpoints.checkpoints(run)[-1].name / "model.safetensors"))
+    return load_file(str(run / "checkpoints" / snapshots.snapshots(run)[-1].name / "model.safetensors"))
 
 
 def test_killed_run_resumes_to_the_same_weights(dataset, tmp_path):
@@ -125,19 +125,19 @@ def test_killed_run_resumes_to_the_same_weights(dataset, tmp_path):
 
 def test_a_failed_checkpoint_write_keeps_the_previous_one(dataset, tmp_path, monkeypatch):
     config = load_config(config_dict(dataset, max_steps=4, checkpoint_every=2))
-    original = checkpoints.save_model
+    original = snapshots.save_model
 
     def disk_full_on_second(model, path):
         if "step-00000004" in path:
             raise OSError(28, "No space left on device")
         original(model, path)
 
-    monkeypatch.setattr(checkpoints, "save_model", disk_full_on_second)
+    monkeypatch.setattr(snapshots, "save_model", disk_full_on_second)
     with pytest.raises(CheckpointError) as excinfo:
         train(config, tmp_path / "run", progress=False)
     message = str(excinfo.value)
     assert "No space left on device" in message and "previous checkpoints are intact" in message and "\n" not in message
-    (only,) = checkpoints.checkpoints(tmp_path / "run")
+    (only,) = snapshots.snapshots(tmp_path / "run")
     assert only.name == "step-00000002"
     assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))
     assert load_file(str(only / "model.safetensors"))

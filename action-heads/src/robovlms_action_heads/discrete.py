@@ -23,9 +23,9 @@ from typing import ClassVar
 
 import torch
 
-from robovlms.action_head import HeadSpec
 from robovlms.config import ActionHeadConfig
-from robovlms.losses import discrete_action_loss
+from robovlms.model.action_head import HeadSpec
+from robovlms.model.losses import discrete_action_loss
 from robovlms_action_heads.layers import PerFrameHead
 
 

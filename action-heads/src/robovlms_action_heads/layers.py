@@ -10,8 +10,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from robovlms.action_head import BaseActionHead, HeadSpec
 from robovlms.config import ActionHeadConfig, HistoryMode
+from robovlms.model.action_head import BaseActionHead, HeadSpec
 
 #: ``mode_reason`` of the heads that fuse the window
 WINDOW_REASON = (

@@ -11,8 +11,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from robovlms.action_head import BaseActionHead, HeadSpec
 from robovlms.config import ActionHeadConfig, HistoryMode
+from robovlms.model.action_head import BaseActionHead, HeadSpec
 from robovlms_action_heads.layers import WINDOW_REASON, ChunkOutput, frame_inputs, token_input_size
 
 

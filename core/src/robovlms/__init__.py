@@ -1,7 +1,14 @@
 """robovlms: any vision-language model as a vision-language-action policy, through plugins.
 
-Importing this package is cheap on purpose: it imports neither torch nor transformers nor any
-plugin. The torch-backed parts are imported on first attribute access.
+This module is the public surface, and importing it is cheap on purpose: it imports neither torch
+nor transformers nor any plugin. The torch-backed names are imported on first attribute access.
+
+The package is layered, and imports run downward only (checked by the ``lint`` session):
+
+- bottom: ``errors``, ``version``, ``config`` and the plugin machinery, ``robovlms.plugins``;
+- the model: ``robovlms.model`` (backbone and head contracts, the VLA, its policy and files);
+- the applications: ``envs``, ``datasets``, ``training``, ``evaluation``, ``serving``,
+  ``benchmarking``, ``scaffold``, ``demo``, ``testing`` and, on top, ``cli``.
 """
 
 from __future__ import annotations
@@ -10,24 +17,22 @@ from importlib import import_module
 from typing import Any
 
 from robovlms.errors import CheckpointError, ConfigError, InputError, PluginError, RoboVLMsError
-from robovlms.hookspecs import hookimpl
-
-__version__ = "0.1.0"
-
-#: Version of the plugin contract (hooks and base classes). A plugin declares the version it was
-#: written for as ``PLUGIN_API`` in its entry-point module; a different major version is refused.
-PLUGIN_API_VERSION = "1.0"
+from robovlms.plugins.hookspecs import hookimpl
+from robovlms.version import PLUGIN_API_VERSION, __version__
 
 _LAZY = {
     "Config": "robovlms.config",
     "load_config": "robovlms.config",
-    "BaseRoboVLM": "robovlms.backbone",
-    "ImageProcessor": "robovlms.images",
-    "build_backbone": "robovlms.building",
-    "build_vla": "robovlms.building",
-    "VLA": "robovlms.vla",
-    "BaseActionHead": "robovlms.action_head",
-    "HeadSpec": "robovlms.action_head",
+    "BaseRoboVLM": "robovlms.model.backbone",
+    "ImageProcessor": "robovlms.model.images",
+    "local_tokenizer": "robovlms.model.tokenization",
+    "preset_settings": "robovlms.model.presets",
+    "build_backbone": "robovlms.model.components",
+    "build_vla": "robovlms.model.vla",
+    "VLA": "robovlms.model.vla",
+    "Policy": "robovlms.model.policy",
+    "BaseActionHead": "robovlms.model.action_head",
+    "HeadSpec": "robovlms.model.action_head",
 }
 
 __all__ = [

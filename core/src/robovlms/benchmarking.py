@@ -14,15 +14,17 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 
-from robovlms.building import build_vla
 from robovlms.config import Config
 from robovlms.errors import RoboVLMsError
-from robovlms.vla import VLA
+from robovlms.model.vla import VLA, build_vla
+from robovlms.training.optim import make_optimizer
+from robovlms.training.trainer import precision_autocast
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 INSTRUCTION = "pick up the red block"
@@ -95,8 +97,8 @@ def compile_vla(vla: VLA) -> None:
     calls its ``PaliGemmaModel``, not ``text_tower``), but every history mode goes through these.
     """
     backbone = vla.backbone
-    backbone.forward_text = torch.compile(backbone.forward_text)
-    backbone.model_encode_images = torch.compile(backbone.model_encode_images)
+    for method in ("forward_text", "model_encode_images"):  # compiled bound methods replace the instance's own
+        setattr(backbone, method, torch.compile(getattr(backbone, method)))
     vla.head.compile()
 
 
@@ -111,8 +113,7 @@ def _inference(vla: VLA, settings: Settings, device: torch.device) -> dict[str, 
     for frame in frames[1:window]:  # fill the window, untimed
         policy.step({"image": frame, "instruction": INSTRUCTION, **state})
     steady = [
-        _timed(lambda f=f: policy.step({"image": f, "instruction": INSTRUCTION, **state}), device)
-        for f in frames[window:]
+        _timed(partial(policy.step, {"image": f, "instruction": INSTRUCTION, **state}), device) for f in frames[window:]
     ]
     chunked = vla.policy(execute_steps=chunk)
     control = [frames[i % len(frames)] for i in range(100)]
@@ -137,9 +138,6 @@ def _inference(vla: VLA, settings: Settings, device: torch.device) -> dict[str, 
 
 
 def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, Any]:
-    from robovlms.training.optim import make_optimizer
-    from robovlms.training.trainer import precision_autocast
-
     model = vla.config.model
     b, t, size = settings.batch_size, model.history_length, vla.backbone.image_processor.size
     rng = np.random.default_rng(0)
@@ -164,7 +162,12 @@ def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, A
         optimizer.zero_grad(set_to_none=True)
 
     _timed(step, device)  # the first step allocates optimizer state and (with --compile) compiles backward
-    elapsed = _timed(lambda: [step() for _ in range(settings.train_steps)], device)
+
+    def steps() -> None:
+        for _ in range(settings.train_steps):
+            step()
+
+    elapsed = _timed(steps, device)
     vla.eval()
     return {"train_batch_size": b, "train_samples_per_s": b * settings.train_steps / elapsed}
 

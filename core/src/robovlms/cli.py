@@ -24,12 +24,11 @@ def _table(rows: list[dict[str, str]]) -> str:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from robovlms.discovery import discover
+    from robovlms.plugins.discovery import discover
+    from robovlms.plugins.loading import check, strict
 
     found = discover()
     if args.check:
-        from robovlms.plugins import check
-
         found = [check(info) for info in found]
     rows = [info.as_dict() for info in found]
     if args.json:
@@ -38,22 +37,22 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         print(_table(rows))
     else:
         print("no robovlms plugins installed (try: pip install robovlms-paligemma robovlms-action-heads)")
-    from robovlms.plugins import strict
-
     return 1 if (args.check or strict()) and any(info.problem for info in found) else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from robovlms.config import load_config
-    from robovlms.plugins import load, unknown_names
+    from robovlms.model.components import head_class
+    from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE
+    from robovlms.plugins.loading import unknown_names
 
     config = load_config(args.config)
-    problems = unknown_names("backbone", [config.model.backbone])
-    problems += unknown_names("action_head", [config.model.action_head or ""])
+    problems = unknown_names(BACKBONE, [config.model.backbone])
+    problems += unknown_names(ACTION_HEAD, [config.model.action_head])
     if problems:
         raise ConfigError([f"{args.config}: {p}" for p in problems])
     try:
-        load("action_head", config.model.action_head or "").check_mode(config.model.history_mode)
+        head_class(config.model.action_head).check_mode(config.model.history_mode)
     except ConfigError as exc:
         raise ConfigError([f"{args.config}: {p}" for p in exc.problems]) from None
     print(config.model_dump_json(indent=2))
@@ -73,7 +72,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset_generate(args: argparse.Namespace) -> int:
-    from robovlms.datasets.generate import generate
+    from robovlms.datasets.recording import generate
 
     done = generate(args.out, args.episodes, seed=args.seed, image_size=args.image_size)
     print(f"wrote {done.episodes} episodes ({done.frames} frames) of the tabletop task to {done.path}")
@@ -83,7 +82,7 @@ def cmd_dataset_generate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from robovlms.evaluation import evaluate
+    from robovlms.evaluation.closed_loop import evaluate
 
     picture = Path(args.run) / "eval" / f"rollouts-seed{args.seed}.png"
     report = evaluate(args.run, episodes=args.episodes, seed=args.seed, workers=args.workers, picture=picture)
@@ -106,7 +105,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from robovlms.demo import DemoSize, run_demo
+    from robovlms.demo.pipeline import DemoSize, run_demo
 
     size = DemoSize(episodes=args.episodes, eval_episodes=args.eval_episodes, max_steps=args.max_steps)
     summary = run_demo(args.output, size, progress=not args.json)
@@ -124,8 +123,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import logging
 
     from robovlms.benchmarking import resolve_device
+    from robovlms.model.vla import VLA
     from robovlms.serving.server import PolicyServer
-    from robovlms.vla import VLA
 
     device = resolve_device(args.device)  # before the load: a missing GPU is reported without waiting for it
     vla = VLA.from_pretrained(args.run).to(device)
@@ -172,7 +171,7 @@ def _megabytes(value: float | None) -> str:
 
 
 def cmd_new_plugin(args: argparse.Namespace) -> int:
-    from robovlms.scaffold import new_plugin
+    from robovlms.scaffold.generate import new_plugin
 
     generated = new_plugin(args.name, kind=args.kind, hf_class=args.hf_class, output=args.output)
     print(generated.summary())
@@ -180,7 +179,8 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from robovlms import __version__
+    from robovlms.plugins.kinds import KINDS
+    from robovlms.version import __version__
 
     parser = argparse.ArgumentParser(prog="robovlms", description="Any vision-language model as a robot policy.")
     parser.add_argument("--version", action="version", version=f"robovlms {__version__}")
@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     new = sub.add_parser("new-plugin", help="write a new plugin distribution, ready to install and test")
     new.add_argument("name", help="distribution name, robovlms-<name> (e.g. robovlms-internvl)")
-    new.add_argument("--kind", choices=("backbone", "action_head"), default="backbone", help="default backbone")
+    new.add_argument("--kind", choices=[k.key for k in KINDS], default="backbone", help="default backbone")
     new.add_argument("--hf-class", help="transformers VLM class to wrap, e.g. InternVLForConditionalGeneration")
     new.add_argument("--output", default=".", help="folder to create the distribution in (default .)")
     new.set_defaults(func=cmd_new_plugin)

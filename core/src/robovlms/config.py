@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,8 +28,8 @@ class Section(BaseModel):
 
 class ModelConfig(Section):
     backbone: str = Field("paligemma", description="name of an installed robovlms.backbones plugin")
-    action_head: str | None = Field(
-        None, description="name of an installed robovlms.action_heads plugin; same as action_head.type"
+    action_head: str = Field(
+        "lstm", description="name of an installed robovlms.action_heads plugin (also accepted as action_head.type)"
     )
     history_length: int = Field(16, ge=1, description="frames in the history window")
     action_chunk_size: int = Field(10, ge=1, description="future actions predicted at each step")
@@ -81,7 +82,17 @@ class TrainingConfig(Section):
 
 
 class ActionHeadConfig(Section):
-    type: str | None = Field(None, description="name of an installed robovlms.action_heads plugin")
+    """The head's settings; which head it is lives in ``model.action_head`` (``type`` here is read into it)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_lives_in_model(cls, data: Any) -> Any:
+        """A section built on its own (``ActionHeadConfig(type=...)``, as plugin API 1.0 tests do) may
+        still name the head; the name is not a setting of the head, so it is not kept here."""
+        if isinstance(data, dict) and "type" in data:
+            data = {k: v for k, v in data.items() if k != "type"}
+        return data
+
     hidden_size: int = Field(512, ge=1)
     num_layers: int = Field(2, ge=1)
     dropout: float = Field(0.1, ge=0, lt=1)
@@ -129,9 +140,6 @@ class DataConfig(Section):
     num_workers: int = Field(0, ge=0, description="data-loading worker processes")
 
 
-_DEFAULT_HEAD = "lstm"
-
-
 class Config(Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
@@ -140,18 +148,34 @@ class Config(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     inference: InferenceConfig = Field(default_factory=InferenceConfig)
 
-    @model_validator(mode="after")
-    def _consistent(self) -> Config:
-        """Keys of different sections that must agree: the head's two names (each filled from the
-        other), the robot state's length and feature, and a policy's steps per chunk."""
-        given, typed = self.model.action_head, self.action_head.type
+    @model_validator(mode="before")
+    @classmethod
+    def _one_head_name(cls, data: Any) -> Any:
+        """The head's name may be written as ``model.action_head`` or ``action_head.type`` (the seed
+        uses both, and null in either means "not said here"); the validated config holds it once, as
+        ``model.action_head``."""
+        if not isinstance(data, dict):
+            return data
+        model, head = data.get("model", {}), data.get("action_head", {})
+        if not isinstance(model, dict) or not isinstance(head, dict):
+            return data  # "expected an object" is reported by the section itself
+        model, head = dict(model), dict(head)
+        given, typed = model.pop("action_head", None), head.pop("type", None)
         if given is not None and typed is not None and given != typed:
             raise ValueError(
                 f"model.action_head is {given!r} but action_head.type is {typed!r}; they must name the same head"
             )
-        name = given or typed or _DEFAULT_HEAD
-        self.model.__dict__["action_head"] = name
-        self.action_head.__dict__["type"] = name
+        if given is not None or typed is not None:
+            model["action_head"] = given if given is not None else typed
+        data = {**data, "model": model}
+        if "action_head" in data or head:
+            data["action_head"] = head
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        """Keys of different sections that must agree: the robot state's length and feature, and a
+        policy's steps per chunk."""
         state_dim, state_key = self.model.state_dim, self.data.state_key
         if state_key is not None and state_dim is None:
             raise ValueError(
@@ -185,7 +209,7 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(section.model_fields)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     loc = tuple(error["loc"])
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(loc)

@@ -40,3 +40,7 @@ class InputError(RoboVLMsError, ValueError):
 
 class CheckpointError(RoboVLMsError):
     """A checkpoint or model directory is missing, corrupt, or of another architecture."""
+
+
+class DatasetError(RoboVLMsError):
+    """A dataset folder that is missing, unreadable, or does not match its ``meta/info.json``."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from transformers import IdeficsForVisionText2Text, IdeficsImageProcessor
 
-from robovlms.backbone import BaseRoboVLM
+from robovlms.model.backbone import BaseRoboVLM
 from robovlms.testing import BackboneConformance
 from robovlms_flamingo.configuration_flamingo import preset_config, preset_image_processor, preset_tokenizer
 

@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 from transformers import LlavaForConditionalGeneration, LlavaProcessor
 
-from robovlms.backbone import BaseRoboVLM
-from robovlms.building import build_backbone
 from robovlms.config import Config, VLMConfig
 from robovlms.errors import ConfigError
-from robovlms.images import ImageProcessor
+from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.components import build_backbone
+from robovlms.model.images import ImageProcessor
 from robovlms.testing import BackboneConformance
 from robovlms_llava.configuration_llava import image_token_count
 from robovlms_llava.modeling_llava import RoboLLaVA
@@ -57,7 +57,7 @@ class TestLLaVA(BackboneConformance):
     def test_tokenize_matches_llava_processor(self, robovlm: BaseRoboVLM, frames: np.ndarray) -> None:
         config = robovlm.model.config
         processor = LlavaProcessor(
-            image_processor=robovlm.processor,
+            image_processor=robovlm.transformers_processor,
             tokenizer=robovlm.tokenizer,
             patch_size=config.vision_config.patch_size,
             vision_feature_select_strategy=config.vision_feature_select_strategy,

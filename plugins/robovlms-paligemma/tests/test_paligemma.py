@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from transformers import GemmaConfig, PaliGemmaForConditionalGeneration, PaliGemmaProcessor
 
-from robovlms.backbone import BaseRoboVLM
+from robovlms.model.backbone import BaseRoboVLM
 from robovlms.testing import BackboneConformance
 from robovlms_paligemma.configuration_paligemma import preset_config, preset_image_processor, preset_tokenizer
 
@@ -38,7 +38,7 @@ class TestPaliGemma(BackboneConformance):
         """PaliGemmaProcessor builds the prompts PaliGemma was trained on; ours must be token for token the same."""
         tokenizer = copy.deepcopy(robovlm.tokenizer)  # the processor adds its <loc> and <seg> tokens to it
         tokenizer.padding_side = "left"
-        processor = PaliGemmaProcessor(image_processor=robovlm.processor, tokenizer=tokenizer)
+        processor = PaliGemmaProcessor(image_processor=robovlm.transformers_processor, tokenizer=tokenizer)
         expected = processor(text=self.instructions, images=list(frames), padding="longest", return_tensors="pt")
         assert expected["input_ids"].tolist() == inputs["input_ids"].tolist()
         assert expected["attention_mask"].tolist() == inputs["attention_mask"].tolist()

@@ -22,7 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from robovlms.errors import RoboVLMsError, first_line
+from robovlms.datasets.video import decode, require_av
+from robovlms.errors import DatasetError, first_line
 
 CODEBASE_VERSION = "v3.0"
 INFO_PATH = "meta/info.json"
@@ -46,10 +47,6 @@ DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
 VISUAL = ("image", "video")
 _EPISODE_COLUMNS = ("episode_index", "length", "dataset_from_index", "data/chunk_index", "data/file_index")
 _CACHED_FILES = 4
-
-
-class DatasetError(RoboVLMsError):
-    """A dataset folder that is missing, unreadable, or does not match its ``meta/info.json``."""
 
 
 @dataclass(frozen=True)
@@ -213,8 +210,6 @@ class LeRobotDataset:
         if visual and dtype not in VISUAL:
             raise DatasetError(f"{setting}: feature {name!r} of {self.root} is {dtype}, not an image")
         if dtype == "video":
-            from robovlms.datasets.video import require_av
-
             require_av()
 
     def _table(self, relative: str) -> tuple[pa.Table, np.ndarray]:
@@ -255,8 +250,6 @@ class LeRobotDataset:
     def frames(self, episode: EpisodeMeta, name: str) -> np.ndarray:
         """An image or video feature of one episode as ``(length, H, W, 3)`` uint8."""
         if self.features[name]["dtype"] == "video":
-            from robovlms.datasets.video import decode
-
             path, start = episode.videos[name]
             where = self.root / path
             images = decode(where, start, episode.length, self.fps)

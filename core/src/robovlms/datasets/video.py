@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from robovlms.datasets.lerobot import DatasetError
-from robovlms.errors import first_line
+from robovlms.errors import DatasetError, first_line
 
 CODEC = "libx264"
 PIX_FMT = "yuv444p"

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from robovlms.config import Config
 from robovlms.datasets.lerobot import DatasetError, EpisodeMeta, LeRobotDataset
-from robovlms.normalization import action_statistics
+from robovlms.model.normalization import action_statistics
 
 Sample = dict[str, Any]
 

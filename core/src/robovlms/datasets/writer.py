@@ -31,8 +31,9 @@ from robovlms.datasets.lerobot import (
     TASKS_PATH,
     VIDEO_PATH,
     VISUAL,
-    DatasetError,
 )
+from robovlms.datasets.video import VideoEncoder, require_av, video_info
+from robovlms.errors import DatasetError
 
 _MB = 1024 * 1024
 
@@ -61,8 +62,6 @@ class LeRobotWriter:
         self.features = {name: dict(f, shape=list(f["shape"])) for name, f in features.items()}
         self.video_keys = [n for n, f in self.features.items() if f["dtype"] == "video"]
         if self.video_keys:
-            from robovlms.datasets.video import require_av, video_info
-
             require_av()  # fail now, not after the first episode was recorded
             for key in self.video_keys:
                 height, width, _ = self.features[key]["shape"]
@@ -130,9 +129,13 @@ class LeRobotWriter:
             if dtype == "video":
                 episode.update(self._add_video(name, values))
                 continue
-            cells = [_encode_png(image) for image in values] if dtype == "image" else values.astype(dtype)
+            if dtype == "image":
+                cells: Any = [_encode_png(image) for image in values]
+                self._bytes += sum(len(c["bytes"]) for c in cells)
+            else:
+                cells = values.astype(dtype)
+                self._bytes += cells.nbytes
             self._rows.setdefault(name, []).append(cells)
-            self._bytes += sum(len(c["bytes"]) for c in cells) if dtype == "image" else cells.nbytes
         episode["meta/episodes/chunk_index"] = 0
         episode["meta/episodes/file_index"] = 0
         self.episodes.append(episode)
@@ -141,8 +144,6 @@ class LeRobotWriter:
             self._flush()
 
     def _add_video(self, name: str, images: np.ndarray) -> dict[str, Any]:
-        from robovlms.datasets.video import VideoEncoder
-
         where = self._where()
         if name not in self._videos:
             path = self.root / VIDEO_PATH.format(video_key=name, **where)

@@ -16,11 +16,11 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
-from robovlms.discovery import GROUPS, Kind
 from robovlms.errors import RoboVLMsError
-from robovlms.plugins import HOOKS, LABELS
+from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, KINDS, ComponentKind, kind_named
 from robovlms.scaffold.hf import RESIZED, HFClass, inspect_class, resolve
 from robovlms.scaffold.naming import PluginName, check_free, parse
+from robovlms.version import PLUGIN_API_VERSION, __version__
 
 
 @dataclass(frozen=True)
@@ -29,12 +29,12 @@ class Generated:
 
     path: Path
     plugin: PluginName
-    kind: Kind
+    kind: ComponentKind
     hf: HFClass | None
     todos: list[str]
 
     def summary(self) -> str:
-        label = LABELS[self.kind]
+        label = self.kind.label
         lines = [f"wrote {self.path} ({label} {self.plugin.component!r}, distribution {self.plugin.distribution})"]
         if self.hf is not None and self.hf.reason is None:
             lines.append(f"{self.hf.name} follows the LLaVA pattern: everything but the TODOs below is filled in")
@@ -47,12 +47,14 @@ class Generated:
 
 
 def new_plugin(
-    name: str, *, kind: Kind = "backbone", hf_class: str | None = None, output: str | Path = "."
+    name: str, *, kind: str | ComponentKind = "backbone", hf_class: str | None = None, output: str | Path = "."
 ) -> Generated:
     """Write the distribution ``name`` (``robovlms-<component>``) into ``output``; raise a one-line error instead."""
-    if kind not in GROUPS:
-        raise RoboVLMsError(f"--kind must be one of {', '.join(GROUPS)}, got {kind!r}")
-    if hf_class is not None and kind != "backbone":
+    try:
+        kind = kind_named(kind)
+    except ValueError:
+        raise RoboVLMsError(f"--kind must be one of {', '.join(k.key for k in KINDS)}, got {kind!r}") from None
+    if hf_class is not None and kind is not BACKBONE:
         raise RoboVLMsError("--hf-class applies to backbones only")
     plugin = parse(name)
     target = Path(output) / plugin.distribution
@@ -73,9 +75,9 @@ def new_plugin(
     return Generated(target, plugin, kind, hf, todos)
 
 
-def render(plugin: PluginName, kind: Kind, hf: HFClass | None) -> dict[str, str]:
+def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[str, str]:
     """Every file of the distribution, by its path inside it."""
-    if kind == "action_head":
+    if kind is ACTION_HEAD:
         folder, values = "action_head", _head_values(plugin)
     elif hf is not None and hf.reason is None:
         folder, values = "backbone", _backbone_values(plugin, hf)
@@ -92,7 +94,7 @@ def render(plugin: PluginName, kind: Kind, hf: HFClass | None) -> dict[str, str]
         f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling.py",
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
-    if kind == "backbone":
+    if kind is BACKBONE:
         layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
@@ -122,14 +124,13 @@ def _write(rendered: dict[str, str], target: Path) -> None:
 
 
 def _ranges() -> dict[str, str]:
-    """Version ranges the plugin declares: the core's minor series (a new 0.x may break plugins) and
-    transformers from the version it was generated against up to its next major."""
-    import robovlms
-
-    major, minor = (int(part) for part in robovlms.__version__.split(".")[:2])
+    """Version ranges the plugin declares: the core from the version it was generated against (the
+    templates use what that version provides) to the end of its minor series (a new 0.x may break
+    plugins), and transformers from the version it was generated against up to its next major."""
+    major, minor = (int(part) for part in __version__.split(".")[:2])
     upper = f"{major}.{minor + 1}" if major == 0 else f"{major + 1}"
-    core = f"robovlms>={major}.{minor},<{upper}"
-    return {"core": core, "core_version": robovlms.__version__, "plugin_api": robovlms.PLUGIN_API_VERSION}
+    core = f"robovlms>={__version__},<{upper}"
+    return {"core": core, "core_version": __version__, "plugin_api": PLUGIN_API_VERSION}
 
 
 def _transformers_range() -> str:
@@ -139,12 +140,12 @@ def _transformers_range() -> str:
     return f"transformers>={major}.{minor},<{major + 1}"
 
 
-def _common(plugin: PluginName, kind: Kind, class_name: str, description: str) -> dict[str, str]:
+def _common(plugin: PluginName, kind: ComponentKind, class_name: str, description: str) -> dict[str, str]:
     ranges = _ranges()
-    dependencies = [ranges["core"], *([_transformers_range(), "pillow>=10"] if kind == "backbone" else ["torch>=2.2"])]
+    dependencies = [ranges["core"], *([_transformers_range(), "pillow>=10"] if kind is BACKBONE else ["torch>=2.2"])]
     config = (
         {"model": {"backbone": plugin.component}, "vlm": {"preset": "tiny"}}
-        if kind == "backbone"
+        if kind is BACKBONE
         else {"model": {"action_head": plugin.component}, "action_head": {"hidden_size": 256, "num_layers": 2}}
     )
     return {
@@ -152,11 +153,11 @@ def _common(plugin: PluginName, kind: Kind, class_name: str, description: str) -
         "package": plugin.package,
         "component": plugin.component,
         "class_name": class_name,
-        "title": class_name.removeprefix("Robo") if kind == "backbone" else class_name,
-        "label": LABELS[kind],
-        "group": GROUPS[kind],
-        "hook": HOOKS[kind],
-        "suite": "BackboneConformance" if kind == "backbone" else "HeadConformance",
+        "title": class_name.removeprefix("Robo") if kind is BACKBONE else class_name,
+        "label": kind.label,
+        "group": kind.group,
+        "hook": kind.hook,
+        "suite": "BackboneConformance" if kind is BACKBONE else "HeadConformance",
         "description": description,
         "dependencies": "\n".join(f'    "{d}",' for d in dependencies),
         "config_json": json.dumps(config, indent=2),
@@ -168,7 +169,7 @@ def _common(plugin: PluginName, kind: Kind, class_name: str, description: str) -
 def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
     assert hf.presets is not None and hf.processor_class is not None
     class_name = f"Robo{hf.title}"
-    values = _common(plugin, "backbone", class_name, f"{hf.title} ({hf.name}) as a robovlms backbone.")
+    values = _common(plugin, BACKBONE, class_name, f"{hf.title} ({hf.name}) as a robovlms backbone.")
     crop = ', crop_size={"height": size, "width": size}' if hf.center_crop else ""
     edge = '{"shortest_edge": size}' if hf.center_crop else '{"height": size, "width": size}'
     return {
@@ -192,13 +193,13 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
 def _todo_values(plugin: PluginName, hf: HFClass | None) -> dict[str, str]:
     class_name = f"Robo{hf.title if hf else plugin.title}"
     why = (
-        f"robovlms does not know the pattern of {hf.name}: {hf.reason.rstrip('.')}."
+        f"robovlms does not know the pattern of {hf.name}: {(hf.reason or '').rstrip('.')}."
         if hf is not None
         else "No transformers class was given (--hf-class)."
     )
     why = textwrap.fill(why.replace('"""', "'''").replace("\\", "/"), width=100)
     return {
-        **_common(plugin, "backbone", class_name, f"{class_name.removeprefix('Robo')} as a robovlms backbone."),
+        **_common(plugin, BACKBONE, class_name, f"{class_name.removeprefix('Robo')} as a robovlms backbone."),
         "why": why,
         "model_class": hf.name if hf else "PreTrainedModel",
         "model_class_todo": "" if hf else "  # TODO(model class): the transformers VLM class this backbone wraps",
@@ -211,7 +212,7 @@ def _head_values(plugin: PluginName) -> dict[str, str]:
     title = plugin.title
     class_name = title if title.lower().endswith("head") else f"{title}Head"
     return {
-        **_common(plugin, "action_head", class_name, f"The {plugin.component} action head for robovlms."),
+        **_common(plugin, ACTION_HEAD, class_name, f"The {plugin.component} action head for robovlms."),
         "about": f"An action head for robovlms (`{class_name}`, head name `{plugin.component}`), generated by "
         "`robovlms new-plugin`.",
     }

@@ -102,7 +102,7 @@ def resolve(name: str) -> type:
     return cls
 
 
-def inspect_class(cls: type, render_configuration: Callable[[HFClass], str]) -> HFClass:
+def inspect_class(cls: type[Any], render_configuration: Callable[[HFClass], str]) -> HFClass:
     """Facts about ``cls``; ``render_configuration`` turns them into the presets module, which is run here."""
     try:
         found = _pattern(cls)
@@ -112,7 +112,7 @@ def inspect_class(cls: type, render_configuration: Callable[[HFClass], str]) -> 
     return found
 
 
-def _pattern(cls: type) -> HFClass:
+def _pattern(cls: type[Any]) -> HFClass:
     config_class = cls.config_class
     try:
         default = config_class()
@@ -234,11 +234,11 @@ def _full(default: Any) -> dict[str, Any]:
     }
 
 
-def _smoke_test(cls: type, configuration_source: str) -> None:
+def _smoke_test(cls: type[Any], configuration_source: str) -> None:
     """Run the rendered presets through the VLM once: what fails here would fail the generated tests."""
     import torch
 
-    from robovlms.images import ImageProcessor
+    from robovlms.model.images import ImageProcessor
 
     namespace: dict[str, Any] = {}
     try:
@@ -260,8 +260,8 @@ def _smoke_test(cls: type, configuration_source: str) -> None:
         raise NotThePattern(
             f"transformers' defaults for {cls.config_class.__name__} do not build: {first_line(exc, with_type=True)}"
         ) from None
-    inner = getattr(model, "model", None)
-    towers = [getattr(inner, part, None) for part in ("vision_tower", "language_model")]
+    inner: Any = getattr(model, "model", None)
+    towers: list[Any] = [getattr(inner, part, None) for part in ("vision_tower", "language_model")]
     if not all(isinstance(t, torch.nn.Module) for t in towers):
         raise NotThePattern(f"{cls.__name__}.model has no vision_tower and language_model")
     if not any(m is model.get_input_embeddings() for m in towers[1].modules()):

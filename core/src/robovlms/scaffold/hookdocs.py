@@ -1,4 +1,4 @@
-"""The hooks section of the plugin guide, rendered from :mod:`robovlms.hookspecs`.
+"""The hooks section of the plugin guide, rendered from :mod:`robovlms.plugins.hookspecs`.
 
 The guide keeps the rendering between two markers. tests/test_docs.py fails when the two differ, so
 a hook that changes in the code cannot stay documented the old way;
@@ -13,9 +13,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from robovlms.hookspecs import PROJECT
+from robovlms.plugins import hookspecs
 
-BEGIN = "<!-- hookspecs: rendered from robovlms/hookspecs.py by python -m robovlms.scaffold.hookdocs -->"
+BEGIN = "<!-- hookspecs: rendered from robovlms/plugins/hookspecs.py by python -m robovlms.scaffold.hookdocs -->"
 END = "<!-- /hookspecs -->"
 
 
@@ -33,12 +33,10 @@ def _markdown(docstring: str) -> str:
 
 def render() -> str:
     """One subsection per hookspec, in the order of hookspecs.py."""
-    from robovlms import hookspecs
-
     specs = [
-        (function, getattr(function, f"{PROJECT}_spec"))
+        (function, getattr(function, f"{hookspecs.PROJECT}_spec"))
         for _, function in inspect.getmembers(hookspecs, inspect.isfunction)
-        if hasattr(function, f"{PROJECT}_spec")
+        if hasattr(function, f"{hookspecs.PROJECT}_spec")
     ]
     specs.sort(key=lambda spec: spec[0].__code__.co_firstlineno)
     sections = []

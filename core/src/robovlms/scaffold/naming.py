@@ -15,9 +15,9 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from robovlms.discovery import Kind, discover
 from robovlms.errors import RoboVLMsError
-from robovlms.plugins import LABELS
+from robovlms.plugins.discovery import discover
+from robovlms.plugins.kinds import ComponentKind
 
 #: PEP 508: what pip accepts as a distribution name at all
 _VALID = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
@@ -56,7 +56,7 @@ def parse(name: str) -> PluginName:
     return PluginName(name, match.group(1).replace("-", "_"))
 
 
-def check_free(name: PluginName, kind: Kind, target: Path) -> None:
+def check_free(name: PluginName, kind: ComponentKind, target: Path) -> None:
     """Raise a one-line error if the folder, the distribution, the package or the component name is taken."""
     if target.exists():
         raise RoboVLMsError(f"{target} already exists; choose another name or --output")
@@ -66,8 +66,6 @@ def check_free(name: PluginName, kind: Kind, target: Path) -> None:
             raise RoboVLMsError(f"distribution {name.distribution} is already installed ({dist.version})")
     for info in discover(kind):
         if info.name == name.component:
-            raise RoboVLMsError(
-                f"{LABELS[kind]} name {name.component!r} is taken by {info.distribution} {info.version}"
-            )
+            raise RoboVLMsError(f"{kind.label} name {name.component!r} is taken by {info.distribution} {info.version}")
     if importlib.util.find_spec(name.package) is not None:
         raise RoboVLMsError(f"a module named {name.package} is already importable; choose another name")

@@ -30,8 +30,8 @@ from robovlms.serving.protocol import (
 )
 
 if TYPE_CHECKING:
-    from robovlms.policy import Policy
-    from robovlms.vla import VLA
+    from robovlms.model.policy import Policy
+    from robovlms.model.vla import VLA
 
 DEFAULT_HOST = "127.0.0.1"
 log = logging.getLogger("robovlms.serve")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.distributed as dist
@@ -66,7 +67,7 @@ def wrap(model: nn.Module, world: World, strategy: str) -> nn.Module:
 
         for layer in _layers(model):
             fully_shard(layer)
-        return fully_shard(model)
+        return cast(nn.Module, fully_shard(model))  # the same module, its class extended by FSDPModule
     # parameters the VLA never uses (the VLM's LM head, poolers) get no gradient: tell DDP so
     return nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
 

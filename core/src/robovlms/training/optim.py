@@ -12,7 +12,8 @@ from robovlms.config import TrainingConfig
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Decay matrices only: decaying norm gains, biases and embeddings' scale terms pulls them to zero."""
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
             continue

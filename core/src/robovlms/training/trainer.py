@@ -19,11 +19,12 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from robovlms.building import build_vla
 from robovlms.config import Config, config_from_dict
+from robovlms.datasets.windows import TrainingData, open_training_data
 from robovlms.errors import ConfigError, RoboVLMsError
-from robovlms.normalization import ActionNormalizer
-from robovlms.training import checkpoints, distributed
+from robovlms.model.normalization import ActionNormalizer
+from robovlms.model.vla import VLA, build_vla
+from robovlms.training import distributed, snapshots
 from robovlms.training.optim import make_optimizer, make_scheduler
 
 RUN_FILE = "run.json"
@@ -89,57 +90,77 @@ def precision_autocast(precision: str, device: torch.device) -> Any:
 
 
 class Trainer:
-    """Trains ``config`` into ``output``; ``run()`` returns the final metrics."""
+    """Trains ``config`` into ``output``; ``run()`` returns the final metrics.
+
+    Construction checks everything that can be checked before a step is taken (the batch split,
+    the precision, the output folder, the data) and builds the model and optimizer, then restores
+    the last snapshot when resuming.
+    """
 
     def __init__(self, config: Config, output: Path, *, resume: bool = False, progress: bool = True) -> None:
-        from robovlms.datasets import open_training_data
-
         if config.data.path is None:
             raise ConfigError("data.path: set it to a dataset folder (robovlms dataset generate OUT makes one)")
         self.config, self.output, self.progress = config, output, progress
         self.world = distributed.setup()
-        training = config.training
+        self.micro_batch = self._micro_batch()
+        precision_autocast(config.training.precision, self.world.device)  # fp16 on a CPU fails now, not at step 1
+        _prepare_output(output, config, resume, self.world)
+        self.data = open_training_data(config)
+        self.vla = self._build_model(self.data)
+        self.model = distributed.wrap(self.vla, self.world, config.training.strategy)
+        self.sampler = self._sampler()
+        self.steps_per_epoch = self.sampler.batches_per_epoch() // config.training.gradient_accumulation_steps
+        self.total_steps = config.training.max_steps or config.training.epochs * self.steps_per_epoch
+        self.optimizer = make_optimizer(self.vla, config.training)
+        self.scheduler = make_scheduler(self.optimizer, config.training, self.total_steps)
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.sharded = config.training.strategy == "fsdp" and self.world.size > 1
+        self._unsharded: VLA | None = None
+        if resume:
+            if self.sharded:
+                raise ConfigError("training.strategy: --resume is not supported with fsdp yet; resume with ddp")
+            self._resume()
+
+    # -- setup -----------------------------------------------------------------------------------
+
+    def _micro_batch(self) -> int:
+        """Windows per forward pass on each process: the global batch over processes and accumulation."""
+        training = self.config.training
         per_step = self.world.size * training.gradient_accumulation_steps
         if training.batch_size % per_step:
             raise ConfigError(
                 f"training.batch_size {training.batch_size} must divide evenly over {self.world.size} processes "
                 f"x {training.gradient_accumulation_steps} accumulation steps"
             )
-        self.micro_batch = training.batch_size // per_step
-        precision_autocast(training.precision, self.world.device)  # fp16 on a CPU fails now, not at the first step
-        _prepare_output(output, config, resume, self.world)
-        self.data = open_training_data(config)
-        torch.manual_seed(training.seed)
+        return training.batch_size // per_step
+
+    def _build_model(self, data: TrainingData) -> VLA:
+        """The VLA, with its action (and state) normalisation fitted to the training data, on the device."""
+        model = self.config.model
+        torch.manual_seed(self.config.training.seed)
         normalizer = ActionNormalizer.from_statistics(
-            self.data.statistics, mode=config.model.action_normalization, clip=config.model.clip_actions
+            data.statistics, mode=model.action_normalization, clip=model.clip_actions
         )
-        self.vla = build_vla(config, normalizer=normalizer)
-        if self.vla.state_encoder is not None:
-            self.vla.state_encoder.fit(self.data.state_statistics)
-        self.vla = self.vla.to(self.world.device).train()
-        self.model = distributed.wrap(self.vla, self.world, training.strategy)
-        self.sampler = EpochSampler(
+        vla = build_vla(self.config, normalizer=normalizer)
+        if vla.state_encoder is not None:
+            assert data.state_statistics is not None  # open_training_data reads them when data.state_key is set
+            vla.state_encoder.fit(data.state_statistics)
+        return vla.to(self.world.device).train()
+
+    def _sampler(self) -> EpochSampler:
+        training = self.config.training
+        sampler = EpochSampler(
             len(self.data.train),
             seed=training.seed,
             rank=self.world.rank,
             world=self.world.size,
             micro_batch=self.micro_batch,
         )
-        if self.sampler.batches_per_epoch() < training.gradient_accumulation_steps:
+        if sampler.batches_per_epoch() < training.gradient_accumulation_steps:
             raise ConfigError(
                 f"training.batch_size {training.batch_size} is larger than the {len(self.data.train)} training windows"
             )
-        self.steps_per_epoch = self.sampler.batches_per_epoch() // training.gradient_accumulation_steps
-        self.total_steps = training.max_steps or training.epochs * self.steps_per_epoch
-        self.optimizer = make_optimizer(self.vla, training)
-        self.scheduler = make_scheduler(self.optimizer, training, self.total_steps)
-        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
-        self.sharded = training.strategy == "fsdp" and self.world.size > 1
-        self._unsharded: Any = None
-        if resume:
-            if self.sharded:
-                raise ConfigError("training.strategy: --resume is not supported with fsdp yet; resume with ddp")
-            self._resume()
+        return sampler
 
     # -- state -----------------------------------------------------------------------------------
 
@@ -153,16 +174,16 @@ class Trainer:
         }
 
     def _resume(self) -> None:
-        found = checkpoints.checkpoints(self.output)
+        found = snapshots.snapshots(self.output)
         if not found:
-            return  # interrupted before the first checkpoint: start over
-        state = checkpoints.load_checkpoint(found[-1], self.vla)
+            return  # interrupted before the first snapshot: start over
+        state = snapshots.load_snapshot(found[-1], self.vla)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
-        checkpoints.set_rng_state(state["rng"])
+        snapshots.set_rng_state(state["rng"])
 
-    def _savable(self) -> Any:
+    def _savable(self) -> VLA | None:
         """The model with full weights, on rank 0: the VLA itself, or under FSDP an unsharded copy.
 
         With FSDP every rank must take part in gathering the weights, so all ranks call this.
@@ -179,14 +200,13 @@ class Trainer:
         self._unsharded.load_state_dict(full)
         return self._unsharded
 
-    def _checkpoint(self) -> None:
+    def _snapshot(self) -> None:
         model = self._savable()
         if self.world.main:
-            # sharded optimizer state stays out of FSDP checkpoints: they hold the unsharded weights only
+            assert model is not None  # rank 0 always holds the full weights
+            # sharded optimizer state stays out of FSDP snapshots: they hold the unsharded weights only
             state = {k: v for k, v in self._state().items() if not (self.sharded and k == "optimizer")}
-            checkpoints.save_checkpoint(
-                self.output, self.step, model, state, keep=self.config.training.keep_checkpoints
-            )
+            snapshots.save_snapshot(self.output, self.step, model, state, keep=self.config.training.keep_checkpoints)
         self.world.barrier()
 
     # -- loop ------------------------------------------------------------------------------------
@@ -218,54 +238,73 @@ class Trainer:
         self.vla.train()
         return total / max(count, 1)
 
-    def run(self) -> dict[str, Any]:
+    def _forward_backward(self, batch: dict[str, Any], sync: bool) -> tuple[list[str], torch.Tensor]:
+        """One micro-batch: the losses' names and their values (float64, divided for accumulation)."""
         training = self.config.training
         accumulation = training.gradient_accumulation_steps
-        checkpoint_every = training.checkpoint_every or self.steps_per_epoch
-        eval_every = training.eval_every or self.steps_per_epoch
+        no_sync = getattr(self.model, "no_sync", None)  # DDP's: skip the all-reduce until the last micro-batch
+        context = no_sync() if not sync and no_sync is not None else nullcontext()
+        with context, precision_autocast(training.precision, self.world.device):
+            out = self.model(**batch)
+            (out["loss"] / accumulation).backward()
+        keys = [key for key in out if key.endswith("loss")]
+        # kept on the device: read once per optimizer step, not once per loss and micro-batch
+        return keys, torch.stack([out[key].detach().double() for key in keys]) / accumulation
+
+    def _optimizer_step(self) -> None:
+        if self.config.training.gradient_clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.vla.parameters(), self.config.training.gradient_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.step += 1
+
+    def _after_step(self, metrics: dict[str, Any], logger: _Logger) -> None:
+        """Validation, the metrics line and the snapshot that are due at this step."""
+        training = self.config.training
+        final = self.step == self.total_steps
+        if self.step % (training.eval_every or self.steps_per_epoch) == 0 or final:
+            metrics["val_loss"] = self.validate()
+        logger.log(metrics, force=self.step % training.log_every == 0 or "val_loss" in metrics)
+        if self.step % (training.checkpoint_every or self.steps_per_epoch) == 0 or final:
+            self._snapshot()
+
+    def _epoch(self, logger: _Logger) -> dict[str, Any]:
+        """The rest of the current epoch (or up to the last step); the last step's metrics."""
+        accumulation = self.config.training.gradient_accumulation_steps
+        self.sampler.epoch, self.sampler.start = self.epoch, self.batch_in_epoch
+        last: dict[str, Any] = {}
+        tick, samples, sums = time.perf_counter(), 0, None
+        for index, batch in enumerate(self._loader(), start=1):
+            batch = self._to_device(batch)
+            sync = index % accumulation == 0
+            keys, losses = self._forward_backward(batch, sync)
+            samples += len(batch["instructions"]) * self.world.size
+            sums = losses if sums is None else sums + losses
+            self.batch_in_epoch += 1
+            if not sync:
+                continue
+            self._optimizer_step()
+            last = dict(zip(keys, self.world.mean(sums), strict=True))
+            last.update(step=self.step, epoch=self.epoch, lr=self.scheduler.get_last_lr()[0])
+            last["samples_per_s"] = samples / max(time.perf_counter() - tick, 1e-9)
+            tick, samples, sums = time.perf_counter(), 0, None
+            self._after_step(last, logger)
+            if self.step >= self.total_steps:
+                return last
+        self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        return last
+
+    def run(self) -> dict[str, Any]:
+        training = self.config.training
         logger = _Logger(self.output, self.world, self.total_steps, self.step, self.progress)
         logger.note(effective_batch_size=training.batch_size, processes=self.world.size, micro_batch=self.micro_batch)
         last: dict[str, Any] = {}
         while self.step < self.total_steps:
-            self.sampler.epoch, self.sampler.start = self.epoch, self.batch_in_epoch
-            tick, samples, sums = time.perf_counter(), 0, None
-            for index, batch in enumerate(self._loader(), start=1):
-                batch = self._to_device(batch)
-                sync = index % accumulation == 0
-                context = self.model.no_sync() if not sync and hasattr(self.model, "no_sync") else nullcontext()
-                with context, precision_autocast(training.precision, self.world.device):
-                    out = self.model(**batch)
-                    (out["loss"] / accumulation).backward()
-                samples += len(batch["instructions"]) * self.world.size
-                keys = [key for key in out if key.endswith("loss")]
-                # summed on the device in float64; read once per optimizer step, not once per loss and batch
-                losses = torch.stack([out[key].detach().double() for key in keys]) / accumulation
-                sums = losses if sums is None else sums + losses
-                self.batch_in_epoch += 1
-                if not sync:
-                    continue
-                if training.gradient_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(self.vla.parameters(), training.gradient_clip)
-                self.optimizer.step()
-                self.scheduler.step()
-                self.optimizer.zero_grad(set_to_none=True)
-                self.step += 1
-                elapsed = time.perf_counter() - tick
-                last = dict(zip(keys, self.world.mean(sums), strict=True))
-                last.update(step=self.step, epoch=self.epoch, lr=self.scheduler.get_last_lr()[0])
-                last["samples_per_s"] = samples / max(elapsed, 1e-9)
-                tick, samples, sums = time.perf_counter(), 0, None
-                if self.step % eval_every == 0 or self.step == self.total_steps:
-                    last["val_loss"] = self.validate()
-                logger.log(last, force=self.step % training.log_every == 0 or "val_loss" in last)
-                if self.step % checkpoint_every == 0 or self.step == self.total_steps:
-                    self._checkpoint()
-                if self.step >= self.total_steps:
-                    break
-            else:
-                self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+            last = self._epoch(logger) or last
         model = self._savable()
         if self.world.main:
+            assert model is not None
             model.save_pretrained(self.output)
         logger.close()
         self.world.barrier()

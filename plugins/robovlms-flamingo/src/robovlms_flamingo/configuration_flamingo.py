@@ -11,7 +11,8 @@ from typing import Any
 
 from transformers import IdeficsConfig, IdeficsImageProcessor
 
-from robovlms.tokenization import local_tokenizer
+from robovlms.model.presets import preset_settings
+from robovlms.model.tokenization import local_tokenizer
 
 #: Idefics keeps LLaMA's vocabulary and appends these two ids after it (``additional_vocab_size``)
 IMAGE_TOKENS = ("<fake_token_around_image>", "<image>")
@@ -62,10 +63,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def preset_config(preset: str, image_size: int | None) -> IdeficsConfig:
     """``image_size`` replaces the vision encoder's resolution; its position embeddings follow it."""
-    settings = PRESETS[preset]
-    vision = {**settings["vision_config"], **({"image_size": image_size} if image_size else {})}
     return IdeficsConfig(
-        **{**settings, "vision_config": vision},
+        **preset_settings(PRESETS, preset, image_size),
         additional_vocab_size=len(IMAGE_TOKENS),
         use_resampler=True,
         freeze_text_layers=False,

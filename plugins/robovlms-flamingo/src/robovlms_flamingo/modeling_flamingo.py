@@ -40,7 +40,7 @@ class RoboFlamingo(BaseRoboVLM):
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """One image per sample, ``(B, C, H, W)``, to the perceiver latents that cross-attention reads."""
         features = self.vision_tower(pixel_values=pixel_values.to(self.model.dtype)).last_hidden_state
-        return self.text_tower.perceiver_resampler(features)
+        return self.model.model.perceiver_resampler(features)
 
     def forward_text(
         self,

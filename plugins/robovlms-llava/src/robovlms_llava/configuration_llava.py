@@ -12,53 +12,56 @@ from typing import Any
 from tokenizers.processors import TemplateProcessing
 from transformers import CLIPImageProcessor, LlavaConfig, PreTrainedTokenizerFast
 
-from robovlms.errors import ConfigError
-from robovlms.tokenization import local_tokenizer
+from robovlms.model.presets import preset_settings
+from robovlms.model.tokenization import local_tokenizer
 
-_VISION: dict[str, dict[str, Any]] = {
-    "tiny": {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "image_size": 32,
-        "patch_size": 8,
-        "projection_dim": 64,
-    },
-    "full": {
-        "hidden_size": 1024,
-        "intermediate_size": 4096,
-        "num_hidden_layers": 24,
-        "num_attention_heads": 16,
-        "image_size": 336,
-        "patch_size": 14,
-        "projection_dim": 768,
-    },
-}
 # llava-1.5 appends <image> and <pad> to Llama's 32000 ids and pads the table to 32064; tiny does the
 # same after its 3 Llama specials and 256 bytes
-_TEXT: dict[str, dict[str, Any]] = {
+PRESETS: dict[str, dict[str, Any]] = {
     "tiny": {
-        "vocab_size": 264,
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "num_key_value_heads": 4,
-        "pad_token_id": 260,
+        "vision_config": {
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": 32,
+            "patch_size": 8,
+            "projection_dim": 64,
+        },
+        "text_config": {
+            "vocab_size": 264,
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 4,
+            "pad_token_id": 260,
+        },
+        "image_token_index": 259,
     },
     "full": {
-        "vocab_size": 32064,
-        "hidden_size": 4096,
-        "intermediate_size": 11008,
-        "num_hidden_layers": 32,
-        "num_attention_heads": 32,
-        "num_key_value_heads": 32,
-        "max_position_embeddings": 4096,
-        "pad_token_id": 32001,
+        "vision_config": {
+            "hidden_size": 1024,
+            "intermediate_size": 4096,
+            "num_hidden_layers": 24,
+            "num_attention_heads": 16,
+            "image_size": 336,
+            "patch_size": 14,
+            "projection_dim": 768,
+        },
+        "text_config": {
+            "vocab_size": 32064,
+            "hidden_size": 4096,
+            "intermediate_size": 11008,
+            "num_hidden_layers": 32,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 32,
+            "max_position_embeddings": 4096,
+            "pad_token_id": 32001,
+        },
+        "image_token_index": 32000,
     },
 }
-_IMAGE_TOKEN = {"tiny": 259, "full": 32000}
 
 
 def image_token_count(config: LlavaConfig) -> int:
@@ -69,14 +72,11 @@ def image_token_count(config: LlavaConfig) -> int:
 
 def preset_config(preset: str, image_size: int | None) -> LlavaConfig:
     """The preset's config; ``image_size`` resizes the CLIP grid (position embeddings included)."""
-    vision = dict(_VISION[preset], model_type="clip_vision_model")
-    size = vision["image_size"] = image_size or vision["image_size"]
-    if size % vision["patch_size"]:
-        raise ConfigError(f"vlm.image_size {size} must be a multiple of the patch size {vision['patch_size']}")
+    settings = preset_settings(PRESETS, preset, image_size)
     config = LlavaConfig(
-        vision_config=vision,
-        text_config=dict(_TEXT[preset], model_type="llama", rms_norm_eps=1e-5),
-        image_token_index=_IMAGE_TOKEN[preset],
+        vision_config={**settings.pop("vision_config"), "model_type": "clip_vision_model"},
+        text_config={**settings.pop("text_config"), "model_type": "llama", "rms_norm_eps": 1e-5},
+        **settings,
         projector_hidden_act="gelu",
         vision_feature_layer=-2,
         vision_feature_select_strategy="default",

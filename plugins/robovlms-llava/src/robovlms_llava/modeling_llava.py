@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from torch import nn
 from transformers import LlavaForConditionalGeneration
 
 from robovlms import BaseRoboVLM
@@ -12,8 +11,8 @@ from robovlms_llava import configuration_llava as presets
 class RoboLLaVA(BaseRoboVLM):
     """Projected CLIP patch features replace the ``<image>`` placeholders of LLaVA-1.5's prompt.
 
-    The core's ``model_encode_images`` fits as is: ``get_image_features`` takes the checkpoint
-    config's ``vision_feature_layer`` and ``vision_feature_select_strategy``.
+    The core's defaults fit the towers and ``model_encode_images`` as they are: ``get_image_features``
+    takes the checkpoint config's ``vision_feature_layer`` and ``vision_feature_select_strategy``.
     """
 
     name = "llava"
@@ -21,14 +20,6 @@ class RoboLLaVA(BaseRoboVLM):
     fusion = "tokens"
     configuration = presets
     add_special_tokens = True  # the Llama tokenizer adds <s>, as in LlavaProcessor
-
-    @property
-    def text_tower(self) -> nn.Module:
-        return self.model.model.language_model
-
-    @property
-    def vision_tower(self) -> nn.Module:
-        return self.model.model.vision_tower
 
     def prompt(self, instruction: str) -> str:
         """LLaVA-1.5's template, with ``<image>`` repeated once per image token as LlavaProcessor expands it."""

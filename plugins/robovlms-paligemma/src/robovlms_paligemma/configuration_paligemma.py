@@ -13,7 +13,8 @@ from typing import Any
 from transformers import GemmaConfig, PaliGemmaConfig, SiglipImageProcessorPil, SiglipVisionConfig
 from transformers.image_utils import PILImageResampling
 
-from robovlms.tokenization import local_tokenizer
+from robovlms.model.presets import preset_settings
+from robovlms.model.tokenization import local_tokenizer
 
 #: Gemma's special tokens and their ids
 SPECIAL_TOKENS = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3}
@@ -65,13 +66,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def preset_config(preset: str, image_size: int | None) -> PaliGemmaConfig:
     """The preset's config; ``image_size`` sets the resolution, and with it the number of image tokens."""
-    settings = PRESETS[preset]
-    vision = {**settings["vision_config"], **({"image_size": image_size} if image_size else {})}
-    text = GemmaConfig(**settings["text_config"], **ROLE_IDS)
+    settings = preset_settings(PRESETS, preset, image_size)
+    text = GemmaConfig(**settings.pop("text_config"), **ROLE_IDS)
     return PaliGemmaConfig(
-        vision_config=SiglipVisionConfig(**vision, vision_use_head=False),  # every patch is a token: no pooling head
+        # every patch is a token: no pooling head
+        vision_config=SiglipVisionConfig(**settings.pop("vision_config"), vision_use_head=False),
         text_config=text,
-        image_token_id=settings["image_token_id"],
+        **settings,
         projection_dim=text.hidden_size,
         hidden_size=text.hidden_size,  # the top-level copies the checkpoint's config.json also has
         vocab_size=text.vocab_size,

@@ -2,7 +2,7 @@
 
 PaliGemma is a prefix-LM. Its image tokens, ``<bos>``, the instruction and ``"\\n"`` form a prefix
 that attends bidirectionally; tokens after it (the VLA's action tokens) attend causally. The base
-class's defaults already fit the other four attributes and ``model_encode_images``.
+class's defaults already fit the six attributes (the towers included) and ``model_encode_images``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 from transformers import PaliGemmaForConditionalGeneration
 
 from robovlms import BaseRoboVLM
@@ -22,14 +21,6 @@ class RoboPaliGemma(BaseRoboVLM):
     model_class = PaliGemmaForConditionalGeneration
     fusion = "tokens"
     configuration = presets
-
-    @property
-    def text_tower(self) -> nn.Module:
-        return self.model.model.language_model  # Gemma without its LM head
-
-    @property
-    def vision_tower(self) -> nn.Module:
-        return self.model.model.vision_tower  # SigLIP; the projector beside it is part of the image path
 
     def prompt(self, instruction: str) -> str:
         """PaliGemmaProcessor's layout: one ``<image>`` per image token, ``<bos>``, the instruction, ``"\\n"``."""

@@ -15,14 +15,15 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import torch
 
-from robovlms.tabletop import TASKS, ScriptedExpert, TabletopEnv
-
-if TYPE_CHECKING:
-    from robovlms.config import DataConfig
+from robovlms.config import DataConfig
+from robovlms.envs.tabletop import TASKS, ScriptedExpert, TabletopEnv
+from robovlms.evaluation.pictures import rollout_strip
+from robovlms.model.vla import VLA
 
 #: frames per rollout drawn in the picture, and rollouts shown
 PICTURE_FRAMES, PICTURE_ROLLOUTS = 6, 3
@@ -39,7 +40,7 @@ class Episode:
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
 
 
-def episode_seeds(seed: int, per_task: int, image_size: int) -> list[int]:
+def seeds_per_task(seed: int, per_task: int, image_size: int) -> list[int]:
     """The first seeds from ``seed`` on that give ``per_task`` episodes of every task."""
     env = TabletopEnv(image_size=image_size)
     chosen: dict[str, list[int]] = {task: [] for task in TASKS}
@@ -96,12 +97,8 @@ def _summary(episodes: list[Episode]) -> dict[str, Any]:
 _worker: dict[str, Any] = {}
 
 
-def _load_policy(run: str) -> Any:
+def _load_policy(run: str) -> VLA:
     """The run's VLA, loaded once per process and run (worker processes call this as their initializer)."""
-    import torch
-
-    from robovlms.vla import VLA
-
     if _worker.get("run") != run:
         torch.set_num_threads(1)
         _worker.update(run=run, vla=VLA.from_pretrained(run))
@@ -153,7 +150,7 @@ def evaluate(
     run = str(run)
     vla = _load_policy(run)  # fail early, in this process, with the loader's one-line errors
     size = image_size or _dataset_image_size(vla.config.data) or 64
-    seeds = episode_seeds(seed, episodes, size)
+    seeds = seeds_per_task(seed, episodes, size)
     expert = ScriptedExpert()
     env = TabletopEnv(image_size=size)
     expert_episodes = [rollout(lambda _obs: expert.act(env), env, s) for s in seeds]
@@ -167,8 +164,6 @@ def evaluate(
         language_blind=_summary(blind_episodes),
     )
     if picture:
-        from robovlms.reporting import rollout_strip
-
         rollout_strip([e for e in policy_episodes if e.frames], Path(picture), frames=PICTURE_FRAMES)
         report["picture"] = str(picture)
     return report

@@ -1,6 +1,7 @@
-"""Checkpoints that a crash mid-write cannot corrupt, and the state that makes resume exact.
+"""Resume snapshots of a training run: checkpoints that a crash mid-write cannot corrupt, and the
+state that makes resume exact. (A finished model is a VLA folder, :mod:`robovlms.model.storage`.)
 
-A checkpoint is written into a hidden temporary folder and renamed into place only when complete,
+A snapshot is written into a hidden temporary folder and renamed into place only when complete,
 so a reader never sees half of one; a failed write (disk full, no permission) removes the
 temporary folder and leaves the previous checkpoints as they were. Weights are safetensors; the
 optimizer and random state go through ``torch.save`` and are read back with ``weights_only``.
@@ -25,10 +26,15 @@ PREFIX = "step-"
 
 
 def rng_state() -> dict[str, Any]:
-    _, key, position, has_gauss, gauss = np.random.get_state()
+    _, key, position, has_gauss, gauss = np.random.get_state(legacy=True)
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": [key.tolist(), int(position), int(has_gauss), float(gauss)],  # plain types: weights_only loads them
+        "numpy": [
+            np.asarray(key).tolist(),
+            int(position),
+            int(has_gauss),
+            float(gauss),
+        ],  # plain types: weights_only loads them
         "python": list(random.getstate()[1]),
     }
     if torch.cuda.is_available():
@@ -45,15 +51,15 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def checkpoints(run: Path) -> list[Path]:
-    """Complete checkpoints of a run, oldest first."""
+def snapshots(run: Path) -> list[Path]:
+    """Complete snapshots of a run, oldest first."""
     folder = run / FOLDER
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
 
 
-def save_checkpoint(run: Path, step: int, model: torch.nn.Module, trainer_state: dict[str, Any], keep: int) -> Path:
+def save_snapshot(run: Path, step: int, model: torch.nn.Module, trainer_state: dict[str, Any], keep: int) -> Path:
     """Write the checkpoint of ``step`` atomically, then keep only the latest ``keep``."""
     final = run / FOLDER / f"{PREFIX}{step:08d}"
     temporary = run / FOLDER / f".tmp-{PREFIX}{step:08d}"
@@ -71,12 +77,12 @@ def save_checkpoint(run: Path, step: int, model: torch.nn.Module, trainer_state:
         raise CheckpointError(
             f"cannot write checkpoint {final}: {reason}; the previous checkpoints are intact"
         ) from None
-    for old in checkpoints(run)[:-keep]:
+    for old in snapshots(run)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
-def load_checkpoint(path: Path, model: torch.nn.Module) -> dict[str, Any]:
+def load_snapshot(path: Path, model: torch.nn.Module) -> dict[str, Any]:
     """Restore weights into ``model`` and return the trainer state (optimizer, schedule, position, rng)."""
     try:
         missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False)

@@ -1,7 +1,7 @@
 """Expert demonstrations of the built-in tabletop task, written as a LeRobot v3 dataset.
 
 This is how robovlms trains and benchmarks with no download: the scripted expert is run in
-:class:`~robovlms.tabletop.TabletopEnv`, and each episode (frames seen before each action, the
+:class:`~robovlms.envs.tabletop.TabletopEnv`, and each episode (frames seen before each action, the
 actions, the instruction as the task) becomes one LeRobot episode.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from robovlms.datasets.lerobot import DatasetError
 from robovlms.datasets.writer import LeRobotWriter
-from robovlms.tabletop import ScriptedExpert, TabletopEnv
+from robovlms.envs.tabletop import ScriptedExpert, TabletopEnv
 
 FPS = 10
 ARM = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]

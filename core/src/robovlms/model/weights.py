@@ -2,56 +2,44 @@
 
 Shared by every backbone plugin so that all of them refuse the same bad inputs with the same
 one-line errors: a missing or corrupt directory, a checkpoint of another architecture, weights
-that do not cover the model, and remote code the config did not allow.
+that do not cover the model, and remote code the config did not allow. It knows transformers, not
+the backbone contract: :meth:`robovlms.BaseRoboVLM.from_config` hands it the class to load.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
+from torch import nn
 
 from robovlms.config import VLMConfig
 from robovlms.errors import CheckpointError, ConfigError, first_line
-from robovlms.images import ImageProcessor
-
-if TYPE_CHECKING:
-    from robovlms.backbone import BaseRoboVLM
+from robovlms.model.images import ImageProcessor
 
 #: presets are random but reproducible: the same preset always starts from the same weights
 PRESET_SEED = 0
 
 
-def build_from_config(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
-    if vlm.preset is not None:
-        return _from_preset(cls, vlm)
-    if vlm.model_name is not None:
-        return _from_pretrained(cls, vlm)
-    raise ConfigError(
-        f"vlm: set vlm.model_name (a hub id or local directory) or vlm.preset (one of: {', '.join(cls.presets)})"
-    )
-
-
-def _from_preset(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
-    assert vlm.preset is not None
-    if vlm.preset not in cls.presets:
-        raise ConfigError(
-            f"vlm.preset: backbone {cls.name!r} has no preset {vlm.preset!r}; available: {', '.join(cls.presets)}"
-        )
-    hf_config = cls.preset_config(vlm.preset, vlm.image_size)
+def random_model(model_class: Any, hf_config: Any) -> nn.Module:
+    """``model_class`` built from ``hf_config`` with weights drawn from :data:`PRESET_SEED`."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(PRESET_SEED)
-        model = cls.model_class(hf_config)
-    model.eval()
-    return cls(model, cls.preset_tokenizer(hf_config), cls.preset_image_processor(hf_config), vlm)
+        model = model_class(hf_config)
+    return model.eval()
 
 
 def _looks_local(source: str) -> bool:
     return source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
 
 
-def _from_pretrained(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
+def from_checkpoint(model_class: Any, vlm: VLMConfig, backbone: str) -> tuple[nn.Module, Any, Any]:
+    """The model, tokenizer and transformers image processor that ``vlm.model_name`` holds.
+
+    ``backbone`` names the backbone in messages; the checkpoint must be of ``model_class``'s own
+    architecture, since transformers would load another one with random weights.
+    """
     from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
 
     assert vlm.model_name is not None
@@ -79,14 +67,14 @@ def _from_pretrained(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
         raise CheckpointError(
             f"{where}: the checkpoint needs its own Python code; set vlm.trust_remote_code to true if you trust it"
         )
-    expected = cls.model_class.config_class
+    expected = model_class.config_class
     if not isinstance(hf_config, expected):
         raise CheckpointError(
-            f"{where} holds a {getattr(hf_config, 'model_type', '?')!r} model, but backbone {cls.name!r} "
+            f"{where} holds a {getattr(hf_config, 'model_type', '?')!r} model, but backbone {backbone!r} "
             f"needs a {expected.model_type!r} checkpoint"
         )
     try:
-        model, info = cls.model_class.from_pretrained(
+        model, info = model_class.from_pretrained(
             source, config=hf_config, trust_remote_code=remote, output_loading_info=True
         )
     except Exception as exc:  # transformers and safetensors raise many types for unreadable weights
@@ -105,7 +93,7 @@ def _from_pretrained(cls: type[BaseRoboVLM], vlm: VLMConfig) -> BaseRoboVLM:
             f"vlm.image_size is {vlm.image_size} but {source} was trained at {size}; "
             "remove vlm.image_size or set it to the checkpoint's size"
         )
-    return cls(model, tokenizer, processor, vlm)
+    return model, tokenizer, processor
 
 
 def _load_part(auto: Any, source: str, remote: bool, where: str, what: str) -> Any:

@@ -22,6 +22,9 @@ from robovlms.errors import InputError
 class StateEncoder(nn.Module):
     """``(..., state_dim)`` robot states to ``(..., hidden_size)`` features."""
 
+    low: torch.Tensor
+    high: torch.Tensor
+
     def __init__(self, state_dim: int, hidden_size: int) -> None:
         super().__init__()
         self.state_dim = state_dim

@@ -15,20 +15,18 @@ from types import ModuleType
 import pluggy
 from packaging.version import InvalidVersion, Version
 
-from robovlms import hookspecs
-from robovlms.discovery import BROKEN, ERROR, INCOMPATIBLE, INVALID, MISSING, OK, Kind, PluginInfo, discover
 from robovlms.errors import PluginError, first_line
-
-LABELS = {"backbone": "backbone", "action_head": "action head"}
-HOOKS = {"backbone": "robovlms_register_backbones", "action_head": "robovlms_register_action_heads"}
-_BASES = {"backbone": ("robovlms.backbone", "BaseRoboVLM"), "action_head": ("robovlms.action_head", "BaseActionHead")}
+from robovlms.plugins import hookspecs
+from robovlms.plugins.discovery import PluginInfo, discover
+from robovlms.plugins.kinds import Component, ComponentKind, Status, kind_named
+from robovlms.version import PLUGIN_API_VERSION
 
 _manager: pluggy.PluginManager | None = None
-_loaded: dict[tuple[str, str], type] = {}
+_loaded: dict[tuple[ComponentKind, str], type[Component]] = {}
 
 
 class _LoadFailure(Exception):
-    def __init__(self, status: str, reason: str) -> None:
+    def __init__(self, status: Status, reason: str) -> None:
         super().__init__(reason)
         self.status, self.reason = status, reason
 
@@ -43,6 +41,7 @@ def manager() -> pluggy.PluginManager:
 
 
 def strict() -> bool:
+    """Whether ``ROBOVLMS_STRICT_PLUGINS`` makes any plugin problem an error."""
     return os.environ.get("ROBOVLMS_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -53,8 +52,6 @@ def _describe(obj: object) -> str:
 
 
 def _check_api(module: ModuleType) -> None:
-    from robovlms import PLUGIN_API_VERSION
-
     declared = getattr(module, "PLUGIN_API", None)
     try:
         major = Version(str(declared)).major
@@ -64,7 +61,8 @@ def _check_api(module: ModuleType) -> None:
     if major != supported:
         got = "declares no PLUGIN_API" if declared is None else f"targets plugin API {declared}"
         raise _LoadFailure(
-            INCOMPATIBLE, f"{got}; this robovlms provides plugin API {PLUGIN_API_VERSION} (needs {supported}.x)"
+            Status.INCOMPATIBLE,
+            f"{got}; this robovlms provides plugin API {PLUGIN_API_VERSION} (needs {supported}.x)",
         )
 
 
@@ -75,12 +73,18 @@ def _import(info: PluginInfo) -> ModuleType:
         module = import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
-            raise _LoadFailure(MISSING, f"entry point names module {module_name!r}, which is not installed") from None
-        raise _LoadFailure(BROKEN, f"importing {module_name} failed: {first_line(exc, with_type=True)}") from None
+            raise _LoadFailure(
+                Status.MISSING, f"entry point names module {module_name!r}, which is not installed"
+            ) from None
+        raise _LoadFailure(
+            Status.BROKEN, f"importing {module_name} failed: {first_line(exc, with_type=True)}"
+        ) from None
     except Exception as exc:
-        raise _LoadFailure(BROKEN, f"importing {module_name} failed: {first_line(exc, with_type=True)}") from None
+        raise _LoadFailure(
+            Status.BROKEN, f"importing {module_name} failed: {first_line(exc, with_type=True)}"
+        ) from None
     if info.entry_point.attr:
-        raise _LoadFailure(INVALID, f"entry point {info.value!r} must name a module, not an attribute")
+        raise _LoadFailure(Status.INVALID, f"entry point {info.value!r} must name a module, not an attribute")
     return module
 
 
@@ -94,39 +98,36 @@ def _register(module: ModuleType, info: PluginInfo) -> pluggy.PluginManager:
     except pluggy.PluginValidationError as exc:
         if pm.is_registered(module):
             pm.unregister(module)
-        raise _LoadFailure(INVALID, f"hook contract violated: {first_line(exc)}") from None
+        raise _LoadFailure(Status.INVALID, f"hook contract violated: {first_line(exc)}") from None
     return pm
 
 
-def _registered_classes(pm: pluggy.PluginManager, module: ModuleType, kind: Kind) -> list[object]:
-    hook = HOOKS[kind]
+def _registered_classes(pm: pluggy.PluginManager, module: ModuleType, kind: ComponentKind) -> list[object]:
     others = [plugin for plugin in pm.get_plugins() if plugin is not module]
     try:
-        results = pm.subset_hook_caller(hook, remove_plugins=others)()
+        results = pm.subset_hook_caller(kind.hook, remove_plugins=others)()
     except Exception as exc:
-        raise _LoadFailure(ERROR, f"{hook}() raised {first_line(exc, with_type=True)}") from None
+        raise _LoadFailure(Status.ERROR, f"{kind.hook}() raised {first_line(exc, with_type=True)}") from None
     flat: list[object] = []
     for result in results:
         flat.extend(result if isinstance(result, (list, tuple)) else [result])
     return flat
 
 
-def _select(classes: list[object], info: PluginInfo) -> type:
-    module_name, base_name = _BASES[info.kind]
-    base = getattr(import_module(module_name), base_name)
+def _select(classes: list[object], info: PluginInfo) -> type[Component]:
+    kind = info.kind
     if not classes:
-        raise _LoadFailure(INVALID, f"implements no {HOOKS[info.kind]} hook, or it returned nothing")
+        raise _LoadFailure(Status.INVALID, f"implements no {kind.hook} hook, or it returned nothing")
     for cls in classes:
-        if isinstance(cls, type) and issubclass(cls, base) and getattr(cls, "name", None) == info.name:
+        if isinstance(cls, type) and issubclass(cls, Component) and cls.kind is kind and cls.name == info.name:
             return cls
     got = ", ".join(_describe(c) for c in classes)
     raise _LoadFailure(
-        INVALID,
-        f"{HOOKS[info.kind]}() returned {got}; expected a robovlms.{base_name} subclass with name={info.name!r}",
+        Status.INVALID, f"{kind.hook}() returned {got}; expected a {kind.base} subclass with name={info.name!r}"
     )
 
 
-def _load(info: PluginInfo) -> type:
+def _load(info: PluginInfo) -> type[Component]:
     key = (info.kind, info.name)
     if key in _loaded:
         return _loaded[key]
@@ -144,7 +145,7 @@ def _load(info: PluginInfo) -> type:
 
 def check(info: PluginInfo) -> PluginInfo:
     """Load a plugin to find problems that metadata cannot show; return its updated status."""
-    if info.status != OK:
+    if info.status is not Status.OK:
         return info
     try:
         _load(info)
@@ -153,42 +154,43 @@ def check(info: PluginInfo) -> PluginInfo:
     return info
 
 
-def _unknown(kind: Kind, name: str, candidates: list[PluginInfo]) -> PluginError:
-    usable = sorted({p.name for p in candidates if p.status == OK})
-    label = LABELS[kind]
+def _unknown(kind: ComponentKind, name: str, candidates: list[PluginInfo]) -> PluginError:
+    usable = sorted({p.name for p in candidates if p.status is Status.OK})
     close = difflib.get_close_matches(name, usable, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     listed = ", ".join(usable) if usable else "none (no installed distribution provides one)"
-    return PluginError(f"unknown {label} {name!r}{hint}; installed {label}s: {listed}")
+    return PluginError(f"unknown {kind.label} {name!r}{hint}; installed {kind.label}s: {listed}")
 
 
-def load(kind: Kind, name: str) -> type:
+def load(kind: str | ComponentKind, name: str) -> type[Component]:
     """Return the class registered under ``name``, importing only the entry point that provides it."""
+    kind = kind_named(kind)
     everything = discover()
     if strict():
         problems = [p for p in everything if p.problem]
         if problems:
             p = problems[0]
             raise PluginError(
-                f"ROBOVLMS_STRICT_PLUGINS is set and {LABELS[p.kind]} {p.name!r} from {p.distribution} "
+                f"ROBOVLMS_STRICT_PLUGINS is set and {p.kind.label} {p.name!r} from {p.distribution} "
                 f"{p.version} is {p.status}: {p.reason}"
             )
-    candidates = [p for p in everything if p.kind == kind]
+    candidates = [p for p in everything if p.kind is kind]
     claims = [p for p in candidates if p.name == name]
     if not claims:
         raise _unknown(kind, name, candidates)
-    info = next((p for p in claims if p.status == OK), claims[0])
+    info = next((p for p in claims if p.status is Status.OK), claims[0])
     checked = check(info)
-    if checked.status != OK:
+    if checked.status is not Status.OK:
         raise PluginError(
-            f"{LABELS[kind]} {name!r} from {checked.distribution} {checked.version} cannot be used "
+            f"{kind.label} {name!r} from {checked.distribution} {checked.version} cannot be used "
             f"({checked.status}): {checked.reason}"
         )
     return _loaded[(kind, name)]
 
 
-def unknown_names(kind: Kind, names: list[str]) -> list[str]:
+def unknown_names(kind: str | ComponentKind, names: list[str]) -> list[str]:
     """One message for each of ``names`` that no installed distribution provides (metadata only)."""
+    kind = kind_named(kind)
     candidates = discover(kind)
     known = {p.name for p in candidates}
     return [str(_unknown(kind, n, candidates)) for n in names if n not in known]

@@ -18,9 +18,10 @@ import torch
 
 from robovlms.config import InferenceConfig
 from robovlms.errors import InputError, RoboVLMsError
+from robovlms.model.backbone import EncodedPrompt
 
-if TYPE_CHECKING:
-    from robovlms.vla import VLA
+if TYPE_CHECKING:  # the VLA makes policies (VLA.policy), so it imports this module, not the reverse
+    from robovlms.model.vla import VLA
 
 
 class Policy:
@@ -46,7 +47,7 @@ class Policy:
         self._states: deque[torch.Tensor] = deque(maxlen=self.window)
         self._chunks: deque[tuple[int, torch.Tensor]] = deque()
         self._instruction: str | None = None
-        self._prompt: dict[str, torch.Tensor] | None = None
+        self._encoded: EncodedPrompt | None = None
         self._step = 0
         self._started = True
 
@@ -80,7 +81,7 @@ class Policy:
         """The action to execute now, in robot units: arm values then the gripper (+1 open, -1 close)."""
         pixels, instruction, state = self._check(observation)
         if instruction != self._instruction:
-            self._instruction, self._prompt = instruction, self.vla.prompt([instruction])
+            self._instruction, self._encoded = instruction, self.vla.encode_instructions([instruction])
             self._features.clear()  # cached features were computed for the old instruction
             self._features.extend([None] * len(self._pixels))
         self._pixels.append(pixels)
@@ -100,21 +101,24 @@ class Policy:
         if self.cache_features:
             missing = [i for i, f in enumerate(self._features) if f is None]
             if missing:
-                prompt = self._prompt
+                encoded = self._encoded
+                assert encoded is not None  # step() encodes the instruction before it asks
                 fresh = vla.frame_features(
                     torch.cat([self._pixels[i] for i in missing]),  # only new frames: no per-step copy of the window
-                    prompt["input_ids"].expand(len(missing), -1),
-                    prompt["attention_mask"].expand(len(missing), -1),
+                    encoded["input_ids"].expand(len(missing), -1),
+                    encoded["attention_mask"].expand(len(missing), -1),
                 )
                 self.frames_encoded += len(missing)
                 for slot, feature in zip(missing, fresh, strict=True):
                     self._features[slot] = feature
-            features = torch.stack(list(self._features)).unsqueeze(0)
+            cached = [f for f in self._features if f is not None]  # every slot was filled just above
+            features = torch.stack(cached).unsqueeze(0)
         else:
             pixels = torch.cat(list(self._pixels)).unsqueeze(0)  # (1, T, 3, S, S)
             if vla.config.model.history_mode == "one_step":
                 pixels, frames = pixels[:, -1:], frames[:, -1:]
-            features = vla.window_features(pixels, self._prompt, frames)
+            assert self._encoded is not None
+            features = vla.window_features(pixels, self._encoded, frames)
             self.frames_encoded += pixels.shape[1]
         if vla.state_encoder is not None:
             states = torch.stack(list(self._states)).unsqueeze(0)

@@ -16,7 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from robovlms.config import Config, apply_overrides, config_from_dict
+from robovlms.datasets.recording import generate
 from robovlms.errors import RoboVLMsError
+from robovlms.evaluation.closed_loop import evaluate
+from robovlms.evaluation.pictures import loss_curve
+from robovlms.training.trainer import train
 
 REPORT = "report.md"
 
@@ -33,7 +37,7 @@ class DemoSize:
 
 def demo_config() -> Config:
     """The built-in config: a tiny PaliGemma with the LSTM head and policy_head history."""
-    return config_from_dict(json.loads(files("robovlms").joinpath("demo_config.json").read_text()))
+    return config_from_dict(json.loads(files("robovlms.demo").joinpath("config.json").read_text()))
 
 
 def _prepare(output: Path) -> None:
@@ -46,11 +50,6 @@ def _prepare(output: Path) -> None:
 
 def run_demo(output: str | Path, size: DemoSize = DemoSize(), *, progress: bool = True) -> dict[str, Any]:
     """Generate, train, evaluate and report into ``output``; return the summary."""
-    from robovlms.datasets.generate import generate
-    from robovlms.evaluation import evaluate
-    from robovlms.reporting import loss_curve
-    from robovlms.training.trainer import train
-
     output = Path(output)
     _prepare(output)
     config = demo_config()

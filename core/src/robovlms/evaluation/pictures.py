@@ -24,7 +24,9 @@ def rollout_strip(episodes: Sequence[Any], path: Path, frames: int = 6) -> Path:
     for episode in episodes:
         picks = np.linspace(0, len(episode.frames) - 1, num=min(frames, len(episode.frames))).round().astype(int)
         tiles = [
-            Image.fromarray(episode.frames[i]).resize((episode.frames[i].shape[1] * SCALE,) * 2, Image.NEAREST)
+            Image.fromarray(episode.frames[i]).resize(
+                (episode.frames[i].shape[1] * SCALE,) * 2, Image.Resampling.NEAREST
+            )
             for i in picks
         ]
         width = sum(t.width for t in tiles) + 4 * (len(tiles) - 1)

@@ -18,12 +18,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from robovlms.action_head import BaseActionHead
-from robovlms.backbone import BaseRoboVLM
-from robovlms.config import Config
+from robovlms.config import Config, InferenceConfig, load_config
 from robovlms.errors import InputError
-from robovlms.normalization import ActionNormalizer
-from robovlms.state import StateEncoder
+from robovlms.model import storage
+from robovlms.model.action_head import BaseActionHead
+from robovlms.model.backbone import BaseRoboVLM, EncodedPrompt
+from robovlms.model.components import build_backbone, build_head, head_class, head_spec
+from robovlms.model.normalization import ActionNormalizer
+from robovlms.model.policy import Policy
+from robovlms.model.state import StateEncoder
 
 
 class VLA(nn.Module):
@@ -67,7 +70,8 @@ class VLA(nn.Module):
         pixels = self.backbone.image_processor(flat).to(self.action_tokens.device)
         return pixels.view(shape[0], shape[1], *pixels.shape[1:])
 
-    def prompt(self, instructions: list[str]) -> dict[str, torch.Tensor]:
+    def encode_instructions(self, instructions: list[str]) -> EncodedPrompt:
+        """The backbone's prompts for a batch of instructions, tokenized."""
         if not isinstance(instructions, (list, tuple)) or not all(isinstance(i, str) for i in instructions):
             raise InputError("instructions: expected a list of strings, one per sample")
         return self.backbone.tokenize(list(instructions))
@@ -82,35 +86,31 @@ class VLA(nn.Module):
         suffix = self.action_tokens.unsqueeze(0).expand(pixel_values.shape[0], -1, -1)
         return self.backbone(pixel_values, input_ids, attention_mask, suffix=suffix)[:, -k:]
 
-    def window_features(
-        self, pixels: torch.Tensor, prompt: dict[str, torch.Tensor], frame_mask: torch.Tensor
-    ) -> torch.Tensor:
+    def window_features(self, pixels: torch.Tensor, prompts: EncodedPrompt, frame_mask: torch.Tensor) -> torch.Tensor:
         """Hidden states at the action tokens of every frame of the window: ``(B, T, K, D)``."""
         b, t = pixels.shape[:2]
         if self.config.model.history_mode == "interleaved":
-            return self._interleaved(pixels, prompt, frame_mask)
-        ids = prompt["input_ids"].repeat_interleave(t, dim=0)
-        mask = prompt["attention_mask"].repeat_interleave(t, dim=0)
+            return self._interleaved(pixels, prompts, frame_mask)
+        ids = prompts["input_ids"].repeat_interleave(t, dim=0)
+        mask = prompts["attention_mask"].repeat_interleave(t, dim=0)
         features = self.frame_features(pixels.flatten(0, 1), ids, mask)
         return features.view(b, t, *features.shape[1:])
 
-    def _interleaved(
-        self, pixels: torch.Tensor, prompt: dict[str, torch.Tensor], frame_mask: torch.Tensor
-    ) -> torch.Tensor:
+    def _interleaved(self, pixels: torch.Tensor, prompts: EncodedPrompt, frame_mask: torch.Tensor) -> torch.Tensor:
         """One sequence per window: the prompt with frame 0, then [frame t, action tokens] for each t."""
         backbone = self.backbone
         b, t = pixels.shape[:2]
         k = self.action_tokens.shape[0]
         cross = backbone.fusion == "cross_attention"
-        first, image_tokens = backbone.embed_prompt(pixels[:, 0], prompt["input_ids"])
+        first, image_tokens = backbone.embed_prompt(pixels[:, 0], prompts["input_ids"])
         if t > 1:
             rest = backbone.encode_images(pixels[:, 1:].flatten(0, 1))
             image_tokens = torch.cat([image_tokens.unsqueeze(1), rest.view(b, t - 1, *rest.shape[1:])], dim=1)
         else:
             image_tokens = image_tokens.unsqueeze(1)
         actions = self.action_tokens.unsqueeze(0).expand(b, -1, -1).to(first.dtype)
-        real = frame_mask.to(prompt["attention_mask"].dtype)
-        pieces, masks, frames = [first], [prompt["attention_mask"]], [torch.zeros_like(prompt["attention_mask"])]
+        real = frame_mask.to(prompts["attention_mask"].dtype)
+        pieces, masks, frames = [first], [prompts["attention_mask"]], [torch.zeros_like(prompts["attention_mask"])]
         for step in range(t):
             if step > 0 and not cross:
                 pieces.append(image_tokens[:, step].to(first.dtype))
@@ -121,7 +121,7 @@ class VLA(nn.Module):
             frames.append(torch.full_like(masks[-1], step))
         embeds, mask, frame_of = torch.cat(pieces, 1), torch.cat(masks, 1), torch.cat(frames, 1)
         prefix = torch.zeros_like(mask, dtype=torch.bool)
-        prefix[:, : first.shape[1]] = prompt["attention_mask"].bool()
+        prefix[:, : first.shape[1]] = prompts["attention_mask"].bool()
         extra: dict[str, torch.Tensor] = {}
         if cross:  # every position sees the image of its own frame
             sees = nn.functional.one_hot(frame_of, t) * mask.unsqueeze(-1)
@@ -165,7 +165,7 @@ class VLA(nn.Module):
             raise InputError(f"instructions: got {len(instructions)} for a batch of {b}")
         if frame_mask is None:
             frame_mask = torch.ones(b, t, dtype=torch.bool, device=pixels.device)
-        features = self.window_features(pixels, self.prompt(instructions), frame_mask.bool())
+        features = self.window_features(pixels, self.encode_instructions(instructions), frame_mask.bool())
         features = self.with_state(features, states)
         prediction = self.head(features, frame_mask.bool())
         out = {"prediction": prediction}
@@ -194,25 +194,47 @@ class VLA(nn.Module):
         prediction = self(images, instructions, frame_mask, states=states)["prediction"]
         return self.to_robot(self.head.decode(prediction))
 
-    def policy(self, **overrides: Any) -> Any:
+    def policy(self, **overrides: Any) -> Policy:
         """A streaming policy (``reset()``, ``step(observation)``); ``overrides`` replace ``config.inference`` keys."""
-        from robovlms.config import InferenceConfig
-        from robovlms.policy import Policy
-
         settings = {**self.config.inference.model_dump(), **overrides}
         return Policy(self, InferenceConfig.model_validate(settings))
 
-    # -- files ------------------------------------------------------------------------------------
+    # -- building and files -----------------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, config: Config | dict, *, normalizer: ActionNormalizer | None = None) -> VLA:
+        """The VLA that ``config`` describes: its backbone and head loaded by name from installed plugins."""
+        config = config if isinstance(config, Config) else load_config(config)
+        head_cls = head_class(config.model.action_head)
+        head_cls.check_mode(config.model.history_mode)
+        backbone = build_backbone(config)
+        head = build_head(head_cls, config.action_head, head_spec(config.model, backbone), config.training.seed)
+        head.requires_grad_(not config.training.freeze_action_head)
+        return cls(config, backbone, head, normalizer)
+
+    def _own_tensors(self) -> dict[str, torch.Tensor]:
+        """Everything but the backbone, which is saved in transformers format beside it."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("backbone.")}
 
     def save_pretrained(self, directory: str | Path) -> None:
         """Write the config, weights (safetensors), normalisation and plugin versions to ``directory``."""
-        from robovlms.checkpoint import save
-
-        save(self, Path(directory))
+        directory = Path(directory)
+        storage.write_metadata(directory, self.config)
+        self.backbone.save_pretrained(directory / storage.BACKBONE_FOLDER)
+        storage.write_weights(directory, self._own_tensors())
+        self.normalizer.save(directory / storage.NORMALIZATION)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> VLA:
         """Restore a VLA written by :meth:`save_pretrained`; no pickle is ever loaded."""
-        from robovlms.checkpoint import load
+        directory = Path(directory)
+        config = storage.read_config(directory)
+        normalizer = ActionNormalizer.load(directory / storage.NORMALIZATION, config.model.action_dim)
+        vla = cls.from_config(config, normalizer=normalizer)
+        vla.load_state_dict(storage.read_weights(directory, vla._own_tensors()), strict=False)
+        return vla.eval()
 
-        return load(Path(directory))
+
+def build_vla(config: Config | dict, *, normalizer: ActionNormalizer | None = None) -> VLA:
+    """The VLA that ``config`` describes: its backbone and head loaded by name from installed plugins."""
+    return VLA.from_config(config, normalizer=normalizer)

@@ -1,0 +1,1 @@
+"""Environments a policy acts in, closed loop: the built-in tabletop task (numpy only, no download)."""

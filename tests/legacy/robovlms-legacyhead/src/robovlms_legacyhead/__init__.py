@@ -1,0 +1,3 @@
+"""The legacyhead action head for robovlms."""
+
+__version__ = "0.1.0"
