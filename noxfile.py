@@ -191,7 +191,8 @@ def lint(session: nox.Session) -> None:
     session.install(TORCH)
     folders = list(DISTRIBUTIONS.values())
     # editable: lint-imports and mypy read the sources in place
-    session.install(*(f"--editable={ROOT / folder}" for folder in folders), "import-linter>=2.3", "mypy>=1.10")
+    tools = ("import-linter>=2.3", "mypy>=1.10", "pytest>=8", "peft>=0.10")  # the last two: typed testing and lora
+    session.install(*(f"--editable={ROOT / folder}" for folder in folders), *tools)
     session.run("lint-imports", "--config", "core/pyproject.toml")
     packages = ["robovlms", *(f"robovlms_{name}" for name in DISTRIBUTIONS if name != "core")]
     session.run("mypy", *(arg for package in packages for arg in ("-p", package)))
