@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import bench_backbones
+import bench_heads
 import bench_plugins
 import bench_policy
 import torch
 
-SUITE = {"plugins": bench_plugins, "policy": bench_policy, "backbones": bench_backbones}
+SUITE = {"plugins": bench_plugins, "policy": bench_policy, "backbones": bench_backbones, "heads": bench_heads}
 CHECKS = {"<": operator.lt, "<=": operator.le, "==": operator.eq}
 
 

@@ -12,7 +12,7 @@ from robovlms import build_vla
 from robovlms.config import Config
 
 BACKBONES = ("paligemma", "llava", "flamingo")
-HEADS = ("mlp", "lstm", "gpt", "discrete")
+HEADS = ("mlp", "lstm", "gpt", "discrete", "flow")
 #: plugins of plugin API 1.0 kept verbatim as test data; nox -s legacy installs and runs them
 collect_ignore = ["legacy"]
 

@@ -22,7 +22,9 @@ REFUSED = [
 def test_trains_and_predicts(backbone, head, mode, batch):
     vla = tiny_vla(backbone, head, mode).train()
     out = vla(**batch)
-    assert out["prediction"].shape[:3] == (2, 3, 4)
+    assert out["prediction"].shape[:2] == (2, 3)
+    if not vla.head.stochastic:  # a sampling head's prediction is its context; predict() below gives its chunks
+        assert out["prediction"].shape[2] == 4
     assert torch.isfinite(out["loss"])
     out["loss"].backward()
     assert vla.action_tokens.grad is not None and vla.action_tokens.grad.abs().sum() > 0

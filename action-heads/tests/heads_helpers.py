@@ -10,7 +10,7 @@ from robovlms.config import ActionHeadConfig
 from robovlms.model.action_head import BaseActionHead, HeadSpec
 from robovlms.plugins.loading import load
 
-HEADS = ["mlp", "lstm", "gpt", "discrete"]
+HEADS = ["mlp", "lstm", "gpt", "discrete", "flow"]
 WINDOW_HEADS = ["lstm", "gpt"]
 INPUT_SIZE, ACTION_DIM, CHUNK, HISTORY = 12, 7, 3, 4
 

@@ -1,4 +1,4 @@
-"""The four heads against the standard action-head suite of ``robovlms.testing``."""
+"""The five heads against the standard action-head suite of ``robovlms.testing``."""
 
 from __future__ import annotations
 
@@ -27,3 +27,8 @@ class TestGPT(HeadConformance):
 class TestDiscrete(HeadConformance):
     head = "discrete"
     action_head: ClassVar[dict[str, Any]] = {**SMALL, "bins": 16}
+
+
+class TestFlow(HeadConformance):
+    head = "flow"
+    action_head: ClassVar[dict[str, Any]] = {**SMALL, "num_inference_steps": 4}

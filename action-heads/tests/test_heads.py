@@ -11,6 +11,7 @@ MODES = {
     "discrete": ("one_step", "interleaved"),
     "lstm": ("policy_head",),
     "gpt": ("policy_head",),
+    "flow": ("one_step", "interleaved", "policy_head"),
 }
 
 
@@ -18,7 +19,7 @@ MODES = {
 def test_history_modes_and_reason(name: str) -> None:
     head = build(name)
     assert head.history_modes == MODES[name]
-    assert head.mode_reason
+    assert head.mode_reason or len(head.history_modes) == 3, "a head that refuses a mode says why"
 
 
 @pytest.mark.parametrize("name", HEADS)
@@ -27,7 +28,8 @@ def test_wrong_token_count_is_a_clear_error(name: str) -> None:
         build(name, tokens=2)(features(2, 4, tokens=1), torch.ones(2, 4, dtype=torch.bool))
 
 
-@pytest.mark.parametrize("name", HEADS)
+# flow's loss regresses a velocity against fresh noise and never nears zero: test_flow.py checks its samples
+@pytest.mark.parametrize("name", [name for name in HEADS if name != "flow"])
 def test_overfits_a_small_batch(name: str) -> None:
     head = build(name).train()
     inputs, targets = features(4, HISTORY), actions(4, HISTORY)

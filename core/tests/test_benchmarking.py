@@ -49,6 +49,18 @@ def test_json_reports_every_measure(tmp_path, capsys, dtype):
     assert result["train_samples_per_s"] > 0 and result["train_batch_size"] == 2
     assert result["inference_peak_memory_mb"] > 0 and result["training_peak_memory_mb"] > 0
     assert result["memory_measured_as"] == "peak process RSS"
+    assert result["head_decode_ms"] > 0
+
+
+def test_flow_head_decoding_is_timed_and_asks_the_model_as_often(tmp_path, capsys):
+    pytest.importorskip("robovlms_paligemma")
+    pytest.importorskip("robovlms_action_heads")
+    config = {**TINY, "model": {**TINY["model"], "action_head": "flow"}}
+    config["action_head"] = {**TINY["action_head"], "num_inference_steps": 5}
+    assert main(["benchmark", write(tmp_path, config), "--json", *QUICK]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["action_head"] == "flow" and result["head_decode_ms"] > 0
+    assert result["model_calls_per_100_steps_chunked"] == 25  # the same as lstm's: sampling stays inside a call
 
 
 def test_a_model_with_the_robot_state_is_benchmarked_with_one(tmp_path, capsys):

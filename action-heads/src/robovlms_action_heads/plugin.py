@@ -1,4 +1,4 @@
-"""Entry point of the ``mlp``, ``lstm``, ``gpt`` and ``discrete`` heads.
+"""Entry point of the ``mlp``, ``lstm``, ``gpt``, ``discrete`` and ``flow`` heads.
 
 All four entry points name this module; the core keeps the class whose ``name`` matches the entry
 point. The head modules import torch, so they are imported inside the hook, never at import time.
@@ -14,8 +14,9 @@ PLUGIN_API = "1.0"
 @robovlms.hookimpl
 def robovlms_register_action_heads() -> list[type]:
     from robovlms_action_heads.discrete import DiscreteHead
+    from robovlms_action_heads.flow import FlowHead
     from robovlms_action_heads.gpt import GPTHead
     from robovlms_action_heads.lstm import LSTMHead
     from robovlms_action_heads.mlp import MLPHead
 
-    return [MLPHead, LSTMHead, GPTHead, DiscreteHead]
+    return [MLPHead, LSTMHead, GPTHead, DiscreteHead, FlowHead]

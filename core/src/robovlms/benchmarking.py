@@ -83,6 +83,7 @@ def benchmark(config: Config, settings: Settings) -> dict[str, Any]:
     # as training.precision = bf16 does
     _reset_peak(device)
     result.update(_inference(vla.to(DTYPES[settings.dtype]), settings, device))
+    result["head_decode_ms"] = head_decode_seconds(vla, device, settings.steps) * 1e3
     result["inference_peak_memory_mb"] = _peak_mb(device)
     result.update(_training(vla.float(), settings, device))
     result["training_peak_memory_mb"] = _peak_mb(device)
@@ -135,6 +136,25 @@ def _inference(vla: VLA, settings: Settings, device: torch.device) -> dict[str, 
         "model_calls_per_100_steps_chunked": chunked.model_calls,
         "chunked_steps_per_s": 100 / elapsed,
     }
+
+
+@torch.inference_mode()
+def head_decode_seconds(vla: VLA, device: torch.device, repeat: int = 30) -> float:
+    """Median seconds from a full window's action-token features to the newest frame's decoded chunk.
+
+    The part of a policy step that is the head's alone: a flow-matching head integrates its
+    ``num_inference_steps`` here, a regression head runs once.
+    """
+    model = vla.config.model
+    frames = 1 if model.history_mode == "one_step" else model.history_length
+    dtype = vla.action_tokens.dtype
+    features = torch.randn(1, frames, model.num_action_tokens, vla.backbone.hidden_size, device=device, dtype=dtype)
+    mask = torch.ones(1, frames, dtype=torch.bool, device=device)
+    generator = torch.Generator(device=device).manual_seed(0)
+    times = [
+        _timed(lambda: vla.decode(vla.head(features, mask)[:, -1:], generator=generator), device) for _ in range(repeat)
+    ]
+    return statistics.median(times)
 
 
 def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, Any]:

@@ -157,6 +157,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         f"parameters        {result['parameters']:,} ({result['trainable_parameters']:,} trainable)\n"
         f"policy step       cold {result['cold_step_ms']:.1f} ms, p50 {result['step_ms_p50']:.1f} ms, "
         f"p95 {result['step_ms_p95']:.1f} ms, {result['steps_per_s']:.1f} steps/s\n"
+        f"head decode       {result['head_decode_ms']:.2f} ms per chunk\n"
         f"chunk execution   {result['model_calls_per_100_steps_chunked']} model calls per 100 steps, "
         f"{result['chunked_steps_per_s']:.1f} steps/s\n"
         f"training          {result['train_samples_per_s']:.2f} samples/s (batch {result['train_batch_size']})\n"

@@ -100,6 +100,14 @@ class ActionHeadConfig(Section):
     arm_loss: Literal["huber", "mse"] = "huber"
     gripper_loss_weight: float = Field(0.01, ge=0, description="weight of the gripper's binary cross-entropy")
     bins: int = Field(256, ge=2, description="bins per action dimension, for discrete heads")
+    num_inference_steps: int = Field(
+        10, ge=1, le=1000, description="Euler steps from noise to a chunk, for flow-matching heads (flow)"
+    )
+    time_sampling: Literal["beta", "uniform"] = Field(
+        "beta",
+        description="how flow-matching heads draw the training time t: pi0's Beta(1.5, 1), which favours noisy "
+        "inputs, or uniform on [0, 1]",
+    )
 
 
 class InferenceConfig(Section):

@@ -110,7 +110,7 @@ def _policy_episodes(run: str, seeds: list[int], image_size: int, blind: bool, r
     env = TabletopEnv(image_size=image_size)
     out = []
     for index, seed in enumerate(seeds):
-        policy.reset()
+        policy.reset(seed)  # a sampling head draws the same noise for the same episode
         out.append(rollout(policy.step, env, seed, blind=blind, record=index < record))
     return out
 

@@ -43,6 +43,9 @@ class BaseActionHead(Component, nn.Module):
     history_modes: ClassVar[tuple[HistoryMode, ...]] = ("one_step", "interleaved", "policy_head")
     #: why the head refuses the modes it does not list, shown in the config error
     mode_reason: ClassVar[str] = ""
+    #: whether ``decode`` samples (a flow-matching head draws its starting noise): then it takes a
+    #: ``generator`` keyword, which the streaming policy seeds, so that rollouts are reproducible
+    stochastic: ClassVar[bool] = False
 
     def __init__(self, config: ActionHeadConfig, spec: HeadSpec) -> None:
         super().__init__()
@@ -61,6 +64,10 @@ class BaseActionHead(Component, nn.Module):
 
     def forward(self, features: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """Raw predictions per frame: ``(B, T, chunk, action_dim)``, the last channel a gripper logit.
+
+        The shape after ``(B, T)`` is the head's own (the discrete head adds its bins, a flow-matching
+        head returns the per-frame context its sampler starts from): only ``loss`` and ``decode``
+        read it.
 
         ``frame_mask`` ``(B, T)`` is False for padding frames: a training window that runs past its
         episode's end is padded after the last real frame. A head that fuses the window must keep

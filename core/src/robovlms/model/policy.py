@@ -40,8 +40,13 @@ class Policy:
         self.frames_encoded = 0
         self.model_calls = 0
 
-    def reset(self) -> None:
-        """Start a new episode: forget the history and any pending actions."""
+    def reset(self, seed: int = 0) -> None:
+        """Start a new episode: forget the history and any pending actions.
+
+        ``seed`` seeds the noise of a sampling head (flow matching), so the same episode with the
+        same seed gives the same actions; deterministic heads draw nothing.
+        """
+        self._generator = torch.Generator(device=self.vla.action_tokens.device).manual_seed(seed)
         self._pixels: deque[torch.Tensor] = deque(maxlen=self.window)
         self._features: deque[torch.Tensor | None] = deque(maxlen=self.window)
         self._states: deque[torch.Tensor] = deque(maxlen=self.window)
@@ -124,7 +129,7 @@ class Policy:
             states = torch.stack(list(self._states)).unsqueeze(0)
             features = vla.with_state(features, states[:, -features.shape[1] :])
         self.model_calls += 1
-        return vla.head.decode(vla.head(features, frames))[0, -1]
+        return vla.decode(vla.head(features, frames)[:, -1:], generator=self._generator)[0, -1]
 
     @property
     def steps(self) -> int:

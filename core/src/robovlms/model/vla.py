@@ -189,10 +189,18 @@ class VLA(nn.Module):
         instructions: list[str],
         frame_mask: torch.Tensor | None = None,
         states: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """Action chunks in robot units for every frame: ``(B, T, chunk, action_dim)``."""
         prediction = self(images, instructions, frame_mask, states=states)["prediction"]
-        return self.to_robot(self.head.decode(prediction))
+        return self.to_robot(self.decode(prediction, generator=generator))
+
+    def decode(self, prediction: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The head's decoding (normalized arm values, gripper probability); a sampling head draws from
+        ``generator`` (the global random state when None), the others ignore it."""
+        if self.head.stochastic:
+            return self.head.decode(prediction, generator=generator)  # type: ignore[call-arg]
+        return self.head.decode(prediction)
 
     def policy(self, **overrides: Any) -> Policy:
         """A streaming policy (``reset()``, ``step(observation)``); ``overrides`` replace ``config.inference`` keys."""

@@ -104,7 +104,8 @@ class HeadConformance:
             frames = self.frames(mode)
             prediction = self.run(head, self.features(2, frames, tokens), torch.ones(2, frames, dtype=torch.bool))
             expected = (2, frames, self.chunk_size, self.action_dim)
-            assert tuple(prediction.shape[:4]) == expected, f"{mode}: prediction {tuple(prediction.shape)}"
+            # what follows (batch, frames) is the head's own: chunks, bins, or a sampler's context
+            assert tuple(prediction.shape[:2]) == expected[:2], f"{mode}: prediction {tuple(prediction.shape)}"
             decoded = head.decode(prediction)
             assert tuple(decoded.shape) == expected, f"{mode}: decoded {tuple(decoded.shape)}"
             assert torch.isfinite(decoded).all()
@@ -147,12 +148,32 @@ class HeadConformance:
         prediction = self.run(head, self.features(3, window), torch.ones(3, window, dtype=torch.bool))
         targets, others = self.actions(3, window), self.actions(3, window, seed=4)
         action_mask = torch.rand(3, window, self.chunk_size, generator=torch.Generator().manual_seed(3)) > 0.4
-        base = head.loss(prediction, targets, action_mask)["loss"]
+
+        def loss(actions: torch.Tensor) -> torch.Tensor:
+            torch.manual_seed(0)  # a sampling loss (flow matching) draws the same noise and times each call
+            return head.loss(prediction, actions, action_mask)["loss"]
+
+        base = loss(targets)
         assert base.ndim == 0 and torch.isfinite(base)
         masked_changed = torch.where(action_mask[..., None], targets, others)
         real_changed = torch.where(action_mask[..., None], others, targets)
-        torch.testing.assert_close(head.loss(prediction, masked_changed, action_mask)["loss"], base)
-        assert not torch.allclose(head.loss(prediction, real_changed, action_mask)["loss"], base)
+        torch.testing.assert_close(loss(masked_changed), base)
+        assert not torch.allclose(loss(real_changed), base)
+
+    def test_decoding_is_reproducible(self) -> None:
+        """A deterministic head decodes the same twice; a sampling head does so for the same generator seed."""
+        window = self.window()
+        head = self.build()
+        prediction = self.run(head, self.features(2, window), torch.ones(2, window, dtype=torch.bool))
+
+        def decode(seed: int) -> torch.Tensor:
+            if not head.stochastic:
+                return head.decode(prediction)
+            return head.decode(prediction, generator=torch.Generator().manual_seed(seed))  # type: ignore[call-arg]
+
+        torch.testing.assert_close(decode(0), decode(0), atol=0, rtol=0)
+        if head.stochastic:
+            assert not torch.allclose(decode(0), decode(1)), "a sampling head must draw from the generator it is given"
 
     # -- training and weights --------------------------------------------------------------------
 
