@@ -46,8 +46,9 @@ def _wheels(session: nox.Session, folders: list[str]) -> list[str]:
 def _install(session: nox.Session, folders: list[str]) -> None:
     session.install(TORCH)
     wheels = _wheels(session, folders)
-    # the lora and video extras are tested too; import-linter for the test that plants an upward import
-    session.install(*wheels, "pytest>=8", "peft>=0.10", "av>=12", "import-linter>=2.3")
+    # the lora and video extras are tested too; import-linter for the test that plants an upward import,
+    # hypothesis for the property test of robovlms validate
+    session.install(*wheels, "pytest>=8", "peft>=0.10", "av>=12", "import-linter>=2.3", "hypothesis>=6")
     # a reused environment already holds these versions; make it hold these builds
     session.install("--force-reinstall", "--no-deps", *wheels)
 

@@ -23,9 +23,16 @@ import bench_backbones
 import bench_heads
 import bench_plugins
 import bench_policy
+import bench_serving
 import torch
 
-SUITE = {"plugins": bench_plugins, "policy": bench_policy, "backbones": bench_backbones, "heads": bench_heads}
+SUITE = {
+    "plugins": bench_plugins,
+    "policy": bench_policy,
+    "backbones": bench_backbones,
+    "heads": bench_heads,
+    "serving": bench_serving,
+}
 CHECKS = {"<": operator.lt, "<=": operator.le, "==": operator.eq}
 
 

@@ -387,3 +387,102 @@ def test_cli_generates_a_dataset_and_refuses_a_non_empty_folder(tmp_path):
     again = cli("dataset", "generate", str(out), "--episodes", "4")
     assert again.returncode == 2 and "Traceback" not in again.stderr
     assert again.stderr.strip().count("\n") == 0 and "not empty" in again.stderr
+
+
+# -- hostile and careless metadata: each one line that names the file and what was expected -----------------
+
+
+def _set(path: str, value):
+    """A change to info.json that puts ``value`` at the dotted ``path``."""
+
+    def change(info):
+        *parents, last = path.split(".")
+        target = info
+        for part in parents:
+            target = target[part]
+        target[last] = value
+        return info
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "needles"),
+    [
+        (_set("data_path", "../outside/file-{file_index:03d}.parquet"), ["data_path", "leaves the dataset folder"]),
+        (_set("data_path", "/etc/{chunk_index}{file_index}"), ["data_path", "leaves the dataset folder"]),
+        (_set("data_path", "data/{chunk_index:099999999d}.parquet"), ["data_path", "cannot be filled in"]),
+        (_set("data_path", "data/{nonsense}.parquet"), ["data_path", "cannot be filled in"]),
+        (_set("data_path", 7), ["data_path must be a path template string"]),
+        (_set("fps", "ten"), ["fps must be a positive number"]),
+        (_set("fps", -10), ["fps must be a positive number"]),
+        (_set("total_frames", 0), ["total_frames must be a positive integer"]),
+        (_set("features", []), ["features must be an object"]),
+        (_set("features.action.shape", "7"), ["feature 'action' has shape '7'"]),
+        (_set("features.action.shape", [2**40]), ["feature 'action' has shape"]),
+        (_set("features.action.dtype", "complex128"), ["feature 'action' has dtype 'complex128'"]),
+        (_set("features.action", {"dtype": "image", "shape": [32, 32]}), ["expected [H, W, 3]"]),
+    ],
+)
+def test_info_json_of_the_wrong_shape_or_leaving_the_folder_is_refused(copy, change, needles):
+    rewrite(copy / "meta/info.json", change)
+    one_line_error(lambda: LeRobotDataset(copy), "info.json", *needles)
+
+
+def _replace_column(path: Path, name: str, values) -> None:
+    table = pq.read_table(path)
+    column = table.schema.get_field_index(name)
+    table = table.set_column(column, name, pa.array(values, type=table.schema.field(name).type))
+    pq.write_table(table, path)
+
+
+def test_non_finite_actions_name_the_episode_and_frame(copy):
+    table = pq.read_table(copy / DATA)
+    actions = table["action"].to_pylist()
+    actions[3][0] = float("nan")
+    _replace_column(copy / DATA, "action", actions)
+    dataset = LeRobotDataset(copy)
+    one_line_error(lambda: WindowDataset(dataset, 2, 2), "feature 'action' of episode 0", "at frame 3", "NaN")
+
+
+@pytest.mark.parametrize(
+    ("stats", "needle"),
+    [
+        ({"q01": [0.0] * 3}, "action.q01 must be a list of 7 numbers"),
+        ({"q99": [float("nan")] * 7}, "action.q99 holds a value that is not a finite number"),
+        ({"min": ["a"] * 7}, "action.min holds a value that is not a finite number"),
+    ],
+)
+def test_statistics_of_the_wrong_length_or_not_finite_are_refused(copy, stats, needle):
+    def change(saved):
+        saved["action"].update(stats)
+        return saved
+
+    rewrite(copy / "meta/stats.json", change)
+    one_line_error(lambda: feature_stats(LeRobotDataset(copy), "action"), "stats.json", needle)
+
+
+def test_episode_metadata_of_the_wrong_types_is_refused(copy):
+    (path,) = sorted((copy / "meta" / "episodes").glob("*/*.parquet"))[:1]
+    table = pq.read_table(path)
+    lengths = table["length"].to_pylist()
+    lengths[0] = 0
+    table = table.set_column(table.schema.get_field_index("length"), "length", pa.array(lengths, pa.int64()))
+    pq.write_table(table, path)
+    one_line_error(lambda: LeRobotDataset(copy), "episode 0", "length must be at least 1")
+
+
+def test_a_frame_that_would_decompress_past_its_declared_size_is_refused_from_its_header(copy):
+    import io
+
+    from PIL import Image
+
+    huge = io.BytesIO()
+    Image.new("RGB", (8000, 8000)).save(huge, format="PNG")  # a few hundred KB on disk, 192 MB decoded
+    cells = pq.read_table(copy / DATA)["observation.image"].to_pylist()
+    cells[0] = {"bytes": huge.getvalue(), "path": None}
+    _replace_column(copy / DATA, "observation.image", cells)
+    dataset = LeRobotDataset(copy)
+    one_line_error(
+        lambda: dataset.frames(dataset.episodes[0], "observation.image"), "has frames of shape [8000, 8000, 3]"
+    )

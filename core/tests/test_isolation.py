@@ -109,13 +109,14 @@ def test_unknown_hook_name(good):
     assert_isolated(good, "fake-typo", "invalid", "robovlms_register_backbone")
 
 
-def test_duplicate_name(good, tmp_path, monkeypatch):
+def test_a_name_claimed_twice_goes_to_neither_until_the_config_chooses(good, tmp_path, monkeypatch):
+    """Which claimant sorts first on sys.path must not decide: a squatter would take the name."""
     later = tmp_path / "later"
     later.mkdir()
     monkeypatch.syspath_prepend(str(later))  # prepend puts it first; move it behind the site
     sys.path.remove(str(later))
     sys.path.append(str(later))
-    type(good)(later).backbone_plugin("fake-copycat", "fake_copycat")
+    type(good)(later).backbone_plugin("fake-copycat", "fake_copycat", body="raise ValueError('squatter')")
     environment = {"PYTHONPATH": os.pathsep.join([str(good.root), str(later)])}
     proc = subprocess.run(
         [sys.executable, "-m", "robovlms", "plugins", "--json"],
@@ -124,9 +125,21 @@ def test_duplicate_name(good, tmp_path, monkeypatch):
         env={**os.environ, **environment},
     )
     rows = {r["distribution"]: r for r in json.loads(proc.stdout)}
-    assert rows["fake-good"]["status"] == "ok"
-    assert rows["fake-copycat"]["status"] == "duplicate"
-    assert "already taken by fake-good 1.0.0" in rows["fake-copycat"]["reason"]
+    assert rows["fake-good"]["status"] == rows["fake-copycat"]["status"] == "conflict"
+    assert "also claimed by fake-copycat 1.0.0" in rows["fake-good"]["reason"]
+    assert "'fake-good:goodbone'" in rows["fake-good"]["reason"]
+    with pytest.raises(PluginError) as excinfo:
+        load("backbone", "goodbone")
+    message = str(excinfo.value)
+    assert "fake-good 1.0.0 and fake-copycat 1.0.0" in message or "fake-copycat 1.0.0 and fake-good 1.0.0" in message
+    assert "'fake-good:goodbone'" in message and "ROBOVLMS_DISABLE_PLUGINS" in message and "\n" not in message
+    # the qualified name builds the chosen one, however broken the other claimant is
+    assert load("backbone", "fake-good:goodbone").__module__ == "fake_good_impl"
+    with pytest.raises(PluginError, match=r"fake-copycat.*squatter"):
+        load("backbone", "fake-copycat:goodbone")
+    with pytest.raises(PluginError, match="no installed distribution 'fake-nobody' provides it"):
+        load("backbone", "fake-nobody:goodbone")
+    monkeypatch.setenv("ROBOVLMS_DISABLE_PLUGINS", "fake-copycat")
     assert load("backbone", "goodbone").__module__ == "fake_good_impl"
 
 

@@ -300,3 +300,65 @@ def test_serve_command_end_to_end(run_dir, reference):
 def test_serve_without_a_run_is_a_one_line_error(tmp_path, capsys):
     assert main(["serve", str(tmp_path / "missing"), "--port", "0"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+# -- limits: one client cannot stall the others --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def limited(run_dir):
+    from robovlms.model.vla import VLA
+    from robovlms.serving.server import Limits, PolicyServer
+
+    limits = Limits(max_instruction_chars=100, max_image_side=128, max_sessions=2, idle_timeout=1.0)
+    with PolicyServer(VLA.from_pretrained(run_dir), port=0, max_bytes=4 * 2**20, limits=limits).start() as served:
+        yield served
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"instruction": "x" * 101}, "instruction: 101 characters; the server takes at most 100"),
+        ({"image": np.zeros((1, 200_000, 3), np.uint8)}, "at most 128 pixels a side"),
+        ({"image": np.zeros((129, 8, 3), np.uint8)}, "at most 128 pixels a side"),
+    ],
+)
+def test_oversized_instructions_and_frames_are_refused_before_any_work(limited, fields, expected):
+    message = {"type": "step", "image": pack_array(np.zeros((32, 32, 3), np.uint8)), "instruction": "pick"}
+    message.update({k: pack_array(v) if isinstance(v, np.ndarray) else v for k, v in fields.items()})
+    with raw(limited) as connection:
+        ask(connection, encode({"type": "reset"}))
+        reply = ask(connection, encode(message))
+        assert reply["type"] == "error" and expected in reply["message"] and len(reply["message"]) < 300
+        # the session goes on
+        ok = ask(connection, step(image=pack_array(np.zeros((32, 32, 3), np.uint8)), instruction="pick"))
+        assert ok["type"] == "action"
+
+
+def test_the_hello_announces_the_limits(limited):
+    with PolicyClient(limited.url, timeout=TIMEOUT) as client:
+        assert (client.info["max_instruction_chars"], client.info["max_image_side"]) == (100, 128)
+
+
+def test_connections_beyond_the_cap_are_refused_with_a_reason(limited):
+    with PolicyClient(limited.url, timeout=TIMEOUT), PolicyClient(limited.url, timeout=TIMEOUT):
+        wait_for_sessions(limited, 2)
+        with pytest.raises(ServerError, match=r"the server is full \(2 sessions\)"):
+            PolicyClient(limited.url, timeout=TIMEOUT)
+    wait_for_sessions(limited, 0)
+
+
+def test_an_idle_session_is_closed_and_its_place_freed(limited):
+    with raw(limited) as connection:
+        wait_for_sessions(limited, 1)
+        with pytest.raises(ConnectionClosed) as excinfo:
+            connection.recv(timeout=TIMEOUT)  # the client says nothing; the server closes after 1 s
+        assert excinfo.value.rcvd is not None and excinfo.value.rcvd.reason == "idle"
+    wait_for_sessions(limited, 0)
+
+
+def test_a_client_that_leaves_mid_request_is_logged_without_a_traceback(limited, caplog):
+    with caplog.at_level("INFO", logger="robovlms.serve"), raw(limited) as connection:
+        connection.send(step(image=pack_array(np.zeros((32, 32, 3), np.uint8)), instruction="pick"))
+    wait_for_sessions(limited, 0)
+    assert not any(record.exc_info for record in caplog.records)

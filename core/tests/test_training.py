@@ -193,3 +193,37 @@ def test_overrides_from_the_command_line(dataset, tmp_path):
     config = write_config(tmp_path, dataset)
     result = cli("train", str(config), "--output", str(tmp_path / "run"), "--max-steps", "2", "--set", "training.lr=1")
     assert "training.lr: unknown key" in one_line_failure(result)
+
+
+def test_resume_passes_over_a_damaged_newest_checkpoint_to_the_same_weights(dataset, tmp_path):
+    config = write_config(tmp_path, dataset, max_steps=6, checkpoint_every=2, keep_checkpoints=3, epochs=2)
+    for name in ("whole", "damaged"):
+        assert cli("train", str(config), "--output", str(tmp_path / name), "--no-progress").returncode == 0
+    # the newest checkpoint damaged on disk, a half-written one beside it, the final model gone
+    run = tmp_path / "damaged"
+    newest = run / "checkpoints" / "step-00000006" / "model.safetensors"
+    newest.write_bytes(newest.read_bytes()[:64])
+    (run / "checkpoints" / ".tmp-step-00000008").mkdir()
+    (run / "vla.safetensors").unlink()
+    resumed = cli("train", str(config), "--output", str(run), "--resume", "--no-progress")
+    assert resumed.returncode == 0, resumed.stderr
+    (line,) = [line for line in resumed.stderr.splitlines() if line.startswith("resume:")]
+    assert "step-00000006" in line and "resuming from step-00000004" in line
+    assert not (run / "checkpoints" / ".tmp-step-00000008").exists(), "leftover temporary folders are removed"
+    logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    steps = [entry["step"] for entry in logged if "step" in entry]
+    assert steps == sorted(set(steps)) == list(range(1, 7)), f"each step once in metrics.jsonl: {steps}"
+    # resumed from step 4 and trained to 6 again: the weights of the uninterrupted run
+    whole, again = weights(tmp_path / "whole"), weights(run)
+    for name in whole:
+        torch.testing.assert_close(again[name], whole[name], rtol=0, atol=0, msg=name)
+
+
+def test_resume_with_every_checkpoint_damaged_is_one_line(dataset, tmp_path):
+    config = write_config(tmp_path, dataset, max_steps=2, checkpoint_every=1)
+    assert cli("train", str(config), "--output", str(tmp_path / "run"), "--no-progress").returncode == 0
+    for snapshot in (tmp_path / "run" / "checkpoints").iterdir():
+        (snapshot / "trainer_state.pt").write_bytes(b"not a torch file")
+    resumed = cli("train", str(config), "--output", str(tmp_path / "run"), "--resume", "--no-progress")
+    assert resumed.returncode == 2 and "no intact checkpoint to resume from" in resumed.stderr
+    assert len(resumed.stderr.strip().splitlines()) == 1

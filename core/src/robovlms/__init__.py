@@ -16,7 +16,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from robovlms.errors import CheckpointError, ConfigError, InputError, PluginError, RoboVLMsError
+from robovlms.errors import CheckpointError, ConfigError, InputError, ModelError, PluginError, RoboVLMsError
 from robovlms.plugins.hookspecs import hookimpl
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
@@ -40,6 +40,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "InputError",
+    "ModelError",
     "PluginError",
     "RoboVLMsError",
     "__version__",

@@ -11,9 +11,10 @@ import json
 import sys
 from collections.abc import Sequence
 
-from robovlms.errors import ConfigError, RoboVLMsError
+from robovlms.errors import ConfigError, RoboVLMsError, shown
 
 COLUMNS = ("name", "kind", "distribution", "version", "status", "reason")
+TRUST_HELP = "let the run's backbone folder run its own Python code (never taken from the run's own config)"
 
 
 def _table(rows: list[dict[str, str]]) -> str:
@@ -47,8 +48,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from robovlms.plugins.loading import unknown_names
 
     config = load_config(args.config)
-    problems = unknown_names(BACKBONE, [config.model.backbone])
-    problems += unknown_names(ACTION_HEAD, [config.model.action_head])
+    problems = [f"model.backbone: {p}" for p in unknown_names(BACKBONE, [config.model.backbone])]
+    problems += [f"model.action_head: {p}" for p in unknown_names(ACTION_HEAD, [config.model.action_head])]
     if problems:
         raise ConfigError([f"{args.config}: {p}" for p in problems])
     try:
@@ -59,9 +60,38 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _in_range(value: int, flag: str, low: int, high: int | None = None) -> int:
+    """``value`` if ``low <= value <= high``, else a one-line error that names the flag and the range."""
+    if value < low or (high is not None and value > high):
+        expected = f"{low} to {high}" if high is not None else f"at least {low}"
+        raise RoboVLMsError(f"{flag}: expected {expected}, got {value}")
+    return value
+
+
+def _address(host: str) -> str:
+    """An IP address or a host name (RFC 1123 labels), else a one-line error."""
+    import ipaddress
+    import re
+
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    label = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
+    if len(host) <= 253 and re.fullmatch(rf"{label}(\.{label})*", host):
+        return host
+    raise RoboVLMsError(f"--host: expected an IP address or a host name, got {shown(host)}")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from robovlms.config import apply_overrides, load_config
     from robovlms.training.trainer import train
+
+    if Path(args.output).exists() and not Path(args.output).is_dir():
+        raise RoboVLMsError(f"--output: {shown(args.output)} is a file; name a new or empty folder for the run")
 
     config = apply_overrides(load_config(args.config), args.set)
     if args.max_steps is not None:
@@ -74,6 +104,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_dataset_generate(args: argparse.Namespace) -> int:
     from robovlms.datasets.recording import generate
 
+    _in_range(args.episodes, "--episodes", 1, 10**7)
+    _in_range(args.image_size, "--image-size", 16, 1024)
+    _in_range(args.seed, "--seed", 0, 2**63 - 1)
     done = generate(args.out, args.episodes, seed=args.seed, image_size=args.image_size)
     print(f"wrote {done.episodes} episodes ({done.frames} frames) of the tabletop task to {done.path}")
     return 0
@@ -84,8 +117,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from robovlms.evaluation.closed_loop import evaluate
 
+    _in_range(args.episodes, "--episodes", 1, 10**6)
+    _in_range(args.workers, "--workers", 1, 256)
+    _in_range(args.seed, "--seed", 0, 2**63 - 1)
     picture = Path(args.run) / "eval" / f"rollouts-seed{args.seed}.png"
-    report = evaluate(args.run, episodes=args.episodes, seed=args.seed, workers=args.workers, picture=picture)
+    report = evaluate(
+        args.run,
+        episodes=args.episodes,
+        seed=args.seed,
+        workers=args.workers,
+        picture=picture,
+        trust_remote_code=args.trust_remote_code,
+    )
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -124,12 +167,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from robovlms.benchmarking import resolve_device
     from robovlms.model.vla import VLA
-    from robovlms.serving.server import PolicyServer
+    from robovlms.serving.server import Limits, PolicyServer
 
+    _in_range(args.port, "--port", 0, 65535)
+    _address(args.host)
+    _in_range(args.max_bytes, "--max-bytes", 1024, 2**31)
+    limits = Limits(
+        max_instruction_chars=_in_range(args.max_instruction_chars, "--max-instruction-chars", 1, 10**6),
+        max_image_side=_in_range(args.max_image_side, "--max-image-side", 16, 65536),
+        max_sessions=_in_range(args.max_sessions, "--max-sessions", 1, 10**5),
+        idle_timeout=float(_in_range(args.idle_timeout, "--idle-timeout", 1, 10**7)),
+    )
     device = resolve_device(args.device)  # before the load: a missing GPU is reported without waiting for it
-    vla = VLA.from_pretrained(args.run).to(device)
+    vla = VLA.from_pretrained(args.run, trust_remote_code=args.trust_remote_code).to(device)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    with PolicyServer(vla, host=args.host, port=args.port, max_bytes=args.max_bytes) as server:
+    with PolicyServer(vla, host=args.host, port=args.port, max_bytes=args.max_bytes, limits=limits) as server:
         print(f"serving {args.run} on {server.url} (Ctrl-C stops)", flush=True)
         server.serve_forever()
     return 0
@@ -220,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="first episode seed; same seed, same report")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--workers", type=int, default=1, help="processes running episodes in parallel")
+    evaluate.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
     evaluate.set_defaults(func=cmd_eval)
 
     demo = sub.add_parser("demo", help="generate data, train a tiny VLA, evaluate it, write a report")
@@ -243,6 +296,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="port to listen on (default 8765; 0 picks a free one)")
     serve.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where the model runs (default cpu)")
     serve.add_argument("--max-bytes", type=int, default=16 * 2**20, help="largest message accepted (default 16 MiB)")
+    serve.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
+    serve.add_argument("--max-instruction-chars", type=int, default=2000, help="longest instruction (default 2000)")
+    serve.add_argument("--max-image-side", type=int, default=4096, help="longest frame side in pixels (default 4096)")
+    serve.add_argument("--max-sessions", type=int, default=64, help="connections served at once (default 64)")
+    serve.add_argument("--idle-timeout", type=int, default=300, help="seconds before a silent session is closed")
     serve.set_defaults(func=cmd_serve)
 
     bench = sub.add_parser("benchmark", help="measure a VLA's parameters, step latency, throughput and memory")

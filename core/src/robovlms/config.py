@@ -15,15 +15,27 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from robovlms.errors import ConfigError
+from robovlms.errors import ECHO, ConfigError, first_line, shown
 
 HistoryMode = Literal["one_step", "interleaved", "policy_head"]
+
+# Upper bounds: sizes beyond these are typos or attacks, and would fail (or exhaust memory) only
+# once training has started; validation refuses them with the key's name instead.
+MAX_FRAMES = 1024  # history windows, chunks
+MAX_TOKENS = 256  # action tokens per frame
+MAX_VECTOR = 1024  # action and state lengths
+MAX_WIDTH = 65536  # hidden sizes, bins, heads, LoRA rank, instruction tokens
+MAX_LAYERS = 256
+MAX_IMAGE = 4096  # pixels per side
+MAX_COUNT = 10**9  # steps, epochs, batch sizes
+#: deepest nesting a config file may have (a config is three levels deep)
+MAX_DEPTH = 32
 
 
 class Section(BaseModel):
     """Base of every section: unknown keys are errors, and assignments are validated too."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class ModelConfig(Section):
@@ -31,17 +43,20 @@ class ModelConfig(Section):
     action_head: str = Field(
         "lstm", description="name of an installed robovlms.action_heads plugin (also accepted as action_head.type)"
     )
-    history_length: int = Field(16, ge=1, description="frames in the history window")
-    action_chunk_size: int = Field(10, ge=1, description="future actions predicted at each step")
+    history_length: int = Field(16, ge=1, le=MAX_FRAMES, description="frames in the history window")
+    action_chunk_size: int = Field(10, ge=1, le=MAX_FRAMES, description="future actions predicted at each step")
     history_mode: HistoryMode = Field(
         "policy_head",
         description="one_step: current frame only; interleaved: the window as one sequence through "
         "the language model; policy_head: each frame on its own, the head fuses the window",
     )
-    num_action_tokens: int = Field(1, ge=1, description="learnable action tokens appended to each frame")
-    action_dim: int = Field(7, ge=2, description="arm values plus one gripper (the last dimension)")
+    num_action_tokens: int = Field(1, ge=1, le=MAX_TOKENS, description="learnable action tokens appended to each frame")
+    action_dim: int = Field(7, ge=2, le=MAX_VECTOR, description="arm values plus one gripper (the last dimension)")
     state_dim: int | None = Field(
-        None, ge=1, description="length of the robot state fed beside each frame (data.state_key); null: none"
+        None,
+        ge=1,
+        le=MAX_VECTOR,
+        description="length of the robot state fed beside each frame (data.state_key); null: none",
     )
     action_normalization: Literal["quantile", "minmax", "none"] = Field(
         "quantile", description="map arm values to [-1, 1] by the 1st/99th percentiles, by min/max, or not at all"
@@ -50,32 +65,40 @@ class ModelConfig(Section):
 
 
 class TrainingConfig(Section):
-    batch_size: int = Field(128, ge=1)
+    batch_size: int = Field(128, ge=1, le=MAX_COUNT)
     learning_rate: float = Field(1e-4, gt=0)
-    epochs: int = Field(5, ge=1)
+    epochs: int = Field(5, ge=1, le=MAX_COUNT)
     warmup_ratio: float = Field(0.0, ge=0, le=1)
     weight_decay: float = Field(0.0, ge=0)
     gradient_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null turns clipping off")
     lr_scheduler: Literal["cosine", "constant"] = "cosine"
-    gradient_accumulation_steps: int = Field(1, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1, le=MAX_COUNT)
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     gradient_checkpointing: bool = False
     freeze_vision_tower: bool = True
     freeze_language_model: bool = False
     freeze_embeddings: bool = False
     freeze_action_head: bool = Field(False, description="keep the head fixed, e.g. to adapt only the backbone")
-    seed: int = 0
-    lora_rank: int = Field(0, ge=0, description="LoRA adapters of this rank on the language model; 0 is off")
+    seed: int = Field(0, ge=0, lt=2**63, description="seeds weights, data order and dropout")
+    lora_rank: int = Field(
+        0, ge=0, le=MAX_WIDTH, description="LoRA adapters of this rank on the language model; 0 is off"
+    )
     lora_alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / rank)")
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_targets: list[str] = Field(
         default_factory=lambda: ["q_proj", "v_proj"], min_length=1, description="language-model modules to adapt"
     )
-    max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (default: all epochs)")
-    log_every: int = Field(10, ge=1, description="steps between lines in metrics.jsonl")
-    eval_every: int | None = Field(None, ge=1, description="steps between validation passes (default: each epoch)")
-    checkpoint_every: int | None = Field(None, ge=1, description="steps between checkpoints (default: each epoch)")
-    keep_checkpoints: int = Field(2, ge=1, description="how many of the latest checkpoints to keep")
+    max_steps: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="stop after this many optimizer steps (default: all epochs)"
+    )
+    log_every: int = Field(10, ge=1, le=MAX_COUNT, description="steps between lines in metrics.jsonl")
+    eval_every: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="steps between validation passes (default: each epoch)"
+    )
+    checkpoint_every: int | None = Field(
+        None, ge=1, le=MAX_COUNT, description="steps between checkpoints (default: each epoch)"
+    )
+    keep_checkpoints: int = Field(2, ge=1, le=1000, description="how many of the latest checkpoints to keep")
     strategy: Literal["ddp", "fsdp"] = Field(
         "ddp", description="multi-process training: replicate the model (ddp) or shard it (fsdp)"
     )
@@ -93,13 +116,13 @@ class ActionHeadConfig(Section):
             data = {k: v for k, v in data.items() if k != "type"}
         return data
 
-    hidden_size: int = Field(512, ge=1)
-    num_layers: int = Field(2, ge=1)
+    hidden_size: int = Field(512, ge=1, le=MAX_WIDTH)
+    num_layers: int = Field(2, ge=1, le=MAX_LAYERS)
     dropout: float = Field(0.1, ge=0, lt=1)
-    num_heads: int = Field(4, ge=1, description="attention heads, for heads that attend (gpt)")
+    num_heads: int = Field(4, ge=1, le=MAX_WIDTH, description="attention heads, for heads that attend (gpt)")
     arm_loss: Literal["huber", "mse"] = "huber"
     gripper_loss_weight: float = Field(0.01, ge=0, description="weight of the gripper's binary cross-entropy")
-    bins: int = Field(256, ge=2, description="bins per action dimension, for discrete heads")
+    bins: int = Field(256, ge=2, le=MAX_WIDTH, description="bins per action dimension, for discrete heads")
     num_inference_steps: int = Field(
         10, ge=1, le=1000, description="Euler steps from noise to a chunk, for flow-matching heads (flow)"
     )
@@ -111,7 +134,9 @@ class ActionHeadConfig(Section):
 
 
 class InferenceConfig(Section):
-    execute_steps: int = Field(1, ge=1, description="actions of each predicted chunk run before asking again")
+    execute_steps: int = Field(
+        1, ge=1, le=MAX_FRAMES, description="actions of each predicted chunk run before asking again"
+    )
     temporal_ensemble: bool = Field(False, description="average the overlapping chunks' predictions for a step")
     ensemble_decay: float = Field(0.1, ge=0, description="weight exp(-decay * age) of older chunks when ensembling")
 
@@ -120,9 +145,9 @@ class VLMConfig(Section):
     model_name: str | None = Field(None, description="hub id or local directory, loaded with from_pretrained")
     preset: str | None = Field(None, description="named architecture with random weights, e.g. tiny or full")
     image_size: int | None = Field(
-        None, ge=8, description="input resolution; null takes the checkpoint's or preset's own"
+        None, ge=8, le=MAX_IMAGE, description="input resolution; null takes the checkpoint's or preset's own"
     )
-    max_length: int = Field(512, ge=1, description="longest tokenized instruction")
+    max_length: int = Field(512, ge=1, le=MAX_WIDTH, description="longest tokenized instruction")
     temperature: float = Field(1.0, ge=0)
     trust_remote_code: bool = Field(False, description="allow a checkpoint's own Python code to run")
 
@@ -145,7 +170,7 @@ class DataConfig(Section):
         None, description="feature holding the robot state; set with model.state_dim for the model to take it"
     )
     validation_split: float = Field(0.1, ge=0, lt=1, description="fraction of episodes held out for validation")
-    num_workers: int = Field(0, ge=0, description="data-loading worker processes")
+    num_workers: int = Field(0, ge=0, le=256, description="data-loading worker processes")
 
 
 class Config(Section):
@@ -171,7 +196,8 @@ class Config(Section):
         given, typed = model.pop("action_head", None), head.pop("type", None)
         if given is not None and typed is not None and given != typed:
             raise ValueError(
-                f"model.action_head is {given!r} but action_head.type is {typed!r}; they must name the same head"
+                f"model.action_head is {shown(given)} but action_head.type is {shown(typed)}; "
+                "they must name the same head"
             )
         if given is not None or typed is not None:
             model["action_head"] = given if given is not None else typed
@@ -187,7 +213,7 @@ class Config(Section):
         state_dim, state_key = self.model.state_dim, self.data.state_key
         if state_key is not None and state_dim is None:
             raise ValueError(
-                f"data.state_key is {state_key!r} but model.state_dim is null; "
+                f"data.state_key is {shown(state_key)} but model.state_dim is null; "
                 "set model.state_dim to the state's length for the model to take it"
             )
         if state_dim is not None and state_key is None:
@@ -204,7 +230,8 @@ class Config(Section):
 
 
 def _dotted(loc: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "config"
+    dotted = ".".join(str(part) for part in loc) or "config"
+    return dotted if len(dotted) <= ECHO else dotted[: ECHO - 3] + "..."
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
@@ -226,9 +253,9 @@ def _describe(error: Mapping[str, Any]) -> str:
         return f"{_dotted(loc)}: unknown key{hint} (allowed: {', '.join(allowed)})"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "model_type":
-        return f"{_dotted(loc)}: expected an object (got {error['input']!r})"
+        return f"{_dotted(loc)}: expected an object (got {shown(error['input'])})"
     if "input" in error and error["type"] not in {"value_error", "assertion_error"}:
-        return f"{_dotted(loc)}: {message} (got {error['input']!r})"
+        return f"{_dotted(loc)}: {message} (got {shown(error['input'])})"
     return f"{_dotted(loc)}: {message}" if loc else message
 
 
@@ -249,16 +276,28 @@ def apply_overrides(config: Config, overrides: list[str]) -> Config:
         key, sep, raw = item.partition("=")
         parts = key.strip().split(".")
         if not sep or len(parts) != 2 or not all(parts):
-            raise ConfigError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. training.epochs=3")
+            raise ConfigError(f"--set {shown(item)}: expected SECTION.KEY=VALUE, e.g. training.epochs=3")
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
         section = data.setdefault(parts[0], {})
         if not isinstance(section, dict):
-            raise ConfigError(f"--set {item!r}: {parts[0]} is not a config section")
+            raise ConfigError(f"--set {shown(item)}: {shown(parts[0])} is not a config section")
         section[parts[1]] = value
     return config_from_dict(data)
+
+
+def _depth(value: Any) -> int:
+    """How deeply lists and objects nest in ``value`` (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is not None:
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def load_config(source: str | Path | dict[str, Any]) -> Config:
@@ -266,16 +305,22 @@ def load_config(source: str | Path | dict[str, Any]) -> Config:
     if isinstance(source, dict):
         return config_from_dict(source)
     path = Path(source)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    if not path.is_file():  # a directory, or a FIFO that would block the read forever
+        raise ConfigError(f"{path}: not a regular file; expected a JSON config")
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config ({exc})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # integers of thousands of digits; absurd nesting
+        raise ConfigError(f"{path}: invalid JSON: {first_line(exc)}") from None
+    if _depth(data) > MAX_DEPTH:
+        raise ConfigError(f"{path}: nested deeper than {MAX_DEPTH} levels; a config is three levels deep")
     try:
         return config_from_dict(data)
     except ConfigError as exc:

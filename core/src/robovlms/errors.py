@@ -7,6 +7,15 @@ traceback; anything else that escapes is a bug in robovlms and keeps its traceba
 
 from __future__ import annotations
 
+#: the most characters of a user's own input that an error line repeats
+ECHO = 200
+
+
+def shown(value: object) -> str:
+    """``repr(value)``, cut to :data:`ECHO` characters: a message repeats what it is about, briefly."""
+    text = repr(value)
+    return text if len(text) <= ECHO else text[: ECHO - 3] + "..."
+
 
 class RoboVLMsError(Exception):
     """A user-facing error whose message is complete on its own; the CLI exits with status 2."""
@@ -40,6 +49,14 @@ class InputError(RoboVLMsError, ValueError):
 
 class CheckpointError(RoboVLMsError):
     """A checkpoint or model directory is missing, corrupt, or of another architecture."""
+
+
+class TrainingError(RoboVLMsError):
+    """A run that cannot go on: a non-finite loss or gradient."""
+
+
+class ModelError(RoboVLMsError):
+    """A loaded model that cannot give a usable answer (non-finite weights or statistics)."""
 
 
 class DatasetError(RoboVLMsError):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
+import string
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +25,7 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from robovlms.datasets.video import decode, require_av
-from robovlms.errors import DatasetError, first_line
+from robovlms.errors import DatasetError, first_line, shown
 
 CODEBASE_VERSION = "v3.0"
 INFO_PATH = "meta/info.json"
@@ -46,6 +48,7 @@ DEFAULT_FEATURES: dict[str, dict[str, Any]] = {
 }
 VISUAL = ("image", "video")
 _EPISODE_COLUMNS = ("episode_index", "length", "dataset_from_index", "data/chunk_index", "data/file_index")
+_VIDEO_COLUMNS = ("chunk_index", "file_index")
 _CACHED_FILES = 4
 
 
@@ -85,7 +88,7 @@ class LeRobotDataset:
             info = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise DatasetError(f"{path}: missing; {self.root} is not a LeRobot dataset") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise DatasetError(f"{path}: unreadable ({first_line(exc)})") from None
         if not isinstance(info, dict):
             raise DatasetError(f"{path}: expected a JSON object")
@@ -96,9 +99,7 @@ class LeRobotDataset:
             raise DatasetError(
                 f"{path}: codebase_version {info['codebase_version']} is not supported; convert the dataset to v3.0"
             )
-        for name, feature in info["features"].items():
-            if not isinstance(feature, dict) or "dtype" not in feature or "shape" not in feature:
-                raise DatasetError(f"{path}: feature {name!r} needs a dtype and a shape")
+        _check_info_types(path, info)
         return info
 
     def _read_tasks(self) -> list[str]:
@@ -133,17 +134,51 @@ class LeRobotDataset:
             )
         return episodes
 
+    def _inside(self, template: str, where: str, **fields: Any) -> str:
+        """A path template of info.json filled in, refused when it leaves the dataset folder or is malformed."""
+        try:
+            for _, field, spec, _ in string.Formatter().parse(template):
+                width = re.search(r"\d+", spec or "")
+                if field is not None and (field not in fields or (width and int(width.group()) > 32)):
+                    raise ValueError(
+                        f"field {{{field}:{spec}}} is not one of {', '.join(fields)} at a width of 32 or less"
+                    )
+            relative = template.format(**fields)
+        except (KeyError, IndexError, ValueError, TypeError, AttributeError) as exc:
+            raise DatasetError(
+                f"{self.root / INFO_PATH}: {where} {shown(template)} cannot be filled in ({first_line(exc)})"
+            ) from None
+        if len(relative) > 4096 or Path(relative).is_absolute() or ".." in Path(relative).parts:
+            raise DatasetError(
+                f"{self.root / INFO_PATH}: {where} {shown(template)} gives {shown(relative)}, "
+                "which leaves the dataset folder; paths must stay inside it"
+            )
+        return relative
+
     def _episode(self, row: dict[str, Any]) -> EpisodeMeta:
-        data_file = self.info["data_path"].format(
-            chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
+        where = f"{self.root / 'meta' / 'episodes'}: episode {shown(row.get('episode_index'))}"
+        for column in (*_EPISODE_COLUMNS, *(f"videos/{k}/{c}" for k in self.video_keys for c in _VIDEO_COLUMNS)):
+            value = row.get(column)
+            if column in row and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise DatasetError(f"{where}: {column} must be an integer, got {shown(value)}")
+        if not isinstance(row.get("tasks") or [], (list, tuple)):
+            raise DatasetError(f"{where}: tasks must be a list of strings, got {shown(row.get('tasks'))}")
+        if row["length"] < 1:
+            raise DatasetError(f"{where}: length must be at least 1, got {row['length']}")
+        data_file = self._inside(
+            self.info["data_path"], "data_path", chunk_index=row["data/chunk_index"], file_index=row["data/file_index"]
         )
         videos = {}
         for key in self.video_keys:
             prefix = f"videos/{key}/"
             if row.get(prefix + "chunk_index") is None:
                 raise DatasetError(f"{self.root}: episode {row['episode_index']} has no video for feature {key!r}")
-            path = self.info["video_path"].format(
-                video_key=key, chunk_index=row[prefix + "chunk_index"], file_index=row[prefix + "file_index"]
+            path = self._inside(
+                str(self.info.get("video_path")),
+                "video_path",
+                video_key=key,
+                chunk_index=row[prefix + "chunk_index"],
+                file_index=row[prefix + "file_index"],
             )
             videos[key] = (path, float(row.get(prefix + "from_timestamp") or 0.0))
         return EpisodeMeta(
@@ -160,9 +195,12 @@ class LeRobotDataset:
         if not path.exists():
             return None
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            stats = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
             raise DatasetError(f"{path}: unreadable ({first_line(exc)})") from None
+        if not isinstance(stats, dict) or not all(isinstance(v, dict) for v in stats.values()):
+            raise DatasetError(f"{path}: expected an object of features, each an object of statistics")
+        return stats
 
     def _check_data_files(self) -> None:
         """Every data file present, readable, with the declared columns and shapes; frames add up."""
@@ -256,8 +294,11 @@ class LeRobotDataset:
         else:
             where = self.root / episode.data_file
             try:
-                images = np.stack([_decode_png(cell) for cell in self._rows(episode, name).to_pylist()])
-            except (OSError, ValueError) as exc:
+                declared = tuple(self.features[name]["shape"])
+                images = np.stack([_decode_png(cell, declared) for cell in self._rows(episode, name).to_pylist()])
+            except _WrongSize as exc:
+                raise DatasetError(f"{where}: feature {name!r} {exc}") from None
+            except (OSError, ValueError, Image.DecompressionBombError) as exc:
                 raise DatasetError(
                     f"{where}: feature {name!r} holds an undecodable image ({first_line(exc)})"
                 ) from None
@@ -277,6 +318,52 @@ class LeRobotDataset:
         if not 0 <= index < len(self.tasks):
             raise DatasetError(f"{self.root / episode.data_file}: task_index {index} is not in meta/tasks.parquet")
         return self.tasks[index]
+
+
+#: dtypes a feature may declare: LeRobot's numeric ones, and its two visual kinds
+DTYPES = (
+    *("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"),
+    *("bool", "string", *VISUAL),
+)
+#: the most values one frame of one feature may declare (a 4K RGB frame is 25 million)
+MAX_FEATURE_VALUES = 2**26
+
+
+def _check_info_types(path: Path, info: dict[str, Any]) -> None:
+    """Every field robovlms reads from info.json, of the type LeRobot writes, or one line that names it."""
+    fps = info["fps"]
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        raise DatasetError(f"{path}: fps must be a positive number, got {shown(fps)}")
+    total = info["total_frames"]
+    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+        raise DatasetError(f"{path}: total_frames must be a positive integer, got {shown(total)} (an empty dataset?)")
+    for key in ("data_path", "video_path"):
+        if key in info and info[key] is not None and not isinstance(info[key], str):
+            raise DatasetError(f"{path}: {key} must be a path template string, got {shown(info[key])}")
+    features = info["features"]
+    if not isinstance(features, dict) or not features:
+        raise DatasetError(f"{path}: features must be an object of feature names, got {shown(features)}")
+    for name, feature in features.items():
+        if not isinstance(feature, dict) or "dtype" not in feature or "shape" not in feature:
+            raise DatasetError(f"{path}: feature {shown(name)} needs a dtype and a shape")
+        if feature["dtype"] not in DTYPES:
+            raise DatasetError(
+                f"{path}: feature {shown(name)} has dtype {shown(feature['dtype'])}; "
+                f"expected one of {', '.join(DTYPES)}"
+            )
+        shape = feature["shape"]
+        if (
+            not isinstance(shape, list)
+            or not shape
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)
+            or math.prod(shape) > MAX_FEATURE_VALUES
+        ):
+            raise DatasetError(
+                f"{path}: feature {shown(name)} has shape {shown(shape)}; expected a list of positive integers "
+                f"with at most {MAX_FEATURE_VALUES} values in all"
+            )
+        if feature["dtype"] in VISUAL and (len(shape) != 3 or shape[2] != 3):
+            raise DatasetError(f"{path}: feature {shown(name)} is an image of shape {shape}; expected [H, W, 3]")
 
 
 def _read_parquet(path: Path) -> pa.Table:
@@ -308,8 +395,17 @@ def _check_column(path: Path, schema: pa.Schema, name: str, feature: dict[str, A
         )
 
 
-def _decode_png(cell: dict[str, Any] | None) -> np.ndarray:
-    if not cell or cell.get("bytes") is None:
+class _WrongSize(ValueError):
+    """An embedded frame whose header disagrees with info.json: refused before it is decompressed."""
+
+
+def _decode_png(cell: dict[str, Any] | None, declared: tuple[int, ...]) -> np.ndarray:
+    """One embedded frame, checked against its declared ``(H, W, 3)`` from the header, before it is decompressed."""
+    if not isinstance(cell, dict) or cell.get("bytes") is None:
         raise ValueError("a frame without embedded bytes; images stored as paths are not supported")
     with Image.open(io.BytesIO(cell["bytes"])) as image:
+        if (image.height, image.width) != declared[:2]:  # a small file may decompress to gigabytes
+            raise _WrongSize(
+                f"has frames of shape {[image.height, image.width, 3]}, info.json declares {list(declared)}"
+            )
         return np.asarray(image.convert("RGB"))

@@ -97,11 +97,11 @@ def _summary(episodes: list[Episode]) -> dict[str, Any]:
 _worker: dict[str, Any] = {}
 
 
-def _load_policy(run: str) -> VLA:
+def _load_policy(run: str, trust_remote_code: bool = False) -> VLA:
     """The run's VLA, loaded once per process and run (worker processes call this as their initializer)."""
     if _worker.get("run") != run:
         torch.set_num_threads(1)
-        _worker.update(run=run, vla=VLA.from_pretrained(run))
+        _worker.update(run=run, vla=VLA.from_pretrained(run, trust_remote_code=trust_remote_code))
     return _worker["vla"]
 
 
@@ -116,7 +116,7 @@ def _policy_episodes(run: str, seeds: list[int], image_size: int, blind: bool, r
 
 
 def _run_policy(
-    run: str, seeds: list[int], image_size: int, workers: int, record: int
+    run: str, seeds: list[int], image_size: int, workers: int, record: int, trust_remote_code: bool
 ) -> tuple[list[Episode], list[Episode]]:
     """The policy's episodes with the instruction shown, then hidden; one worker pool serves both."""
     if workers <= 1:
@@ -125,7 +125,7 @@ def _run_policy(
             _policy_episodes(run, seeds, image_size, True, 0),
         )
     shards = [seeds[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(workers, initializer=_load_policy, initargs=(run,)) as pool:
+    with ProcessPoolExecutor(workers, initializer=_load_policy, initargs=(run, trust_remote_code)) as pool:
         passes = [
             [
                 pool.submit(_policy_episodes, run, shard, image_size, blind, 0 if blind or i else record)
@@ -145,17 +145,21 @@ def evaluate(
     workers: int = 1,
     image_size: int | None = None,
     picture: str | Path | None = None,
+    trust_remote_code: bool = False,
 ) -> dict[str, Any]:
-    """Success per task and overall for the run's policy, the expert and the language-blind policy."""
+    """Success per task and overall for the run's policy, the expert and the language-blind policy.
+
+    ``trust_remote_code`` lets the run's backbone folder run its own Python code (the caller's call).
+    """
     run = str(run)
-    vla = _load_policy(run)  # fail early, in this process, with the loader's one-line errors
+    vla = _load_policy(run, trust_remote_code)  # fail early, in this process, with the loader's one-line errors
     size = image_size or _dataset_image_size(vla.config.data) or 64
     seeds = seeds_per_task(seed, episodes, size)
     expert = ScriptedExpert()
     env = TabletopEnv(image_size=size)
     expert_episodes = [rollout(lambda _obs: expert.act(env), env, s) for s in seeds]
     record = PICTURE_ROLLOUTS if picture else 0
-    policy_episodes, blind_episodes = _run_policy(run, seeds, size, workers, record)
+    policy_episodes, blind_episodes = _run_policy(run, seeds, size, workers, record, trust_remote_code)
     report = _summary(policy_episodes)
     report.update(
         seed=seed,

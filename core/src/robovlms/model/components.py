@@ -8,21 +8,28 @@ from robovlms.config import ActionHeadConfig, Config, ModelConfig, load_config
 from robovlms.errors import PluginError
 from robovlms.model.action_head import BaseActionHead, HeadSpec
 from robovlms.model.backbone import BaseRoboVLM
-from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE
+from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, Component, ComponentKind
 from robovlms.plugins.loading import load
 
 
+def _load(kind: ComponentKind, name: str, setting: str) -> type[Component]:
+    try:
+        return load(kind, name)
+    except PluginError as exc:
+        raise PluginError(f"{setting}: {exc}") from None  # which key of the config named it
+
+
 def backbone_class(name: str) -> type[BaseRoboVLM]:
-    """The installed backbone class called ``name``, loaded through its entry point."""
-    cls = load(BACKBONE, name)
+    """The installed backbone class called ``name`` (``model.backbone``), loaded through its entry point."""
+    cls = _load(BACKBONE, name, "model.backbone")
     if not issubclass(cls, BaseRoboVLM):  # a Component of this kind that does not derive the contract
         raise PluginError(f"backbone {name!r}: {cls.__qualname__} does not subclass robovlms.BaseRoboVLM")
     return cls
 
 
 def head_class(name: str) -> type[BaseActionHead]:
-    """The installed action-head class called ``name``, loaded through its entry point."""
-    cls = load(ACTION_HEAD, name)
+    """The installed action-head class called ``name`` (``model.action_head``), loaded through its entry point."""
+    cls = _load(ACTION_HEAD, name, "model.action_head")
     if not issubclass(cls, BaseActionHead):
         raise PluginError(f"action head {name!r}: {cls.__qualname__} does not subclass robovlms.BaseActionHead")
     return cls

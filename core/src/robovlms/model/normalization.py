@@ -82,6 +82,8 @@ class ActionNormalizer:
             normalizer = cls(data["low"], data["high"], clip=bool(data["clip"]), mode=str(data["mode"]))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CheckpointError(f"{path}: unreadable normalisation statistics ({exc})") from None
+        if not (torch.isfinite(normalizer.low).all() and torch.isfinite(normalizer.high).all()):
+            raise CheckpointError(f"{path}: normalisation statistics hold NaN or infinity; the model cannot act")
         if len(normalizer.low) != action_dim - 1 or len(normalizer.high) != action_dim - 1:
             raise CheckpointError(
                 f"{path}: statistics for {len(normalizer.low)} arm values, the model has {action_dim - 1}"

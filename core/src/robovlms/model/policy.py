@@ -11,17 +11,29 @@ A model trained with the robot state (``model.state_dim``) needs ``observation["
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from robovlms.config import InferenceConfig
-from robovlms.errors import InputError, RoboVLMsError
+from robovlms.errors import InputError, ModelError, RoboVLMsError
 from robovlms.model.backbone import EncodedPrompt
 
 if TYPE_CHECKING:  # the VLA makes policies (VLA.policy), so it imports this module, not the reverse
     from robovlms.model.vla import VLA
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An observation checked and preprocessed by :meth:`Policy.prepare`, ready for :meth:`Policy.step`."""
+
+    pixels: torch.Tensor
+    instruction: str
+    state: torch.Tensor | None
+    #: the tokenized instruction, when it differs from the one the policy holds
+    encoded: EncodedPrompt | None
 
 
 class Policy:
@@ -56,6 +68,20 @@ class Policy:
         self._step = 0
         self._started = True
 
+    def prepare(self, observation: Any) -> Prepared:
+        """Check and preprocess an observation without touching the policy's state.
+
+        The costly per-observation work (resizing the frame, tokenizing the instruction) happens
+        here, so a server can do it for each client outside the lock that serialises model steps;
+        :meth:`step` takes the result as it takes a raw observation.
+        """
+        if isinstance(observation, Prepared):
+            return observation
+        pixels, instruction, state = self._check(observation)
+        # tokenized only when the episode's instruction changes (each session prepares for its own policy)
+        encoded = None if instruction == self._instruction else self.vla.encode_instructions([instruction])
+        return Prepared(pixels, instruction, state, encoded)
+
     def _check(self, observation: Any) -> tuple[torch.Tensor, str, torch.Tensor | None]:
         if not self._started:
             raise RoboVLMsError("policy.step() was called before policy.reset(); call reset() at each episode start")
@@ -82,11 +108,15 @@ class Policy:
         return pixels, observation["instruction"], state
 
     @torch.inference_mode()  # cheaper than no_grad: no version counters, no view tracking
-    def step(self, observation: dict[str, Any]) -> np.ndarray:
+    def step(self, observation: dict[str, Any] | Prepared) -> np.ndarray:
         """The action to execute now, in robot units: arm values then the gripper (+1 open, -1 close)."""
-        pixels, instruction, state = self._check(observation)
+        prepared = self.prepare(observation)
+        if not self._started:
+            raise RoboVLMsError("policy.step() was called before policy.reset(); call reset() at each episode start")
+        pixels, instruction, state = prepared.pixels, prepared.instruction, prepared.state
         if instruction != self._instruction:
-            self._instruction, self._encoded = instruction, self.vla.encode_instructions([instruction])
+            encoded = prepared.encoded or self.vla.encode_instructions([instruction])
+            self._instruction, self._encoded = instruction, encoded
             self._features.clear()  # cached features were computed for the old instruction
             self._features.extend([None] * len(self._pixels))
         self._pixels.append(pixels)
@@ -95,9 +125,15 @@ class Policy:
             self._states.append(state)
         if self._step % self.settings.execute_steps == 0:
             self._chunks.append((self._step, self._ask()))
-        action = self._current()
+        action = self._current().cpu().numpy().astype(np.float32)
+        if not np.isfinite(action).all():
+            # nothing a robot could execute: refuse it here rather than let it reach the arm
+            raise ModelError(
+                f"policy: the model produced a non-finite action at step {self._step} ({action.tolist()}); "
+                "its weights or normalisation statistics hold NaN or infinity, so nothing is sent"
+            )
         self._step += 1
-        return action.cpu().numpy().astype(np.float32)
+        return action
 
     def _ask(self) -> torch.Tensor:
         """A new chunk (normalized arm values, gripper probability) for the newest frame."""

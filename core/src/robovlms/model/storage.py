@@ -15,17 +15,19 @@ from them.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import torch
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from robovlms.config import Config, config_from_dict
-from robovlms.errors import CheckpointError, ConfigError, PluginError
-from robovlms.plugins.discovery import discover
+from robovlms.errors import CheckpointError, ConfigError, PluginError, first_line, shown
+from robovlms.plugins.discovery import PluginInfo, discover, split_name
 from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, ComponentKind, Status
 from robovlms.version import __version__
 
@@ -37,8 +39,22 @@ NORMALIZATION = "normalization.json"
 _RECORDED = (BACKBONE, ACTION_HEAD)
 
 
-def _plugin_record(kind: ComponentKind, name: str) -> dict[str, str]:
-    info = next(p for p in discover(kind) if p.name == name and p.status is Status.OK)
+#: plugin states whose class may be built: a conflicting name is built when the config chose its distribution
+_USABLE = (Status.OK, Status.CONFLICT)
+
+
+def _claimant(kind: ComponentKind, name: str, distribution: str | None) -> PluginInfo | None:
+    """The installed plugin a (possibly distribution-qualified) name stands for, if one is usable."""
+    claims = [p for p in discover(kind) if p.name == name and p.status in _USABLE]
+    if distribution is not None:
+        claims = [p for p in claims if canonicalize_name(p.distribution) == canonicalize_name(distribution)]
+    return claims[0] if len(claims) == 1 else None
+
+
+def _plugin_record(kind: ComponentKind, qualified: str) -> dict[str, str]:
+    distribution, name = split_name(qualified)
+    info = _claimant(kind, name, distribution)
+    assert info is not None, "the model was built from this plugin"
     return {"name": name, "distribution": info.distribution, "version": info.version}
 
 
@@ -66,14 +82,20 @@ def compatible(saved: str, installed: str) -> bool:
 
 
 def _check_plugins(directory: Path) -> None:
+    path = directory / "plugins.json"
     try:
-        plugins = json.loads((directory / "plugins.json").read_text())
+        plugins = json.loads(path.read_text())
         records = [(kind, plugins[kind.key]) for kind in _RECORDED]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{directory / 'plugins.json'}: unreadable ({exc})") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: unreadable ({first_line(exc, with_type=True)})") from None
     for kind, record in records:
-        installed = {p.name: p for p in discover(kind) if p.status is Status.OK}
-        info = installed.get(record["name"])
+        fields = ("name", "distribution", "version")
+        if not isinstance(record, dict) or not all(isinstance(record.get(f), str) for f in fields):
+            raise CheckpointError(
+                f"{path}: {kind.key} must be an object with string name, distribution and version, got {shown(record)}"
+            )
+    for kind, record in records:
+        info = _claimant(kind, record["name"], None) or _claimant(kind, record["name"], record["distribution"])
         if info is None:
             raise PluginError(
                 f"{directory} needs the {kind.label} plugin {record['name']!r} ({record['distribution']} "
@@ -87,10 +109,23 @@ def _check_plugins(directory: Path) -> None:
             )
 
 
-def read_config(directory: Path) -> Config:
+#: set to 1 to let saved VLAs run the Python code in their backbone folder (as --trust-remote-code does)
+TRUST_VARIABLE = "ROBOVLMS_TRUST_REMOTE_CODE"
+
+
+def trusted(trust_remote_code: bool | None) -> bool:
+    """The caller's decision on remote code, or ``ROBOVLMS_TRUST_REMOTE_CODE`` when it made none."""
+    if trust_remote_code is not None:
+        return trust_remote_code
+    return os.environ.get(TRUST_VARIABLE, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def read_config(directory: Path, *, trust_remote_code: bool = False) -> Config:
     """The config of a saved VLA, after checking that the folder is complete and its plugins installed.
 
     The backbone is read from the folder's own ``backbone/``, whatever the config was trained from.
+    Whether that folder's own Python code may run is the caller's decision (``trust_remote_code``),
+    never the saved config's: a folder cannot turn trust on for itself.
     """
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: no such directory")
@@ -106,7 +141,8 @@ def read_config(directory: Path) -> Config:
     except ConfigError as exc:
         raise CheckpointError(f"{directory / 'config.json'}: {exc.problems[0]}") from None
     _check_plugins(directory)
-    config.vlm = config.vlm.model_copy(update={"model_name": str(directory / BACKBONE_FOLDER), "preset": None})
+    backbone = {"model_name": str(directory / BACKBONE_FOLDER), "preset": None, "trust_remote_code": trust_remote_code}
+    config.vlm = config.vlm.model_copy(update=backbone)
     return config
 
 

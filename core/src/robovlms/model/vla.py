@@ -233,10 +233,14 @@ class VLA(nn.Module):
         self.normalizer.save(directory / storage.NORMALIZATION)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path) -> VLA:
-        """Restore a VLA written by :meth:`save_pretrained`; no pickle is ever loaded."""
+    def from_pretrained(cls, directory: str | Path, *, trust_remote_code: bool | None = None) -> VLA:
+        """Restore a VLA written by :meth:`save_pretrained`; no pickle is ever loaded.
+
+        ``trust_remote_code`` lets Python code in the folder's ``backbone/`` run; None leaves it to
+        ``ROBOVLMS_TRUST_REMOTE_CODE``. What the folder's own config says is never taken for it.
+        """
         directory = Path(directory)
-        config = storage.read_config(directory)
+        config = storage.read_config(directory, trust_remote_code=storage.trusted(trust_remote_code))
         normalizer = ActionNormalizer.load(directory / storage.NORMALIZATION, config.model.action_dim)
         vla = cls.from_config(config, normalizer=normalizer)
         vla.load_state_dict(storage.read_weights(directory, vla._own_tensors()), strict=False)

@@ -8,8 +8,10 @@ the backbone contract: :meth:`robovlms.BaseRoboVLM.from_config` hands it the cla
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import torch
 from torch import nn
@@ -20,6 +22,11 @@ from robovlms.model.images import ImageProcessor
 
 #: presets are random but reproducible: the same preset always starts from the same weights
 PRESET_SEED = 0
+#: how a user allows a checkpoint's own code: in a config, or as the caller of a saved VLA
+REMOTE_CODE_HINT = (
+    "allow it only if you trust it: vlm.trust_remote_code in a config, or for a saved VLA "
+    "--trust-remote-code, VLA.from_pretrained(..., trust_remote_code=True) or ROBOVLMS_TRUST_REMOTE_CODE=1"
+)
 
 
 def random_model(model_class: Any, hf_config: Any) -> nn.Module:
@@ -32,6 +39,30 @@ def random_model(model_class: Any, hf_config: Any) -> nn.Module:
 
 def _looks_local(source: str) -> bool:
     return source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
+
+
+#: seconds to wait for the hub before saying it cannot be reached (transformers retries for minutes)
+HUB_TIMEOUT = 5.0
+
+
+def _check_hub(source: str, where: str) -> None:
+    """A hub id must be in the local cache or the hub reachable, or a one-line error says what to do."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(source, "config.json"), str):
+        return  # cached: transformers loads it without the network
+    endpoint = urlsplit(constants.ENDPOINT)
+    advice = "download it where there is a network and set vlm.model_name to that local folder"
+    if constants.HF_HUB_OFFLINE:
+        raise CheckpointError(f"{where}: not in the local cache and HF_HUB_OFFLINE is set; {advice}")
+    try:
+        port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+        socket.create_connection((endpoint.hostname or "", port), timeout=HUB_TIMEOUT).close()
+    except OSError as exc:
+        raise CheckpointError(
+            f"{where}: not in the local cache, and the hub at {constants.ENDPOINT} cannot be reached "
+            f"({exc.strerror or exc}); {advice}"
+        ) from None
 
 
 def from_checkpoint(model_class: Any, vlm: VLMConfig, backbone: str) -> tuple[nn.Module, Any, Any]:
@@ -52,30 +83,35 @@ def from_checkpoint(model_class: Any, vlm: VLMConfig, backbone: str) -> tuple[nn
         if not (path / "config.json").is_file():
             raise CheckpointError(f"{where}: the directory has no config.json; is it a saved transformers model?")
         source = str(path)
+    else:
+        _check_hub(source, where)
     try:
         hf_config = AutoConfig.from_pretrained(source, trust_remote_code=remote)
     except ValueError as exc:
         if "trust_remote_code" in str(exc):
-            raise CheckpointError(
-                f"{where}: the checkpoint needs its own Python code; set vlm.trust_remote_code to true if you trust it"
-            ) from None
+            raise CheckpointError(f"{where}: the checkpoint needs its own Python code; {REMOTE_CODE_HINT}") from None
         raise CheckpointError(f"{where}: unreadable config ({first_line(exc)})") from None
-    except (OSError, KeyError) as exc:
-        raise CheckpointError(f"{where}: cannot load its config ({first_line(exc)})") from None
+    except Exception as exc:  # missing files (OSError), and whatever a trusted checkpoint's own code raises
+        raise CheckpointError(f"{where}: cannot load its config ({first_line(exc, with_type=True)})") from None
     if getattr(hf_config, "auto_map", None) and not remote:
         # transformers silently uses its built-in class when it knows the model_type: refuse instead
-        raise CheckpointError(
-            f"{where}: the checkpoint needs its own Python code; set vlm.trust_remote_code to true if you trust it"
-        )
+        raise CheckpointError(f"{where}: the checkpoint needs its own Python code; {REMOTE_CODE_HINT}")
     expected = model_class.config_class
     if not isinstance(hf_config, expected):
         raise CheckpointError(
             f"{where} holds a {getattr(hf_config, 'model_type', '?')!r} model, but backbone {backbone!r} "
             f"needs a {expected.model_type!r} checkpoint"
         )
+    if Path(source).is_dir() and not any(Path(source).glob("*.safetensors")):
+        pickled = sorted(p.name for p in Path(source).glob("*.bin"))
+        found = f"it holds {', '.join(pickled)} (pickle), which robovlms never loads" if pickled else "none found"
+        raise CheckpointError(
+            f"{where}: no safetensors weights ({found}); convert them with save_pretrained(safe_serialization=True)"
+        )
     try:
+        # safetensors only: transformers would otherwise fall back to unpickling pytorch_model.bin
         model, info = model_class.from_pretrained(
-            source, config=hf_config, trust_remote_code=remote, output_loading_info=True
+            source, config=hf_config, trust_remote_code=remote, output_loading_info=True, use_safetensors=True
         )
     except Exception as exc:  # transformers and safetensors raise many types for unreadable weights
         raise CheckpointError(f"{where}: cannot load the weights ({first_line(exc)})") from None

@@ -106,7 +106,7 @@ def discover(kind: str | ComponentKind | None = None) -> list[PluginInfo]:
         for each in kinds:
             for ep in dist.entry_points.select(group=each.group):
                 found.append(_health(ep, each, dist, dist_name, core, selected, disabled))
-    return _mark_duplicates(found)
+    return _mark_conflicts(found)
 
 
 def _health(
@@ -134,20 +134,32 @@ def _health(
     return info
 
 
-def _mark_duplicates(found: list[PluginInfo]) -> list[PluginInfo]:
-    """The first usable distribution to claim a name keeps it; later claimants are duplicates."""
-    owner: dict[tuple[ComponentKind, str], PluginInfo] = {}
+def split_name(name: str) -> tuple[str | None, str]:
+    """``"robovlms-paligemma:paligemma"`` to its distribution and component name; a plain name has no distribution."""
+    distribution, sep, component = name.rpartition(":")
+    return (distribution, component) if sep else (None, name)
+
+
+def _mark_conflicts(found: list[PluginInfo]) -> list[PluginInfo]:
+    """A name that several usable distributions claim goes to none of them until the user chooses.
+
+    Which one a config meant cannot be told from the order of ``sys.path``: every claimant is shown
+    as ``conflict``, and a qualified name (``distribution:name``) or disabling the others decides.
+    """
+    claims: dict[tuple[ComponentKind, str], list[PluginInfo]] = {}
+    for info in found:
+        if info.status is Status.OK:
+            claims.setdefault((info.kind, info.name), []).append(info)
     result = []
     for info in found:
-        key = (info.kind, info.name)
-        if info.status is Status.OK and key in owner:
-            first = owner[key]
+        rivals = [p for p in claims.get((info.kind, info.name), []) if p is not info]
+        if info.status is Status.OK and rivals:
+            others = ", ".join(f"{p.distribution} {p.version}" for p in rivals)
             info = replace(
                 info,
-                status=Status.DUPLICATE,
-                reason=f"name already taken by {first.distribution} {first.version}",
+                status=Status.CONFLICT,
+                reason=f"{info.kind.label} {info.name!r} is also claimed by {others}; "
+                f"a config chooses with '{info.distribution}:{info.name}'",
             )
-        elif info.status is Status.OK:
-            owner[key] = info
         result.append(info)
     return sorted(result, key=lambda p: (p.kind.key, p.name, p.status is not Status.OK, p.distribution))

@@ -70,7 +70,7 @@ class Status(str, Enum):
     OK = "ok"
     DISABLED = "disabled"
     INCOMPATIBLE = "incompatible"
-    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
     MISSING = "missing"
     BROKEN = "broken"
     ERROR = "error"

@@ -13,16 +13,17 @@ from importlib import import_module
 from types import ModuleType
 
 import pluggy
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from robovlms.errors import PluginError, first_line
+from robovlms.errors import PluginError, first_line, shown
 from robovlms.plugins import hookspecs
-from robovlms.plugins.discovery import PluginInfo, discover
+from robovlms.plugins.discovery import PluginInfo, discover, split_name
 from robovlms.plugins.kinds import Component, ComponentKind, Status, kind_named
 from robovlms.version import PLUGIN_API_VERSION
 
 _manager: pluggy.PluginManager | None = None
-_loaded: dict[tuple[ComponentKind, str], type[Component]] = {}
+_loaded: dict[tuple[ComponentKind, str, str], type[Component]] = {}
 
 
 class _LoadFailure(Exception):
@@ -128,7 +129,7 @@ def _select(classes: list[object], info: PluginInfo) -> type[Component]:
 
 
 def _load(info: PluginInfo) -> type[Component]:
-    key = (info.kind, info.name)
+    key = (info.kind, info.distribution, info.name)
     if key in _loaded:
         return _loaded[key]
     module = _import(info)
@@ -144,8 +145,11 @@ def _load(info: PluginInfo) -> type[Component]:
 
 
 def check(info: PluginInfo) -> PluginInfo:
-    """Load a plugin to find problems that metadata cannot show; return its updated status."""
-    if info.status is not Status.OK:
+    """Load a plugin to find problems that metadata cannot show; return its updated status.
+
+    A claimant of a conflicting name is loaded too: if it is broken, that is what it is shown as.
+    """
+    if info.status not in (Status.OK, Status.CONFLICT):
         return info
     try:
         _load(info)
@@ -159,12 +163,27 @@ def _unknown(kind: ComponentKind, name: str, candidates: list[PluginInfo]) -> Pl
     close = difflib.get_close_matches(name, usable, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     listed = ", ".join(usable) if usable else "none (no installed distribution provides one)"
-    return PluginError(f"unknown {kind.label} {name!r}{hint}; installed {kind.label}s: {listed}")
+    return PluginError(f"unknown {kind.label} {shown(name)}{hint}; installed {kind.label}s: {listed}")
+
+
+def _claimed_by_several(kind: ComponentKind, name: str, claims: list[PluginInfo]) -> PluginError:
+    rivals = [p for p in claims if p.status is Status.CONFLICT]
+    listed = " and ".join(f"{p.distribution} {p.version}" for p in rivals)
+    choices = " or ".join(f"'{p.distribution}:{name}'" for p in rivals)
+    return PluginError(
+        f"{kind.label} {shown(name)} is claimed by {listed}; name one of them as {choices}, "
+        "or disable the others with ROBOVLMS_DISABLE_PLUGINS"
+    )
 
 
 def load(kind: str | ComponentKind, name: str) -> type[Component]:
-    """Return the class registered under ``name``, importing only the entry point that provides it."""
+    """Return the class registered under ``name``, importing only the entry point that provides it.
+
+    ``name`` may be qualified by its distribution (``robovlms-paligemma:paligemma``), which is how a
+    config chooses between distributions that claim the same name.
+    """
     kind = kind_named(kind)
+    distribution, name = split_name(name)
     everything = discover()
     if strict():
         problems = [p for p in everything if p.problem]
@@ -178,14 +197,26 @@ def load(kind: str | ComponentKind, name: str) -> type[Component]:
     claims = [p for p in candidates if p.name == name]
     if not claims:
         raise _unknown(kind, name, candidates)
-    info = next((p for p in claims if p.status is Status.OK), claims[0])
+    if distribution is not None:
+        chosen = [p for p in claims if canonicalize_name(p.distribution) == canonicalize_name(distribution)]
+        if not chosen:
+            providers = ", ".join(sorted({p.distribution for p in claims}))
+            raise PluginError(
+                f"{kind.label} {shown(name)}: no installed distribution {shown(distribution)} provides it "
+                f"(it is provided by {providers})"
+            )
+        info = chosen[0]
+    elif any(p.status is Status.CONFLICT for p in claims):
+        raise _claimed_by_several(kind, name, claims)
+    else:
+        info = next((p for p in claims if p.status is Status.OK), claims[0])
     checked = check(info)
-    if checked.status is not Status.OK:
+    if checked.status not in (Status.OK, Status.CONFLICT):  # a chosen claimant of a shared name is fine
         raise PluginError(
-            f"{kind.label} {name!r} from {checked.distribution} {checked.version} cannot be used "
+            f"{kind.label} {shown(name)} from {checked.distribution} {checked.version} cannot be used "
             f"({checked.status}): {checked.reason}"
         )
-    return _loaded[(kind, name)]
+    return _loaded[(kind, checked.distribution, name)]
 
 
 def unknown_names(kind: str | ComponentKind, names: list[str]) -> list[str]:
@@ -193,4 +224,5 @@ def unknown_names(kind: str | ComponentKind, names: list[str]) -> list[str]:
     kind = kind_named(kind)
     candidates = discover(kind)
     known = {p.name for p in candidates}
-    return [str(_unknown(kind, n, candidates)) for n in names if n not in known]
+    plain = [split_name(n)[1] for n in names]
+    return [str(_unknown(kind, n, candidates)) for n in plain if n not in known]

@@ -9,15 +9,17 @@ answering pings) takes its history with it, and nothing it sent can stop the oth
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
-from robovlms.errors import RoboVLMsError
+from robovlms.errors import RoboVLMsError, shown
 from robovlms.serving.protocol import (
     DEFAULT_MAX_BYTES,
     DEFAULT_PORT,
@@ -37,14 +39,54 @@ DEFAULT_HOST = "127.0.0.1"
 log = logging.getLogger("robovlms.serve")
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one client may ask of the server, checked before any work is done for it.
+
+    Tokenizing and resizing cost time in proportion to what a client sends; these bounds keep one
+    client from stalling the others, and the caps keep idle or excess connections from holding
+    sessions.
+    """
+
+    #: longest instruction, in characters (a real one is a sentence)
+    max_instruction_chars: int = 2000
+    #: longest side of a camera frame, in pixels
+    max_image_side: int = 4096
+    #: connections served at once; more are refused with an error and closed
+    max_sessions: int = 64
+    #: seconds a session may stay silent before the server closes it
+    idle_timeout: float = 300.0
+
+    def check(self, message: dict[str, Any]) -> None:
+        """Refuse an oversized step message from its header alone, before decoding or resizing anything."""
+        instruction = message.get("instruction")
+        if isinstance(instruction, str) and len(instruction) > self.max_instruction_chars:
+            raise ProtocolError(
+                f"instruction: {len(instruction)} characters; the server takes at most {self.max_instruction_chars}"
+            )
+        image = message.get("image")
+        shape = image.get("shape") if isinstance(image, dict) else None
+        if isinstance(shape, list) and any(isinstance(n, int) and n > self.max_image_side for n in shape[:2]):
+            raise ProtocolError(
+                f"image: shape {shown(shape)}; the server takes frames of at most {self.max_image_side} pixels a side"
+            )
+
+
 class PolicyServer:
     """Serves ``vla`` on ``ws://host:port``; binds at construction, so ``port=0`` picks a free port."""
 
     def __init__(
-        self, vla: VLA, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, max_bytes: int = DEFAULT_MAX_BYTES
+        self,
+        vla: VLA,
+        *,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        limits: Limits = Limits(),
     ) -> None:
         self.vla = vla.eval()
         self.max_bytes = max_bytes
+        self.limits = limits
         self._model_lock = threading.Lock()
         self._count_lock = threading.Lock()
         self._open_sessions = 0
@@ -68,6 +110,9 @@ class PolicyServer:
             "history_length": model.history_length,
             "history_mode": model.history_mode,
             "image_size": vla.backbone.image_processor.size,
+            "max_instruction_chars": limits.max_instruction_chars,
+            "max_image_side": limits.max_image_side,
+            "idle_timeout_s": limits.idle_timeout,
             **vla.config.inference.model_dump(),
         }
 
@@ -106,16 +151,34 @@ class PolicyServer:
     # -- one connection ------------------------------------------------------------------------
 
     def _handle(self, connection: ServerConnection) -> None:
-        policy = self.vla.policy()
+        try:  # read now: once the peer has gone, its socket can no longer say who it was
+            peer = connection.remote_address
+        except OSError:
+            return
         with self._count_lock:
-            self._open_sessions += 1
-        log.info("session opened for %s", connection.remote_address)
+            admitted = self._open_sessions < self.limits.max_sessions
+            self._open_sessions += admitted
+        if not admitted:
+            log.info("refused %s: %d sessions open", peer, self.limits.max_sessions)
+            refusal = f"the server is full ({self.limits.max_sessions} sessions); try again later"
+            with contextlib.suppress(ConnectionClosed):
+                connection.send(encode({"type": "error", "message": refusal}))
+                connection.close(1013, "server full")
+            return
+        policy = self.vla.policy()
+        log.info("session opened for %s", peer)
         try:
             connection.send(encode(self._hello))
-            for payload in connection:
+            while True:
+                try:
+                    payload = connection.recv(timeout=self.limits.idle_timeout)
+                except TimeoutError:
+                    log.info("session of %s idle for %.0f s: closed", peer, self.limits.idle_timeout)
+                    connection.close(1001, "idle")
+                    break
                 connection.send(encode(self._reply(policy, payload)))
         except ConnectionClosed as exc:  # gone mid-episode, or a message beyond the transport limit
-            log.info("session of %s ended: %s", connection.remote_address, exc)
+            log.info("session of %s ended: %s", peer, exc)
         finally:
             with self._count_lock:
                 self._open_sessions -= 1
@@ -142,13 +205,15 @@ class PolicyServer:
             return {"type": "error", "message": f"internal error in the policy server: {type(exc).__name__}: {exc}"}
 
     def _step(self, policy: Policy, message: dict[str, Any], received: float) -> dict[str, Any]:
+        self.limits.check(message)
         observation = {"image": unpack_array(message.get("image"), "image"), "instruction": message.get("instruction")}
         if message.get("state") is not None:
             observation["state"] = unpack_array(message["state"], "state")
+        prepared = policy.prepare(observation)  # this client's resizing and tokenizing: outside the model lock
         with self._model_lock:
             started = time.perf_counter()
             calls = policy.model_calls
-            action = policy.step(observation)
+            action = policy.step(prepared)
             step, chunk = policy.steps - 1, policy.planned()
             done = time.perf_counter()
         return {
@@ -158,7 +223,7 @@ class PolicyServer:
             "step": step,
             "model_call": policy.model_calls > calls,
             "timing": {
-                "wait_ms": (started - received) * 1e3,  # decoding, then other sessions' steps
+                "wait_ms": (started - received) * 1e3,  # decoding and preprocessing, then other sessions' steps
                 "policy_ms": (done - started) * 1e3,
                 "server_ms": (time.perf_counter() - received) * 1e3,
             },

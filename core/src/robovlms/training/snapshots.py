@@ -59,6 +59,15 @@ def snapshots(run: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith(PREFIX))
 
 
+def remove_unfinished(run: Path) -> list[Path]:
+    """Delete the temporary folders of snapshots whose writing was interrupted; return what was removed."""
+    folder = run / FOLDER
+    leftovers = sorted(folder.glob(f".tmp-{PREFIX}*")) if folder.is_dir() else []
+    for leftover in leftovers:
+        shutil.rmtree(leftover, ignore_errors=True)
+    return leftovers
+
+
 def save_snapshot(run: Path, step: int, model: torch.nn.Module, trainer_state: dict[str, Any], keep: int) -> Path:
     """Write the checkpoint of ``step`` atomically, then keep only the latest ``keep``."""
     final = run / FOLDER / f"{PREFIX}{step:08d}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import nullcontext
@@ -21,7 +22,7 @@ from torch.utils.data import DataLoader, Sampler
 
 from robovlms.config import Config, config_from_dict
 from robovlms.datasets.windows import TrainingData, open_training_data
-from robovlms.errors import ConfigError, RoboVLMsError
+from robovlms.errors import CheckpointError, ConfigError, RoboVLMsError, TrainingError
 from robovlms.model.normalization import ActionNormalizer
 from robovlms.model.vla import VLA, build_vla
 from robovlms.training import distributed, snapshots
@@ -174,14 +175,30 @@ class Trainer:
         }
 
     def _resume(self) -> None:
+        """Continue from the newest intact snapshot, saying which damaged ones were passed over."""
+        if self.world.main:
+            snapshots.remove_unfinished(self.output)
+        self.world.barrier()
         found = snapshots.snapshots(self.output)
         if not found:
             return  # interrupted before the first snapshot: start over
-        state = snapshots.load_snapshot(found[-1], self.vla)
+        state, damaged = None, []
+        for path in reversed(found):
+            try:
+                state = snapshots.load_snapshot(path, self.vla)
+                break
+            except CheckpointError as exc:
+                damaged.append(f"{path.name} ({exc})")
+        if state is None:
+            raise CheckpointError(f"{self.output}: no intact checkpoint to resume from; damaged: {'; '.join(damaged)}")
+        if damaged and self.world.main:
+            print(f"resume: passed over damaged {', '.join(damaged)}; resuming from {path.name}", file=sys.stderr)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         snapshots.set_rng_state(state["rng"])
+        if self.world.main:
+            _forget_metrics_after(self.output / "metrics.jsonl", self.step)
 
     def _savable(self) -> VLA | None:
         """The model with full weights, on rank 0: the VLA itself, or under FSDP an unsharded copy.
@@ -251,9 +268,19 @@ class Trainer:
         # kept on the device: read once per optimizer step, not once per loss and micro-batch
         return keys, torch.stack([out[key].detach().double() for key in keys]) / accumulation
 
-    def _optimizer_step(self) -> None:
-        if self.config.training.gradient_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.vla.parameters(), self.config.training.gradient_clip)
+    def _optimizer_step(self, losses: dict[str, float]) -> None:
+        """Clip, step and schedule; a non-finite loss or gradient stops the run before it reaches the weights."""
+        clip = self.config.training.gradient_clip
+        norm = torch.nn.utils.clip_grad_norm_(self.vla.parameters(), clip if clip is not None else math.inf)
+        bad = [name for name, value in losses.items() if not math.isfinite(value)]
+        if bad or not torch.isfinite(norm):
+            what = f"the {', '.join(bad)} is {losses[bad[0]]}" if bad else f"the gradient norm is {norm.item()}"
+            kept = snapshots.snapshots(self.output)
+            last = f"the last good checkpoint, {kept[-1].name}, is intact" if kept else "no checkpoint was written yet"
+            raise TrainingError(
+                f"step {self.step + 1}: {what}; training stopped before the weights took it ({last}; "
+                "try a lower training.learning_rate, or gradient clipping)"
+            )
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -284,8 +311,8 @@ class Trainer:
             self.batch_in_epoch += 1
             if not sync:
                 continue
-            self._optimizer_step()
             last = dict(zip(keys, self.world.mean(sums), strict=True))
+            self._optimizer_step(last)
             last.update(step=self.step, epoch=self.epoch, lr=self.scheduler.get_last_lr()[0])
             last["samples_per_s"] = samples / max(time.perf_counter() - tick, 1e-9)
             tick, samples, sums = time.perf_counter(), 0, None
@@ -310,6 +337,21 @@ class Trainer:
         self.world.barrier()
         distributed.teardown(self.world)
         return last
+
+
+def _forget_metrics_after(metrics: Path, step: int) -> None:
+    """Drop the lines of steps after ``step``: a resumed run logs them again, and a step appears once."""
+    if not metrics.is_file():
+        return
+    kept = []
+    for line in metrics.read_text().splitlines():
+        try:
+            logged = json.loads(line).get("step", 0)
+        except (ValueError, AttributeError):
+            continue  # a line cut off by the kill
+        if not isinstance(logged, int) or logged <= step:
+            kept.append(line)
+    metrics.write_text("".join(f"{line}\n" for line in kept))
 
 
 class _Logger:
