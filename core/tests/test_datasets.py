@@ -486,3 +486,35 @@ def test_a_frame_that_would_decompress_past_its_declared_size_is_refused_from_it
     one_line_error(
         lambda: dataset.frames(dataset.episodes[0], "observation.image"), "has frames of shape [8000, 8000, 3]"
     )
+
+
+def test_a_task_that_changes_inside_an_episode_reaches_the_windows_after_the_change(copy):
+    """LeRobot keeps a task per frame: windows whose newest frame is past the change train on the new task."""
+    tasks = pq.read_table(copy / "meta" / "tasks.parquet")
+    new = "now push the blue cube to the left"
+    rows = [*tasks.to_pylist(), {"task_index": tasks.num_rows, "task": new}]
+    pq.write_table(pa.Table.from_pylist(rows, schema=tasks.schema), copy / "meta" / "tasks.parquet")
+    dataset = LeRobotDataset(copy)
+    first = dataset.episodes[0]
+    half = first.length // 2
+    table = pq.read_table(copy / DATA)
+    indices = table["task_index"].to_pylist()
+    row = table["index"].to_pylist().index(first.start)
+    for frame in range(half, first.length):
+        indices[row + frame] = tasks.num_rows
+    _replace_column(copy / DATA, "task_index", indices)
+    dataset = LeRobotDataset(copy)
+    assert dataset.frame_tasks(dataset.episodes[0]).tolist() == [0] * half + [tasks.num_rows] * (first.length - half)
+    old = dataset.task(dataset.episodes[0])
+    windows = WindowDataset(dataset, history_length=2, action_chunk_size=2, episodes=[0])
+    seen = [windows[t]["instruction"] for t in range(first.length)]
+    # a window starting at t ends at t + 1: it is about the new task once that frame is past the change
+    assert seen == [old] * (half - 1) + [new] * (first.length - half + 1)
+
+
+def test_a_task_index_outside_the_tasks_names_the_frame(copy):
+    indices = pq.read_table(copy / DATA)["task_index"].to_pylist()
+    indices[2] = 99
+    _replace_column(copy / DATA, "task_index", indices)
+    dataset = LeRobotDataset(copy)
+    one_line_error(lambda: WindowDataset(dataset, 2, 2), "frame 2 of episode 0", "task_index 99")

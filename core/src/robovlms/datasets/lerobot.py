@@ -313,11 +313,20 @@ class LeRobotDataset:
         return images
 
     def task(self, episode: EpisodeMeta) -> str:
-        """The instruction of an episode (its first frame's task)."""
-        index = int(self._rows(episode, "task_index")[0].as_py())
-        if not 0 <= index < len(self.tasks):
-            raise DatasetError(f"{self.root / episode.data_file}: task_index {index} is not in meta/tasks.parquet")
-        return self.tasks[index]
+        """The instruction of an episode's first frame."""
+        return self.tasks[int(self.frame_tasks(episode)[0])]
+
+    def frame_tasks(self, episode: EpisodeMeta) -> np.ndarray:
+        """Each frame's ``task_index`` ``(length,)``: LeRobot lets the task change inside an episode."""
+        indices = self._rows(episode, "task_index").to_numpy(zero_copy_only=False)
+        outside = (indices < 0) | (indices >= len(self.tasks))
+        if outside.any():
+            frame = int(np.argmax(outside))
+            raise DatasetError(
+                f"{self.root / episode.data_file}: frame {frame} of episode {episode.index} has task_index "
+                f"{int(indices[frame])}, which is not in meta/tasks.parquet ({len(self.tasks)} tasks)"
+            )
+        return indices.astype(np.int64)
 
 
 #: dtypes a feature may declare: LeRobot's numeric ones, and its two visual kinds

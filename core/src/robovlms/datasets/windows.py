@@ -3,8 +3,10 @@
 A sample starts at any frame ``t`` of an episode and holds frames ``t .. t+T-1``; for each of
 those frames, its next ``C`` actions. Windows and chunks that run past the episode's end are
 padded (the last frame and state repeated, zero actions) and masked, so every frame of every episode is
-trained on, the end of an episode included. :func:`collate` batches samples into exactly the
-keyword arguments of :meth:`robovlms.vla.VLA.forward`.
+trained on, the end of an episode included. A sample's instruction is the task of its newest real
+frame: LeRobot lets the task change inside an episode, and a window after the change is about the
+new one. :func:`collate` batches samples into exactly the keyword arguments of
+:meth:`robovlms.model.vla.VLA.forward`.
 
 Actions are loaded for all episodes up front (they are small); images are decoded per episode on
 first use and kept, bounded by ``cache_mb``, so after the first epoch a sample costs a few
@@ -58,7 +60,8 @@ class WindowDataset(Dataset):
         self.image_key = image_key
         chosen = range(len(dataset.episodes)) if episodes is None else episodes
         self.episodes: list[EpisodeMeta] = [dataset.episodes[i] for i in chosen]
-        self.instructions = [dataset.task(e) for e in self.episodes]
+        self.tasks = dataset.tasks
+        self.frame_tasks = [dataset.frame_tasks(e) for e in self.episodes]
         # each episode's actions and one zero row after them, the target of chunk steps past its end
         self.actions = [_zero_row_after(_finite(dataset, e, action_key)) for e in self.episodes]
         self.states = None
@@ -98,7 +101,8 @@ class WindowDataset(Dataset):
         frames = np.minimum(steps, length - 1)
         sample = {
             "images": self._frames(position)[frames],
-            "instruction": self.instructions[position],
+            # the newest real frame's task: where the task changes inside an episode, so does the instruction
+            "instruction": self.tasks[int(self.frame_tasks[position][frames[-1]])],
             "frame_mask": frame_mask,
             "actions": padded[np.where(action_mask, targets, length)],
             "action_mask": action_mask,
