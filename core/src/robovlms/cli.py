@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from robovlms.errors import ConfigError, RoboVLMsError, shown
+from robovlms.errors import ConfigError, RoboVLMsError, check_range, shown
 
 COLUMNS = ("name", "kind", "distribution", "version", "status", "reason")
 TRUST_HELP = "let the run's backbone folder run its own Python code (never taken from the run's own config)"
@@ -60,14 +60,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _in_range(value: int, flag: str, low: int, high: int | None = None) -> int:
-    """``value`` if ``low <= value <= high``, else a one-line error that names the flag and the range."""
-    if value < low or (high is not None and value > high):
-        expected = f"{low} to {high}" if high is not None else f"at least {low}"
-        raise RoboVLMsError(f"{flag}: expected {expected}, got {value}")
-    return value
-
-
 def _address(host: str) -> str:
     """An IP address or a host name (RFC 1123 labels), else a one-line error."""
     import ipaddress
@@ -104,9 +96,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_dataset_generate(args: argparse.Namespace) -> int:
     from robovlms.datasets.recording import generate
 
-    _in_range(args.episodes, "--episodes", 1, 10**7)
-    _in_range(args.image_size, "--image-size", 16, 1024)
-    _in_range(args.seed, "--seed", 0, 2**63 - 1)
     done = generate(args.out, args.episodes, seed=args.seed, image_size=args.image_size)
     print(f"wrote {done.episodes} episodes ({done.frames} frames) of the tabletop task to {done.path}")
     return 0
@@ -117,9 +106,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from robovlms.evaluation.closed_loop import evaluate
 
-    _in_range(args.episodes, "--episodes", 1, 10**6)
-    _in_range(args.workers, "--workers", 1, 256)
-    _in_range(args.seed, "--seed", 0, 2**63 - 1)
+    check_range(args.episodes, "--episodes", 1, 10**6)
+    check_range(args.workers, "--workers", 1, 256)
+    check_range(args.seed, "--seed", 0, 2**63 - 1)
     picture = Path(args.run) / "eval" / f"rollouts-seed{args.seed}.png"
     report = evaluate(
         args.run,
@@ -169,14 +158,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from robovlms.model.vla import VLA
     from robovlms.serving.server import Limits, PolicyServer
 
-    _in_range(args.port, "--port", 0, 65535)
+    check_range(args.port, "--port", 0, 65535)
     _address(args.host)
-    _in_range(args.max_bytes, "--max-bytes", 1024, 2**31)
+    check_range(args.max_bytes, "--max-bytes", 1024, 2**31)
     limits = Limits(
-        max_instruction_chars=_in_range(args.max_instruction_chars, "--max-instruction-chars", 1, 10**6),
-        max_image_side=_in_range(args.max_image_side, "--max-image-side", 16, 65536),
-        max_sessions=_in_range(args.max_sessions, "--max-sessions", 1, 10**5),
-        idle_timeout=float(_in_range(args.idle_timeout, "--idle-timeout", 1, 10**7)),
+        max_instruction_chars=check_range(args.max_instruction_chars, "--max-instruction-chars", 1, 10**6),
+        max_image_side=check_range(args.max_image_side, "--max-image-side", 16, 65536),
+        max_sessions=check_range(args.max_sessions, "--max-sessions", 1, 10**5),
+        idle_timeout=float(check_range(args.idle_timeout, "--idle-timeout", 1, 10**7)),
     )
     device = resolve_device(args.device)  # before the load: a missing GPU is reported without waiting for it
     vla = VLA.from_pretrained(args.run, trust_remote_code=args.trust_remote_code).to(device)

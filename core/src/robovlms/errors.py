@@ -17,6 +17,13 @@ def shown(value: object) -> str:
     return text if len(text) <= ECHO else text[: ECHO - 3] + "..."
 
 
+def check_range(value: int, name: str, low: int, high: int, error: type[Exception] | None = None) -> int:
+    """``value`` if ``low <= value <= high``, else a one-line ``error`` that names the setting and the range."""
+    if not low <= value <= high:
+        raise (error or RoboVLMsError)(f"{name}: expected {low} to {high}, got {value}")
+    return value
+
+
 class RoboVLMsError(Exception):
     """A user-facing error whose message is complete on its own; the CLI exits with status 2."""
 

@@ -15,6 +15,7 @@ import numpy as np
 from robovlms.datasets.lerobot import DatasetError
 from robovlms.datasets.writer import LeRobotWriter
 from robovlms.envs.tabletop import ScriptedExpert, TabletopEnv
+from robovlms.errors import check_range
 
 FPS = 10
 ARM = ["x", "y", "z", "roll", "pitch", "yaw", "gripper"]
@@ -36,10 +37,9 @@ def generate(
     out: str | Path, episodes: int, *, seed: int = 0, image_size: int = 64, file_size_mb: float = 100.0
 ) -> Generated:
     """Run the expert for ``episodes`` episodes and write them to the new folder ``out``."""
-    if episodes < 1:
-        raise DatasetError(f"--episodes: expected at least 1, got {episodes}")
-    if image_size < 16:
-        raise DatasetError(f"--image-size: the tabletop needs at least 16 pixels, got {image_size}")
+    check_range(episodes, "--episodes", 1, 10**7, DatasetError)
+    check_range(image_size, "--image-size", 16, 1024, DatasetError)  # the tabletop needs 16 pixels to draw
+    check_range(seed, "--seed", 0, 2**63 - 1, DatasetError)
     features = {
         "observation.image": {
             "dtype": "image",

@@ -77,14 +77,17 @@ class Policy:
         """
         if isinstance(observation, Prepared):
             return observation
+        self._require_started()
         pixels, instruction, state = self._check(observation)
         # tokenized only when the episode's instruction changes (each session prepares for its own policy)
         encoded = None if instruction == self._instruction else self.vla.encode_instructions([instruction])
         return Prepared(pixels, instruction, state, encoded)
 
-    def _check(self, observation: Any) -> tuple[torch.Tensor, str, torch.Tensor | None]:
+    def _require_started(self) -> None:
         if not self._started:
             raise RoboVLMsError("policy.step() was called before policy.reset(); call reset() at each episode start")
+
+    def _check(self, observation: Any) -> tuple[torch.Tensor, str, torch.Tensor | None]:
         if not isinstance(observation, dict):
             raise InputError(
                 f"observation: expected a dict with 'image' and 'instruction', got {type(observation).__name__}"
@@ -111,8 +114,7 @@ class Policy:
     def step(self, observation: dict[str, Any] | Prepared) -> np.ndarray:
         """The action to execute now, in robot units: arm values then the gripper (+1 open, -1 close)."""
         prepared = self.prepare(observation)
-        if not self._started:
-            raise RoboVLMsError("policy.step() was called before policy.reset(); call reset() at each episode start")
+        self._require_started()  # a Prepared made before reset() skipped prepare's check
         pixels, instruction, state = prepared.pixels, prepared.instruction, prepared.state
         if instruction != self._instruction:
             encoded = prepared.encoded or self.vla.encode_instructions([instruction])
