@@ -31,6 +31,8 @@ DISTRIBUTIONS = {
     "paligemma": "plugins/robovlms-paligemma",
     "llava": "plugins/robovlms-llava",
     "flamingo": "plugins/robovlms-flamingo",
+    "qwen2vl": "plugins/robovlms-qwen2vl",
+    "kosmos2": "plugins/robovlms-kosmos2",
 }
 
 

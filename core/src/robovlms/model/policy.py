@@ -80,8 +80,11 @@ class Policy:
         self._require_started()
         pixels, instruction, state = self._check(observation)
         # tokenized only when the episode's instruction changes (each session prepares for its own policy)
-        encoded = None if instruction == self._instruction else self.vla.encode_instructions([instruction])
+        encoded = None if instruction == self._instruction else self._encode(instruction, pixels)
         return Prepared(pixels, instruction, state, encoded)
+
+    def _encode(self, instruction: str, pixels: torch.Tensor) -> EncodedPrompt:
+        return self.vla.encode_instructions([instruction], (pixels.shape[-2], pixels.shape[-1]))
 
     def _require_started(self) -> None:
         if not self._started:
@@ -117,7 +120,7 @@ class Policy:
         self._require_started()  # a Prepared made before reset() skipped prepare's check
         pixels, instruction, state = prepared.pixels, prepared.instruction, prepared.state
         if instruction != self._instruction:
-            encoded = prepared.encoded or self.vla.encode_instructions([instruction])
+            encoded = prepared.encoded or self._encode(instruction, pixels)
             self._instruction, self._encoded = instruction, encoded
             self._features.clear()  # cached features were computed for the old instruction
             self._features.extend([None] * len(self._pixels))

@@ -26,6 +26,7 @@ from robovlms.model.backbone import BaseRoboVLM, EncodedPrompt
 from robovlms.model.components import build_backbone, build_head, head_class, head_spec
 from robovlms.model.normalization import ActionNormalizer
 from robovlms.model.policy import Policy
+from robovlms.model.sequence import NO_IMAGE
 from robovlms.model.state import StateEncoder
 
 
@@ -70,11 +71,12 @@ class VLA(nn.Module):
         pixels = self.backbone.image_processor(flat).to(self.action_tokens.device)
         return pixels.view(shape[0], shape[1], *pixels.shape[1:])
 
-    def encode_instructions(self, instructions: list[str]) -> EncodedPrompt:
-        """The backbone's prompts for a batch of instructions, tokenized."""
+    def encode_instructions(self, instructions: list[str], image_size: tuple[int, int] | None = None) -> EncodedPrompt:
+        """The backbone's prompts for a batch of instructions, tokenized for images of ``image_size``
+        (processed ``(height, width)``; the processor's square size when None)."""
         if not isinstance(instructions, (list, tuple)) or not all(isinstance(i, str) for i in instructions):
             raise InputError("instructions: expected a list of strings, one per sample")
-        return self.backbone.tokenize(list(instructions))
+        return self.backbone.tokenize(list(instructions), image_size)
 
     # -- features at the action tokens ------------------------------------------------------------
 
@@ -111,14 +113,17 @@ class VLA(nn.Module):
         actions = self.action_tokens.unsqueeze(0).expand(b, -1, -1).to(first.dtype)
         real = frame_mask.to(prompts["attention_mask"].dtype)
         pieces, masks, frames = [first], [prompts["attention_mask"]], [torch.zeros_like(prompts["attention_mask"])]
+        images = [backbone.prompt_image_index(prompts["input_ids"])]  # which image each position holds, or -1
         for step in range(t):
             if step > 0 and not cross:
                 pieces.append(image_tokens[:, step].to(first.dtype))
                 masks.append(real[:, step : step + 1].expand(-1, image_tokens.shape[2]))
                 frames.append(torch.full_like(masks[-1], step))
+                images.append(torch.full_like(masks[-1], step, dtype=torch.long))
             pieces.append(actions)
             masks.append(real[:, step : step + 1].expand(-1, k))
             frames.append(torch.full_like(masks[-1], step))
+            images.append(torch.full_like(masks[-1], NO_IMAGE, dtype=torch.long))
         embeds, mask, frame_of = torch.cat(pieces, 1), torch.cat(masks, 1), torch.cat(frames, 1)
         prefix = torch.zeros_like(mask, dtype=torch.bool)
         prefix[:, : first.shape[1]] = prompts["attention_mask"].bool()
@@ -126,7 +131,14 @@ class VLA(nn.Module):
         if cross:  # every position sees the image of its own frame
             sees = nn.functional.one_hot(frame_of, t) * mask.unsqueeze(-1)
             extra = {"image_tokens": image_tokens, "image_attention_mask": sees}
-        hidden = backbone.forward_text(embeds, mask, prefix_mask=prefix, **extra)
+        hidden = backbone.text_pass(
+            embeds,
+            mask,
+            image_index=torch.cat(images, 1),
+            image_layout=backbone.layout_of(pixels),
+            prefix_mask=prefix,
+            **extra,
+        )
         segment = k + (0 if cross else image_tokens.shape[2])
         ends = first.shape[1] + k + segment * torch.arange(t, device=hidden.device)  # end of each frame's actions
         index = ends.unsqueeze(1) - k + torch.arange(k, device=hidden.device).unsqueeze(0)  # (T, K)
@@ -165,7 +177,8 @@ class VLA(nn.Module):
             raise InputError(f"instructions: got {len(instructions)} for a batch of {b}")
         if frame_mask is None:
             frame_mask = torch.ones(b, t, dtype=torch.bool, device=pixels.device)
-        features = self.window_features(pixels, self.encode_instructions(instructions), frame_mask.bool())
+        prompts = self.encode_instructions(instructions, (pixels.shape[-2], pixels.shape[-1]))
+        features = self.window_features(pixels, prompts, frame_mask.bool())
         features = self.with_state(features, states)
         prediction = self.head(features, frame_mask.bool())
         out = {"prediction": prediction}
