@@ -36,7 +36,7 @@ def record(seed: int, size: int = SIZE) -> tuple[str, dict[str, np.ndarray]]:
     observation, done, steps = env.reset(seed), False, []
     while not done:
         action = expert.act(env)
-        steps.append((observation["image"], observation["state"], action))
+        steps.append((observation["images"]["observation.image"], observation["state"], action))
         observation, _, done = env.step(action)
     images, states, actions = (np.stack(column) for column in zip(*steps, strict=True))
     return env.instruction, {"observation.image": images, "observation.state": states, "action": actions}

@@ -5,7 +5,8 @@ those frames, its next ``C`` actions. Windows and chunks that run past the episo
 padded (the last frame and state repeated, zero actions) and masked, so every frame of every episode is
 trained on, the end of an episode included. A sample's instruction is the task of its newest real
 frame: LeRobot lets the task change inside an episode, and a window after the change is about the
-new one. :func:`collate` batches samples into exactly the keyword arguments of
+new one. A sample's ``images`` are the frames of its one camera, or with several cameras a dict
+of them by camera. :func:`collate` batches samples into exactly the keyword arguments of
 :meth:`robovlms.model.vla.VLA.forward`.
 
 Actions are loaded for all episodes up front (they are small); images are decoded per episode on
@@ -43,7 +44,7 @@ class WindowDataset(Dataset):
         action_chunk_size: int,
         *,
         episodes: Sequence[int] | None = None,
-        image_key: str = "observation.image",
+        image_keys: str | Sequence[str] = "observation.image",
         action_key: str = "action",
         state_key: str | None = None,
         cache_mb: float = 1024.0,
@@ -52,12 +53,13 @@ class WindowDataset(Dataset):
             raise DatasetError(
                 f"windows need history_length and action_chunk_size >= 1, got {history_length}, {action_chunk_size}"
             )
-        dataset.require(image_key, "data.image_keys", visual=True)
+        self.image_keys = [image_keys] if isinstance(image_keys, str) else list(image_keys)
+        for key in self.image_keys:
+            dataset.require(key, "data.image_keys", visual=True)
         dataset.require(action_key, "data.action_key")
         self.dataset = dataset
         self.history_length = history_length
         self.chunk = action_chunk_size
-        self.image_key = image_key
         chosen = range(len(dataset.episodes)) if episodes is None else episodes
         self.episodes: list[EpisodeMeta] = [dataset.episodes[i] for i in chosen]
         self.tasks = dataset.tasks
@@ -69,22 +71,23 @@ class WindowDataset(Dataset):
             dataset.require(state_key, "data.state_key")
             self.states = [_finite(dataset, e, state_key) for e in self.episodes]
         self._starts = np.cumsum([0] + [e.length for e in self.episodes])
-        self._images: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._images: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
         self._cache_limit = cache_mb * 1024 * 1024
 
     def __len__(self) -> int:
         return int(self._starts[-1])
 
-    def _frames(self, position: int) -> np.ndarray:
+    def _frames(self, position: int) -> dict[str, np.ndarray]:
+        """Every camera's frames of one episode, by camera."""
         if position in self._images:
             self._images.move_to_end(position)
             return self._images[position]
-        frames = self.dataset.frames(self.episodes[position], self.image_key)
+        frames = {key: self.dataset.frames(self.episodes[position], key) for key in self.image_keys}
         self._images[position] = frames
-        self._cache_bytes += frames.nbytes
+        self._cache_bytes += sum(f.nbytes for f in frames.values())
         while self._cache_bytes > self._cache_limit and len(self._images) > 1:
-            self._cache_bytes -= self._images.popitem(last=False)[1].nbytes
+            self._cache_bytes -= sum(f.nbytes for f in self._images.popitem(last=False)[1].values())
         return frames
 
     def __getitem__(self, item: int) -> Sample:
@@ -99,8 +102,9 @@ class WindowDataset(Dataset):
         targets = steps[:, None] + np.arange(self.chunk)[None, :]  # (T, C) frame index of each action
         action_mask = targets < length
         frames = np.minimum(steps, length - 1)
+        images = {key: episode[frames] for key, episode in self._frames(position).items()}
         sample = {
-            "images": self._frames(position)[frames],
+            "images": images if len(images) > 1 else images[self.image_keys[0]],
             # the newest real frame's task: where the task changes inside an episode, so does the instruction
             "instruction": self.tasks[int(self.frame_tasks[position][frames[-1]])],
             "frame_mask": frame_mask,
@@ -130,8 +134,14 @@ def _zero_row_after(actions: np.ndarray) -> np.ndarray:
 
 def collate(samples: list[Sample]) -> dict[str, Any]:
     """Stack samples into the keyword arguments of ``VLA.forward``."""
+    first = samples[0]["images"]
+    images: Any = (
+        {key: torch.from_numpy(np.stack([s["images"][key] for s in samples])) for key in first}
+        if isinstance(first, dict)
+        else torch.from_numpy(np.stack([s["images"] for s in samples]))
+    )
     batch = {
-        "images": torch.from_numpy(np.stack([s["images"] for s in samples])),
+        "images": images,
         "instructions": [s["instruction"] for s in samples],
         "frame_mask": torch.from_numpy(np.stack([s["frame_mask"] for s in samples])),
         "actions": torch.from_numpy(np.stack([s["actions"] for s in samples])),
@@ -204,7 +214,7 @@ def open_training_data(config: Config, *, cache_mb: float = 1024.0) -> TrainingD
             config.model.history_length,
             config.model.action_chunk_size,
             episodes=episodes,
-            image_key=data.image_keys[0],
+            image_keys=data.image_keys,
             action_key=data.action_key,
             state_key=data.state_key,
             cache_mb=cache_mb,

@@ -143,6 +143,8 @@ class Trainer:
             data.statistics, mode=model.action_normalization, clip=model.clip_actions
         )
         vla = build_vla(self.config, normalizer=normalizer)
+        features = data.train.dataset.features
+        vla.camera_sizes = {key: tuple(features[key]["shape"][:2]) for key in self.config.data.image_keys}  # type: ignore[misc]
         if vla.state_encoder is not None:
             assert data.state_statistics is not None  # open_training_data reads them when data.state_key is set
             vla.state_encoder.fit(data.state_statistics)
