@@ -398,7 +398,7 @@ def test_several_cameras_travel_in_one_step_and_the_hello_names_them(tmp_path):
         ]
         client.reset()
         got = [client.step(frames, "stack").action for frames in steps]
-        with pytest.raises(ServerError, match="missing camera 'observation.images.wrist'"):
+        with pytest.raises(ServerError, match=r"missing camera 'observation\.images\.wrist'"):
             client.step({"observation.images.top": steps[0]["observation.images.top"]}, "stack")
         with pytest.raises(ServerError, match="reads 2 cameras"):
             client.step(steps[0]["observation.images.top"], "stack")

@@ -97,7 +97,9 @@ def cmd_dataset_generate(args: argparse.Namespace) -> int:
     from robovlms.datasets.recording import generate
 
     cameras = [c.strip() for c in args.cameras.split(",") if c.strip()]
-    done = generate(args.out, args.episodes, seed=args.seed, image_size=args.image_size, cameras=cameras)
+    done = generate(
+        args.out, args.episodes, seed=args.seed, image_size=args.image_size, cameras=cameras, video=args.video
+    )
     print(f"wrote {done.episodes} episodes ({done.frames} frames) of the tabletop task to {done.path}")
     return 0
 
@@ -251,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated cameras to record: observation.image (above, arm included), "
         "observation.images.wrist (close-up around the effector), observation.images.scene (above, no arm)",
     )
+    generate.add_argument("--video", action="store_true", help="store the cameras as mp4 video features")
     generate.set_defaults(func=cmd_dataset_generate)
 
     train = sub.add_parser("train", help="train a VLA on a LeRobot v3 dataset")

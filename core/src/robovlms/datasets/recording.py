@@ -41,14 +41,20 @@ def generate(
     image_size: int = 64,
     file_size_mb: float = 100.0,
     cameras: tuple[str, ...] | list[str] = (TOP,),
+    video: bool = False,
 ) -> Generated:
     """Run the expert for ``episodes`` episodes and write them to the new folder ``out``, one image
-    feature per camera (named as in :data:`robovlms.envs.tabletop.CAMERAS`)."""
+    feature per camera (named as in :data:`robovlms.envs.tabletop.CAMERAS`), or with ``video`` one
+    mp4 feature per camera, as most LeRobot hub datasets store them."""
     check_range(episodes, "--episodes", 1, 10**7, DatasetError)
     check_range(image_size, "--image-size", 16, 1024, DatasetError)  # the tabletop needs 16 pixels to draw
     check_range(seed, "--seed", 0, 2**63 - 1, DatasetError)
     env, expert = TabletopEnv(image_size=image_size, cameras=cameras), ScriptedExpert()
-    image = {"dtype": "image", "shape": [image_size, image_size, 3], "names": ["height", "width", "channels"]}
+    image = {
+        "dtype": "video" if video else "image",
+        "shape": [image_size, image_size, 3],
+        "names": ["height", "width", "channels"],
+    }
     features = {
         **{camera: dict(image) for camera in env.cameras},
         "observation.state": {"dtype": "float32", "shape": [4], "names": ["x", "y", "z", "gripper"]},
