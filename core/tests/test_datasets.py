@@ -82,6 +82,62 @@ def one_line_error(call, *needles: str) -> str:
 # -- layout and round trip ---------------------------------------------------------------------------
 
 
+#: the per-episode statistics LeRobot v3 writes for every feature (lerobot/datasets/compute_stats.py)
+LEROBOT_STATS = ("min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99")
+
+
+def lerobot_v3_episode_columns(info: dict) -> dict[str, pa.DataType]:
+    """Every column of ``meta/episodes`` in the LeRobot v3 layout as its documentation lists it, with its type."""
+    columns: dict[str, pa.DataType] = {
+        "episode_index": pa.int64(),
+        "tasks": pa.list_(pa.string()),
+        "length": pa.int64(),
+        "data/chunk_index": pa.int64(),
+        "data/file_index": pa.int64(),
+        "dataset_from_index": pa.int64(),
+        "dataset_to_index": pa.int64(),
+        "meta/episodes/chunk_index": pa.int64(),
+        "meta/episodes/file_index": pa.int64(),
+    }
+    for name, feature in info["features"].items():
+        if feature["dtype"] == "video":
+            columns.update({f"videos/{name}/{k}": pa.int64() for k in ("chunk_index", "file_index")})
+            columns.update({f"videos/{name}/{k}": pa.float64() for k in ("from_timestamp", "to_timestamp")})
+        visual = feature["dtype"] in ("image", "video")  # per channel, shaped (3, 1, 1)
+        value = pa.list_(pa.list_(pa.list_(pa.float64()))) if visual else pa.list_(pa.float64())
+        for stat in LEROBOT_STATS:
+            columns[f"stats/{name}/{stat}"] = pa.list_(pa.int64()) if stat == "count" else value
+    return columns
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_episodes_metadata_has_every_column_of_the_lerobot_v3_layout(tmp_path, video):
+    if video:
+        pytest.importorskip("av")
+    cameras = ("observation.image", "observation.images.wrist")
+    generate(tmp_path / "data", 3, image_size=SIZE, cameras=cameras, video=video)
+    info = json.loads((tmp_path / "data/meta/info.json").read_text())
+    table = pq.read_table(tmp_path / "data/meta/episodes/chunk-000/file-000.parquet")
+    expected = lerobot_v3_episode_columns(info)
+    assert {f.name: f.type for f in table.schema} == expected
+    dataset = LeRobotDataset(tmp_path / "data")
+    for row, episode in zip(table.to_pylist(), dataset.episodes, strict=True):
+        actions = dataset.column(episode, "action").astype(np.float64)
+        np.testing.assert_allclose(row["stats/action/mean"], actions.mean(0))
+        np.testing.assert_allclose(row["stats/action/q50"], np.quantile(actions, 0.5, axis=0))
+        assert row["stats/action/count"] == [episode.length] and row["stats/index/min"] == [episode.start]
+        frames = dataset.frames(episode, "observation.images.wrist").reshape(-1, 3) / 255
+        atol = 0.02 if video else 1e-9  # video frames come back from a lossy codec
+        np.testing.assert_allclose(np.ravel(row["stats/observation.images.wrist/mean"]), frames.mean(0), atol=atol)
+    stats = json.loads((tmp_path / "data/meta/stats.json").read_text())
+    for name in info["features"]:
+        assert set(stats[name]) == set(LEROBOT_STATS), name
+    rows = table.to_pylist()
+    weights = np.array([r["stats/observation.image/count"][0] for r in rows]) / stats["observation.image"]["count"][0]
+    q99 = sum(w * np.array(r["stats/observation.image/q99"]) for w, r in zip(weights, rows, strict=True))
+    np.testing.assert_allclose(stats["observation.image"]["q99"], q99)  # frames: LeRobot's count-weighted mean
+
+
 def test_round_trip_keeps_frames_actions_tasks_and_stats(written, recorded):
     dataset = LeRobotDataset(written)
     assert len(dataset.episodes) == EPISODES
@@ -99,6 +155,15 @@ def test_round_trip_keeps_frames_actions_tasks_and_stats(written, recorded):
     assert saved["count"] == [len(actions)]
     image = dataset.stats["observation.image"]
     assert np.shape(image["mean"]) == (3, 1, 1) and 0 <= np.min(image["min"]) <= np.max(image["max"]) <= 1
+
+
+def test_episodes_metadata_without_the_stats_columns_still_reads(copy, recorded):
+    """Datasets robovlms wrote before it wrote LeRobot's per-episode statistics."""
+    path = copy / "meta/episodes/chunk-000/file-000.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.select([c for c in table.column_names if not c.startswith("stats/")]), path)
+    dataset = LeRobotDataset(copy)
+    np.testing.assert_array_equal(dataset.column(dataset.episodes[-1], "action"), recorded[-1][1]["action"])
 
 
 def test_layout_matches_lerobot_v3(written):
