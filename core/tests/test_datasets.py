@@ -524,7 +524,7 @@ def test_statistics_of_the_wrong_length_or_not_finite_are_refused(copy, stats, n
         return saved
 
     rewrite(copy / "meta/stats.json", change)
-    one_line_error(lambda: feature_stats(LeRobotDataset(copy), "action"), "stats.json", needle)
+    one_line_error(lambda: feature_stats(LeRobotDataset(copy), "action", "stats.json"), "stats.json", needle)
 
 
 def test_episode_metadata_of_the_wrong_types_is_refused(copy):
@@ -583,3 +583,51 @@ def test_a_task_index_outside_the_tasks_names_the_frame(copy):
     _replace_column(copy / DATA, "task_index", indices)
     dataset = LeRobotDataset(copy)
     one_line_error(lambda: WindowDataset(dataset, 2, 2), "frame 2 of episode 0", "task_index 99")
+
+
+def lerobot_style_stats(root: Path) -> dict:
+    """``meta/stats.json`` as LeRobot aggregates it: global quantiles are frame-weighted means of the episodes'."""
+    rows = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    stats = json.loads((root / "meta/stats.json").read_text())
+    counts = np.array([r["stats/action/count"][0] for r in rows], dtype=np.float64)
+    for q in ("q01", "q10", "q50", "q90", "q99"):
+        per_episode = np.array([r[f"stats/action/{q}"] for r in rows])
+        stats["action"][q] = (counts @ per_episode / counts.sum()).tolist()
+    return stats
+
+
+def test_quantile_normalisation_is_exact_whoever_wrote_the_dataset_and_cached_beside_it(tmp_path, monkeypatch):
+    from robovlms.datasets import statistics
+
+    root = tmp_path / "shelf" / "dataset"
+    generate(root, 12, seed=3, image_size=SIZE)
+    (root / "meta/stats.json").write_text(json.dumps(lerobot_style_stats(root)))
+    dataset = LeRobotDataset(root)
+    actions = np.concatenate([dataset.column(e, "action") for e in dataset.episodes]).astype(np.float64)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+
+    def data(mode: str):
+        config = {"model": {"action_normalization": mode}, "data": {"path": str(root)}, "training": {"seed": 0}}
+        return open_training_data(load_config(config))
+
+    exact = data("quantile")
+    np.testing.assert_allclose(exact.statistics["q01"], np.quantile(actions, 0.01, axis=0), atol=1e-6)
+    np.testing.assert_allclose(exact.statistics["q99"], np.quantile(actions, 0.99, axis=0), atol=1e-6)
+    assert exact.provenance == {"source": "computed", "dataset": str(root.resolve())}
+    written = data("quantile_dataset")
+    assert written.statistics["q99"] == dataset.stats["action"]["q99"] and written.provenance["source"] == "stats.json"
+    gap = np.abs(np.subtract(exact.statistics["q99"], written.statistics["q99"])).max()
+    assert gap > 1e-3, "the test dataset's mean of per-episode quantiles should differ from the exact ones"
+
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before, "nothing was written into the dataset"
+    cache = tmp_path / "shelf" / "dataset.robovlms-stats.json"
+    assert set(json.loads(cache.read_text())["features"]) == {"action"}
+    monkeypatch.setattr(statistics, "action_statistics", lambda values: pytest.fail("computed again"))
+    assert data("quantile").statistics == exact.statistics  # read from the cache
+    monkeypatch.undo()
+    data_file = root / DATA
+    data_file.write_bytes(data_file.read_bytes())  # rewritten (a new mtime): the cache is stale
+    calls = []
+    monkeypatch.setattr(statistics, "action_statistics", lambda values: calls.append(1) or action_statistics(values))
+    data("quantile")
+    assert calls == [1]

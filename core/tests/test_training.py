@@ -64,6 +64,7 @@ def test_train_writes_metrics_checkpoints_and_a_loadable_model(dataset, tmp_path
     assert [p.name for p in snapshots.snapshots(tmp_path / "run")] == ["step-00000008", "step-00000012"]
     vla = VLA.from_pretrained(tmp_path / "run")
     assert vla.normalizer.mode == "quantile"
+    assert vla.normalizer.provenance == {"source": "computed", "dataset": str(dataset.resolve())}
 
 
 def test_a_run_with_the_robot_state_fits_its_range_and_needs_it_at_inference(dataset, tmp_path):

@@ -16,7 +16,6 @@ array copies.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,9 +26,8 @@ import torch
 from torch.utils.data import Dataset
 
 from robovlms.config import Config
-from robovlms.datasets.lerobot import STATS_PATH, DatasetError, EpisodeMeta, LeRobotDataset
-from robovlms.errors import shown
-from robovlms.model.normalization import action_statistics
+from robovlms.datasets.lerobot import DatasetError, EpisodeMeta, LeRobotDataset
+from robovlms.datasets.statistics import feature_stats, finite_column, source_of
 
 Sample = dict[str, Any]
 
@@ -65,11 +63,11 @@ class WindowDataset(Dataset):
         self.tasks = dataset.tasks
         self.frame_tasks = [dataset.frame_tasks(e) for e in self.episodes]
         # each episode's actions and one zero row after them, the target of chunk steps past its end
-        self.actions = [_zero_row_after(_finite(dataset, e, action_key)) for e in self.episodes]
+        self.actions = [_zero_row_after(finite_column(dataset, e, action_key)) for e in self.episodes]
         self.states = None
         if state_key is not None:
             dataset.require(state_key, "data.state_key")
-            self.states = [_finite(dataset, e, state_key) for e in self.episodes]
+            self.states = [finite_column(dataset, e, state_key) for e in self.episodes]
         self._starts = np.cumsum([0] + [e.length for e in self.episodes])
         self._images: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
@@ -116,18 +114,6 @@ class WindowDataset(Dataset):
         return sample
 
 
-def _finite(dataset: LeRobotDataset, episode: EpisodeMeta, key: str) -> np.ndarray:
-    """A numeric feature of one episode as float32, or one line naming the first frame that holds NaN or infinity."""
-    values = dataset.column(episode, key).astype(np.float32)
-    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-    if bad.any():
-        raise DatasetError(
-            f"{dataset.root / episode.data_file}: feature {key!r} of episode {episode.index} holds NaN or infinity "
-            f"at frame {int(np.argmax(bad))}; a policy cannot learn from it"
-        )
-    return values
-
-
 def _zero_row_after(actions: np.ndarray) -> np.ndarray:
     return np.concatenate([actions, np.zeros((1, actions.shape[1]), dtype=actions.dtype)])
 
@@ -159,23 +145,6 @@ def split_episodes(count: int, validation_split: float, seed: int) -> tuple[list
     return sorted(order[held:].tolist()), sorted(order[:held].tolist())
 
 
-def feature_stats(dataset: LeRobotDataset, key: str = "action") -> dict[str, list[float]]:
-    """Normalisation statistics of a feature: from ``meta/stats.json`` when it has the quantiles, else computed."""
-    saved = (dataset.stats or {}).get(key, {})
-    keys = ("min", "max", "mean", "std", "q01", "q99")
-    if isinstance(saved, dict) and all(k in saved for k in keys):
-        length = math.prod(dataset.features[key]["shape"])
-        where = f"{dataset.root / STATS_PATH}: {key}"
-        for k in keys:
-            values = saved[k]
-            if not isinstance(values, list) or len(values) != length:
-                raise DatasetError(f"{where}.{k} must be a list of {length} numbers, got {shown(values)}")
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-                raise DatasetError(f"{where}.{k} holds a value that is not a finite number: {shown(values)}")
-        return {k: [float(v) for v in saved[k]] for k in keys}
-    return action_statistics(np.concatenate([_finite(dataset, e, key) for e in dataset.episodes]))
-
-
 @dataclass(frozen=True)
 class TrainingData:
     """What a trainer needs from the data: both splits, the action (and state) statistics, and the batching."""
@@ -184,6 +153,8 @@ class TrainingData:
     validation: WindowDataset | None
     statistics: dict[str, list[float]]
     state_statistics: dict[str, list[float]] | None = None
+    #: where the statistics come from, recorded with the model: ``source`` (computed or stats.json), ``dataset``
+    provenance: dict[str, str] | None = None
     collate = staticmethod(collate)
 
 
@@ -220,9 +191,11 @@ def open_training_data(config: Config, *, cache_mb: float = 1024.0) -> TrainingD
             cache_mb=cache_mb,
         )
 
+    source = source_of(config.model.action_normalization)
     return TrainingData(
         windows(train),
         windows(held) if held else None,
-        feature_stats(dataset, data.action_key),
-        feature_stats(dataset, data.state_key) if data.state_key is not None else None,
+        feature_stats(dataset, data.action_key, source),
+        feature_stats(dataset, data.state_key, source) if data.state_key is not None else None,
+        {"source": source, "dataset": str(dataset.root.resolve())},
     )

@@ -140,7 +140,7 @@ class Trainer:
         model = self.config.model
         torch.manual_seed(self.config.training.seed)
         normalizer = ActionNormalizer.from_statistics(
-            data.statistics, mode=model.action_normalization, clip=model.clip_actions
+            data.statistics, mode=model.action_normalization, clip=model.clip_actions, provenance=data.provenance
         )
         vla = build_vla(self.config, normalizer=normalizer)
         features = data.train.dataset.features
