@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def generate(
     check_range(image_size, "--image-size", 16, 1024, DatasetError)  # the tabletop needs 16 pixels to draw
     check_range(seed, "--seed", 0, 2**63 - 1, DatasetError)
     env, expert = TabletopEnv(image_size=image_size, cameras=cameras), ScriptedExpert()
-    image = {
+    image: dict[str, Any] = {
         "dtype": "video" if video else "image",
         "shape": [image_size, image_size, 3],
         "names": ["height", "width", "channels"],

@@ -144,7 +144,7 @@ class Trainer:
         )
         vla = build_vla(self.config, normalizer=normalizer)
         features = data.train.dataset.features
-        vla.camera_sizes = {key: tuple(features[key]["shape"][:2]) for key in self.config.data.image_keys}  # type: ignore[misc]
+        vla.camera_sizes = {key: (features[key]["shape"][0], features[key]["shape"][1]) for key in vla.cameras}
         if vla.state_encoder is not None:
             assert data.state_statistics is not None  # open_training_data reads them when data.state_key is set
             vla.state_encoder.fit(data.state_statistics)
