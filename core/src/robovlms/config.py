@@ -58,8 +58,10 @@ class ModelConfig(Section):
         le=MAX_VECTOR,
         description="length of the robot state fed beside each frame (data.state_key); null: none",
     )
-    action_normalization: Literal["quantile", "minmax", "none"] = Field(
-        "quantile", description="map arm values to [-1, 1] by the 1st/99th percentiles, by min/max, or not at all"
+    action_normalization: Literal["quantile", "quantile_dataset", "minmax", "none"] = Field(
+        "quantile",
+        description="map arm values to [-1, 1] by the 1st/99th percentiles of the data (computed by robovlms), "
+        "by those in the dataset's meta/stats.json (quantile_dataset), by min/max, or not at all",
     )
     clip_actions: bool = Field(True, description="clip normalized arm targets and predictions to [-1, 1]")
 

@@ -46,11 +46,14 @@ class QwenChecks:
         assert robovlm.grid_thw(pixels).tolist() == theirs["image_grid_thw"].tolist()
         torch.testing.assert_close(robovlm.patchify(pixels), theirs["pixel_values"], atol=2e-2, rtol=0)
 
-    @pytest.mark.parametrize(("mode", "head"), [("interleaved", "mlp"), ("one_step", "mlp"), ("policy_head", "lstm")])
-    def test_vla_hidden_states_are_qwens_own_over_the_same_sequence(self, mode: str, head: str) -> None:
-        """Whatever sequence the VLA builds (later frames' image tokens in ``interleaved`` mode), Qwen's own
-        forward over the same embeddings, told where its images are, gives the same hidden states: the
-        M-RoPE positions are right for every image (finding 2)."""
+    @pytest.mark.parametrize(
+        ("mode", "head", "cameras"),
+        [("interleaved", "mlp", 1), ("one_step", "mlp", 1), ("policy_head", "lstm", 1), ("interleaved", "mlp", 2)],
+    )
+    def test_vla_hidden_states_are_qwens_own_over_the_same_sequence(self, mode: str, head: str, cameras: int) -> None:
+        """Whatever sequence the VLA builds (later frames' and further cameras' image tokens in blocks of
+        their own), Qwen's own forward over the same embeddings, told where its images are, gives the same
+        hidden states: the M-RoPE positions are right for every image (finding 2)."""
         config = Config.model_validate(
             {
                 "model": {
@@ -61,6 +64,7 @@ class QwenChecks:
                     "action_chunk_size": 2,
                 },
                 "vlm": self.vlm,
+                "data": {"image_keys": [f"observation.images.{i}" for i in range(cameras)]},
             }
         )
         vla = build_vla(config).eval()
@@ -73,20 +77,25 @@ class QwenChecks:
             return original(inputs_embeds, attention_mask, image_index=image_index, image_layout=image_layout, **kwargs)
 
         backbone.forward_text = recording  # type: ignore[method-assign]
-        images = np.random.default_rng(0).integers(0, 256, size=(2, 3, 56, 84, 3), dtype=np.uint8)
+        rng = np.random.default_rng(0)
+        images = {camera: rng.integers(0, 256, size=(2, 3, 56, 84, 3), dtype=np.uint8) for camera in vla.cameras}
         frame_mask = torch.tensor([[True, True, True], [True, True, False]])
         with torch.no_grad():
             vla(images, ["pick up the red block", "push"], frame_mask)
             call = seen[0]
             index = call["index"]
             images_per_row = int(index.max()) + 1
-            assert images_per_row == (3 if mode == "interleaved" else 1)
+            assert images_per_row == (3 if mode == "interleaved" else 1) * cameras
+            # Qwen's get_rope_index takes a run of image tokens for one image, as its processor puts markers
+            # between images; adjacent camera blocks alternate image/video (the same positions at t=1) to part
+            grid = backbone.grid_thw(vla.pixels(images).flatten(0, 2)[:1]).expand(len(index) * images_per_row, 3)
             own = backbone.model.model(
                 input_ids=torch.where(index >= 0, backbone.image_token_id, 0),
                 inputs_embeds=call["embeds"],
                 attention_mask=call["mask"],
-                mm_token_type_ids=(index >= 0).int() * call["mask"],
-                image_grid_thw=backbone.grid_thw(vla.pixels(images).flatten(0, 1)[: index.shape[0] * images_per_row]),
+                mm_token_type_ids=(index >= 0).int() * (1 + index % 2) * call["mask"],
+                image_grid_thw=grid,
+                video_grid_thw=grid,
                 use_cache=False,
             ).last_hidden_state
             ours = original(call["embeds"], call["mask"], image_index=index, image_layout=call["layout"])
@@ -105,8 +114,9 @@ class TestQwen25VL(QwenChecks):
     vlm = {"preset": "tiny-2.5"}
 
     @pytest.fixture(scope="class")
-    def robovlm(self) -> BaseRoboVLM:
-        return build_backbone(Config.model_validate({"model": {"backbone": "qwen2vl"}, "vlm": self.vlm}))
+    @classmethod
+    def robovlm(cls) -> BaseRoboVLM:
+        return build_backbone(Config.model_validate({"model": {"backbone": "qwen2vl"}, "vlm": cls.vlm}))
 
     def test_fidelity(self, robovlm: BaseRoboVLM) -> None:
         assert type(robovlm.model) is Qwen2_5_VLForConditionalGeneration

@@ -369,15 +369,19 @@ class BaseRoboVLM(Component, nn.Module):
         image_tokens = self.encode_images(pixel_values)
         embeds = self.embed_text(input_ids)
         if self.fusion == "tokens":
-            slots = self.image_slots(input_ids)
-            counts = slots.sum(dim=1)
-            if (counts != image_tokens.shape[1]).any():
-                raise PluginError(
-                    f"backbone {self.name!r}: the prompt holds {counts.tolist()} image placeholders per row "
-                    f"but the image encoder gave {image_tokens.shape[1]} tokens per image"
-                )
-            embeds = embeds.masked_scatter(slots.unsqueeze(-1), image_tokens.to(embeds.dtype))
+            embeds = self.place_images(embeds, input_ids, image_tokens)
         return embeds, image_tokens
+
+    def place_images(self, embeds: torch.Tensor, input_ids: torch.Tensor, image_tokens: torch.Tensor) -> torch.Tensor:
+        """``embeds`` with ``image_tokens`` ``(B, N, D)`` at the prompt's placeholders (``tokens`` fusion)."""
+        slots = self.image_slots(input_ids)
+        counts = slots.sum(dim=1)
+        if (counts != image_tokens.shape[1]).any():
+            raise PluginError(
+                f"backbone {self.name!r}: the prompt holds {counts.tolist()} image placeholders per row "
+                f"but the image encoder gave {image_tokens.shape[1]} tokens per image"
+            )
+        return embeds.masked_scatter(slots.unsqueeze(-1), image_tokens.to(embeds.dtype))
 
     def forward(
         self,
@@ -427,7 +431,9 @@ class BaseRoboVLM(Component, nn.Module):
         override it where the VLM's own forward gives logits only (Kosmos-2).
         """
         where = f"backbone {self.name!r}: the default reference_forward runs {type(self.model).__name__}.base_model"
-        advice = "override reference_inputs, or reference_forward to return the final hidden states of the VLM's own forward"
+        advice = (
+            "override reference_inputs, or reference_forward to return the final hidden states of the VLM's own forward"
+        )
         try:
             out = self.model.base_model(**self.reference_inputs(pixel_values, input_ids, attention_mask))
         except Exception as exc:  # whatever the VLM raises for inputs it does not take
