@@ -48,6 +48,12 @@ def accepts(method: Callable[..., object], name: str) -> bool:
     return name in _parameters(getattr(method, "__func__", method))
 
 
+def image_runs(image_index: torch.Tensor) -> list[tuple[int, int]]:
+    """One row's ``image_index`` as runs ``(image or -1, length)``: each image's block, each stretch of text."""
+    values, counts = torch.unique_consecutive(image_index, return_counts=True)
+    return list(zip(values.tolist(), counts.tolist(), strict=True))
+
+
 def image_index_of(slots: torch.Tensor, image: int | torch.Tensor = 0) -> torch.Tensor:
     """``image_index`` of a prompt: ``image`` where ``slots`` marks image placeholders, else -1."""
     image = torch.as_tensor(image, device=slots.device)

@@ -17,7 +17,7 @@ from torch import nn
 from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
 
 from robovlms import BaseRoboVLM
-from robovlms.model.sequence import ImageLayout
+from robovlms.model.sequence import NO_IMAGE, ImageLayout, image_runs
 from robovlms_qwen2vl import configuration_qwen2vl
 
 
@@ -75,26 +75,21 @@ class RoboQwen2VL(BaseRoboVLM):
     def rope_positions(
         self, image_index: torch.Tensor, attention_mask: torch.Tensor, layout: ImageLayout
     ) -> torch.Tensor:
-        """M-RoPE positions ``(3, B, L)``: as ``get_rope_index`` lays them out, but each run of one image's
-        tokens is an image of its own, wherever it sits; padding is skipped and keeps 0."""
-        patch = self._vision.patch_size
+        """M-RoPE positions ``(3, B, L)`` as ``get_rope_index`` lays them out, but with each image's block
+        an image of its own wherever it sits (adjacent cameras included); padding keeps 0."""
+        patch, merge = self._vision.patch_size, self._vision.spatial_merge_size
         grid = torch.tensor([1, layout.height // patch, layout.width // patch])
-        merge = self._vision.spatial_merge_size
         positions = torch.zeros(3, *image_index.shape, dtype=torch.long, device=image_index.device)
         for row in range(image_index.shape[0]):
             valid = attention_mask[row].bool()
-            images = image_index[row][valid].tolist()
-            pieces, current, start = [], 0, 0
-            for end in range(1, len(images) + 1):
-                if end < len(images) and images[end] == images[start]:
-                    continue
-                if images[start] < 0:
-                    pieces.append(torch.arange(current, current + end - start).expand(3, -1))
-                    current += end - start
+            pieces, current = [], 0
+            for image, length in image_runs(image_index[row][valid]):
+                if image == NO_IMAGE:
+                    pieces.append(torch.arange(current, current + length).expand(3, -1))
+                    current += length
                 else:
                     pieces.append(self.model.model.get_vision_position_ids(current, grid, 1, merge))
                     current += int(grid[1:].max()) // merge
-                start = end
             if pieces:
                 positions[:, row, valid] = torch.cat(pieces, dim=1).to(positions.device)
         return positions
