@@ -51,6 +51,38 @@ class TestKosmos2(BackboneConformance):
         assert "\n" not in str(excinfo.value) and "'kosmos2'" in str(excinfo.value)
 
 
+@pytest.mark.parametrize("mode", ["interleaved", "one_step"])
+def test_vla_hidden_states_are_kosmos_own_over_the_same_sequence(mode: str) -> None:
+    """Over the sequence the VLA builds (padding frames in ``interleaved`` mode included), Kosmos-2's own text
+    decoder, with positions from its own padding-aware rule, gives the same hidden states."""
+    from transformers.models.kosmos2.modeling_kosmos2 import Kosmos2TextSinusoidalPositionalEmbedding as Positions
+
+    from robovlms import build_vla
+    from robovlms.config import Config
+
+    config = Config.model_validate(
+        {
+            "model": {"backbone": "kosmos2", "action_head": "mlp", "history_mode": mode, "history_length": 3},
+            "vlm": {"preset": "tiny"},
+        }
+    )
+    vla = build_vla(config).eval()
+    backbone = vla.backbone
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    original = backbone.forward_text
+    backbone.forward_text = lambda embeds, mask, **kw: seen.append((embeds, mask)) or original(embeds, mask, **kw)  # type: ignore[method-assign]
+    images = np.random.default_rng(0).integers(0, 256, size=(2, 3, 32, 32, 3), dtype=np.uint8)
+    with torch.no_grad():
+        vla(images, ["pick up the red block", "push"], torch.tensor([[True, True, True], [True, True, False]]))
+        embeds, mask = seen[0]
+        pad = backbone.model.config.text_config.pad_token_id
+        positions = Positions.create_position_ids_from_input_ids(torch.where(mask.bool(), pad + 1, pad), pad)
+        own = backbone.text_tower(inputs_embeds=embeds, attention_mask=mask, position_ids=positions).last_hidden_state
+        ours = original(embeds, mask)
+    assert not mask.all(), "the sequence has padding"
+    torch.testing.assert_close(ours[mask.bool()], own[mask.bool()], atol=1e-5, rtol=0)
+
+
 def test_full_preset_is_kosmos_2_patch14_224() -> None:
     """microsoft/kosmos-2-patch14-224: 1.66B parameters, 64 image tokens."""
     config = preset_config("full", None)
