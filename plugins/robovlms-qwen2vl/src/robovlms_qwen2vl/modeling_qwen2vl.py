@@ -99,15 +99,16 @@ class RoboQwen2VL(BaseRoboVLM):
         inputs_embeds: torch.Tensor,
         attention_mask: torch.Tensor,
         *,
-        image_index: torch.Tensor,
-        image_layout: ImageLayout,
+        image_index: torch.Tensor | None = None,
+        image_layout: ImageLayout | None = None,
         **_: Any,
     ) -> torch.Tensor:
+        """Told where the images are, positions are M-RoPE's; without, a text-only sequence's."""
+        positions = None
+        if image_index is not None and image_layout is not None:
+            positions = self.rope_positions(image_index, attention_mask, image_layout)
         return self.text_tower(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            position_ids=self.rope_positions(image_index, attention_mask, image_layout),
-            use_cache=False,
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=positions, use_cache=False
         ).last_hidden_state
 
     def reference_inputs(
