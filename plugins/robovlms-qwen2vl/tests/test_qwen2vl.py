@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -14,7 +15,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import smart_res
 
 from robovlms import build_vla
 from robovlms.config import Config
-from robovlms.errors import InputError
+from robovlms.errors import ConfigError, InputError
 from robovlms.model.backbone import BaseRoboVLM
 from robovlms.model.components import build_backbone
 from robovlms.model.images import ImageProcessor, budget_size
@@ -167,3 +168,16 @@ def test_image_size_sets_the_budget() -> None:
         Config.model_validate({"model": {"backbone": "qwen2vl"}, "vlm": {"preset": "tiny", "image_size": 84}})
     )
     assert backbone.image_processor.size == 84
+
+
+def test_image_size_with_a_checkpoint_is_one_line(tmp_path: Path) -> None:
+    """A checkpoint's pixel budget is its own: vlm.image_size cannot fix a size for it."""
+    build_backbone(
+        Config.model_validate({"model": {"backbone": "qwen2vl"}, "vlm": {"preset": "tiny"}})
+    ).save_pretrained(tmp_path)
+    config = Config.model_validate(
+        {"model": {"backbone": "qwen2vl"}, "vlm": {"model_name": str(tmp_path), "image_size": 56}}
+    )
+    with pytest.raises(ConfigError, match="pixel budget") as excinfo:
+        build_backbone(config)
+    assert "\n" not in str(excinfo.value)

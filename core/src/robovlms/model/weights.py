@@ -129,7 +129,14 @@ def from_checkpoint(model_classes: tuple[Any, ...], vlm: VLMConfig, backbone: st
     model.eval()
     tokenizer = _load_part(AutoTokenizer, source, remote, where, "tokenizer")
     processor = _load_part(AutoImageProcessor, source, remote, where, "image processor")
-    size = ImageProcessor.from_transformers(processor).size
+    resizing = ImageProcessor.from_transformers(processor)
+    size = resizing.size
+    if vlm.image_size is not None and resizing.pixel_budget is not None:
+        low, high = resizing.pixel_budget
+        raise ConfigError(
+            f"vlm.image_size: {source}'s processor resizes each frame within a pixel budget ({low} to {high} "
+            "pixels), not to a fixed size; remove vlm.image_size"
+        )
     if vlm.image_size is not None and vlm.image_size != size:
         raise ConfigError(
             f"vlm.image_size is {vlm.image_size} but {source} was trained at {size}; "
