@@ -38,7 +38,7 @@ from robovlms.model.state import StateEncoder
 
 
 @dataclass(frozen=True)
-class Sequence:
+class TokenSequence:
     """What the language model reads for a batch of windows, and where the action tokens sit."""
 
     embeds: torch.Tensor  #: (B, L, D)
@@ -190,7 +190,7 @@ class VLA(nn.Module):
             tokens = tokens + self.camera_embedding.to(tokens.dtype)[:, None, :]
         return tokens
 
-    def assemble(self, pixels: torch.Tensor, prompts: EncodedPrompt, frame_mask: torch.Tensor) -> Sequence:
+    def assemble(self, pixels: torch.Tensor, prompts: EncodedPrompt, frame_mask: torch.Tensor) -> TokenSequence:
         """One sequence per window: the prompt with frame 0's first camera at its placeholders, then
         frame 0's other cameras and its action tokens, then ``[frame t's cameras, action tokens]``
         for each later frame (``cross_attention``: no image tokens in the sequence; each position
@@ -234,9 +234,9 @@ class VLA(nn.Module):
             extra = {"image_tokens": tokens.flatten(1, 2), "image_attention_mask": sees}
         positions = torch.tensor(starts, device=mask.device).unsqueeze(1) + torch.arange(k, device=mask.device)
         layout = backbone.layout_of(pixels)
-        return Sequence(torch.cat(pieces, 1), mask, prefix, torch.cat(images, 1), extra, positions, layout)
+        return TokenSequence(torch.cat(pieces, 1), mask, prefix, torch.cat(images, 1), extra, positions, layout)
 
-    def _features(self, sequence: Sequence) -> torch.Tensor:
+    def _features(self, sequence: TokenSequence) -> torch.Tensor:
         """The language model over an assembled sequence: ``(B, T, K, D)`` at the action tokens."""
         hidden = self.backbone.text_pass(
             sequence.embeds,
