@@ -145,3 +145,15 @@ def test_image_processor_says_which_resizing_rule_it_follows() -> None:
     )
     assert (fixed.rule, fixed.output_size(48, 64)) == ("fixed", (32, 32))
     assert (cropped.rule, cropped.output_size(48, 64)) == ("shortest_edge", (32, 32))
+
+
+class OldTokenize(Recorder):
+    def tokenize(self, instructions):  # type: ignore[no-untyped-def,override]  # plugin API 1.0's signature
+        self.given = list(instructions)
+        return {"input_ids": None, "attention_mask": None}
+
+
+def test_a_1_0_tokenize_override_is_called_as_written() -> None:
+    backbone = OldTokenize()
+    backbone.prompts_for(["pick"], (28, 56))
+    assert backbone.given == ["pick"]

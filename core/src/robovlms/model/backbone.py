@@ -285,6 +285,12 @@ class BaseRoboVLM(Component, nn.Module):
         device = self.word_embedding.weight.device
         return {"input_ids": encoded["input_ids"].to(device), "attention_mask": encoded["attention_mask"].to(device)}
 
+    def prompts_for(self, instructions: list[str], image_size: tuple[int, int] | None) -> EncodedPrompt:
+        """:meth:`tokenize` for images of ``image_size``; a 1.0 plugin's own ``tokenize(instructions)`` as it is."""
+        if accepts(self.tokenize, "image_size"):
+            return self.tokenize(instructions, image_size)
+        return self.tokenize(instructions)
+
     def _clip(self, instruction: str) -> str:
         ids = self.tokenizer(instruction, add_special_tokens=False)["input_ids"]
         limit = self.vlm_config.max_length

@@ -151,7 +151,7 @@ class VLA(nn.Module):
         (processed ``(height, width)``; the processor's square size when None)."""
         if not isinstance(instructions, (list, tuple)) or not all(isinstance(i, str) for i in instructions):
             raise InputError("instructions: expected a list of strings, one per sample")
-        return self.backbone.tokenize(list(instructions), image_size)
+        return self.backbone.prompts_for(list(instructions), image_size)
 
     # -- features at the action tokens ------------------------------------------------------------
 

@@ -62,7 +62,7 @@ class BackboneConformance:
     def make_inputs(cls, robovlm: BaseRoboVLM, frames: np.ndarray) -> dict[str, Any]:
         """Processed frames and the prompts built for their size."""
         pixels = robovlm.image_processor(frames)
-        return {"pixel_values": pixels, **robovlm.tokenize(cls.instructions, (pixels.shape[-2], pixels.shape[-1]))}
+        return {"pixel_values": pixels, **robovlm.prompts_for(cls.instructions, (pixels.shape[-2], pixels.shape[-1]))}
 
     @pytest.fixture(scope="class")
     @classmethod
