@@ -181,3 +181,21 @@ def test_image_size_with_a_checkpoint_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pixel budget") as excinfo:
         build_backbone(config)
     assert "\n" not in str(excinfo.value)
+
+
+def test_cameras_at_different_sizes_are_one_line() -> None:
+    config = Config.model_validate(
+        {
+            "model": {"backbone": "qwen2vl", "action_head": "mlp", "history_mode": "one_step"},
+            "vlm": {"preset": "tiny"},
+            "data": {"image_keys": ["observation.images.top", "observation.images.wrist"]},
+        }
+    )
+    vla = build_vla(config)
+    images = {
+        "observation.images.top": np.zeros((1, 1, 56, 56, 3), np.uint8),
+        "observation.images.wrist": np.zeros((1, 1, 56, 112, 3), np.uint8),
+    }
+    with pytest.raises(InputError, match="different sizes") as excinfo:
+        vla(images, ["go"])
+    assert "\n" not in str(excinfo.value) and "pixel_budget" in str(excinfo.value)
