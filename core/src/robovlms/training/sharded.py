@@ -77,11 +77,10 @@ def load_sharded_snapshot(path: Path, model: nn.Module, optimizer: torch.optim.O
     if not is_sharded(path):
         raise CheckpointError(f"cannot resume from {path}: it holds no sharded weights (written by a ddp run?)")
     model_state, optimizer_state = get_state_dict(model, optimizer)
-    state = {"model": model_state, "optimizer": optimizer_state}
-    try:
-        dcp.load(state, checkpoint_id=path / SHARDS)
+    try:  # DCP loads in place, into this rank's share of each tensor
+        dcp.load({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=path / SHARDS)
         trainer_state = torch.load(path / TRAINER_STATE, weights_only=True)
     except Exception as exc:  # DCP wraps reader errors in several types; a damaged file is the user's case
         raise CheckpointError(f"cannot resume from {path}: {first_line(exc)}") from None
-    set_state_dict(model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"])
+    set_state_dict(model, optimizer, model_state_dict=model_state, optim_state_dict=optimizer_state)
     return trainer_state
