@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +52,15 @@ def save_sharded_snapshot(
         temporary.mkdir(parents=True)
     barrier()
     model_state, optimizer_state = get_state_dict(model, optimizer)
-    # DCP writes the metadata file last, on the coordinator, after it has gathered every rank's plan
-    dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=temporary / SHARDS)
+    try:  # DCP writes its metadata last, on the coordinator, once every rank has written; a failure reaches all
+        with _single_process_is_intended():
+            dcp.save({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=temporary / SHARDS)
+    except Exception as exc:  # disk full or no permission, on any rank
+        if main:
+            shutil.rmtree(temporary, ignore_errors=True)
+        raise CheckpointError(
+            f"cannot write checkpoint {final}: {first_line(exc)}; the previous checkpoints are intact"
+        ) from None
     barrier()  # every shard is on disk before the snapshot becomes visible
     if main:
         torch.save({**trainer_state, "rng": snapshots.rng_state()}, temporary / TRAINER_STATE)
@@ -62,6 +71,14 @@ def save_sharded_snapshot(
             shutil.rmtree(old, ignore_errors=True)
     barrier()
     return final
+
+
+@contextmanager
+def _single_process_is_intended() -> Iterator[None]:
+    """Silence DCP's warning that it runs without a process group: one process is a supported way to run."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled", category=UserWarning)
+        yield
 
 
 def is_sharded(path: Path) -> bool:
@@ -75,10 +92,13 @@ def load_sharded_snapshot(path: Path, model: nn.Module, optimizer: torch.optim.O
     whose files are damaged, raises a one-line :class:`CheckpointError`.
     """
     if not is_sharded(path):
-        raise CheckpointError(f"cannot resume from {path}: it holds no sharded weights (written by a ddp run?)")
+        raise CheckpointError(
+            f"cannot resume from {path}: it holds no sharded weights (written by ddp, or by robovlms 0.1)"
+        )
     model_state, optimizer_state = get_state_dict(model, optimizer)
     try:  # DCP loads in place, into this rank's share of each tensor
-        dcp.load({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=path / SHARDS)
+        with _single_process_is_intended():
+            dcp.load({"model": model_state, "optimizer": optimizer_state}, checkpoint_id=path / SHARDS)
         trainer_state = torch.load(path / TRAINER_STATE, weights_only=True)
     except Exception as exc:  # DCP wraps reader errors in several types; a damaged file is the user's case
         raise CheckpointError(f"cannot resume from {path}: {first_line(exc)}") from None
