@@ -2,7 +2,8 @@
 
 ``torchrun`` (or ``accelerate launch``) sets ``RANK``, ``WORLD_SIZE`` and ``LOCAL_RANK``; with
 more than one process the model is replicated (DDP) or sharded (FSDP), each rank reads its own
-share of every batch, and only rank 0 writes checkpoints and logs.
+share of every batch, and only rank 0 writes logs and the final model (under FSDP every rank writes
+its shard of each checkpoint, :mod:`robovlms.training.sharded`).
 """
 
 from __future__ import annotations
