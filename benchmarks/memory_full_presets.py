@@ -35,10 +35,10 @@ GPUS = (1, 2, 4, 8)
 STATE_BYTES = 16
 
 
-def config(backbone: str, preset: str, **training: Any) -> dict[str, Any]:
+def config(backbone: str, preset: str, image_size: int | None = None, **training: Any) -> dict[str, Any]:
     return {
         "model": {"backbone": backbone, "action_head": "mlp", "history_mode": "one_step", "history_length": 1},
-        "vlm": {"preset": preset},
+        "vlm": {"preset": preset, **({"image_size": image_size} if image_size else {})},
         "training": {"precision": "bf16", **training},
     }
 
@@ -94,7 +94,7 @@ def project(counts: dict[str, int], activations: int | None, gpus: int) -> dict[
     }
 
 
-def measure(backbone: str, preset: str, budget_gib: float) -> dict[str, Any]:
+def measure(backbone: str, preset: str, budget_gib: float, image_size: int | None = None) -> dict[str, Any]:
     """One backbone, in this process: parameters, then one LoRA + checkpointing bf16 step if it fits.
 
     The counts are printed as soon as they are known, so a step cut off by the time limit still reports them.
@@ -110,8 +110,8 @@ def measure(backbone: str, preset: str, budget_gib: float) -> dict[str, Any]:
     torch.fx.experimental._config.meta_nonzero_assume_all_nonzero = True
     with torch.device("meta"):  # the architecture as full fine-tuning trains it: no adapters
         counts = units(build_vla(load_config(config(backbone, preset))))
-    settings = load_config(config(backbone, preset, lora_rank=8, gradient_checkpointing=True))
-    result: dict[str, Any] = {"backbone": backbone, "preset": preset, **counts}
+    settings = load_config(config(backbone, preset, image_size, lora_rank=8, gradient_checkpointing=True))
+    result: dict[str, Any] = {"backbone": backbone, "preset": preset, "image_size": image_size, **counts}
     weights = 2 * counts["parameters"]
     result["bf16_weights_gib"] = weights / GIB
     print(json.dumps(result), flush=True)
@@ -229,6 +229,7 @@ def run(backbone: str, args: argparse.Namespace) -> dict[str, Any]:
         args.preset,
         "--budget-gib",
         str(args.budget_gib),
+        *(["--image-size", str(args.image_size)] if args.image_size else []),
     ]
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout)
@@ -257,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("backbones", nargs="*", help="default: every installed backbone")
     parser.add_argument("--preset", default="full")
     parser.add_argument("--budget-gib", type=float, default=20.0, help="largest model to build (default 20)")
+    parser.add_argument(
+        "--image-size", type=int, help="frame size of the measured step (default: the preset's); fewer image tokens"
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per backbone (default 3600)")
     parser.add_argument("--check", action="store_true", help="also measure the sharded small case")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "memory_full_presets.json")
@@ -267,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
         _sharded_rank()
         return 0
     if args.one:
-        print(json.dumps(measure(args.one, args.preset, args.budget_gib)))
+        print(json.dumps(measure(args.one, args.preset, args.budget_gib, args.image_size)))
         return 0
     results = [run(backbone, args) for backbone in args.backbones or installed_backbones()]
     report: dict[str, Any] = {"results": results}
