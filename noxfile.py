@@ -214,3 +214,14 @@ def bench(session: nox.Session) -> None:
     """
     _install(session, list(DISTRIBUTIONS.values()))
     session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session
+def memory(session: nox.Session) -> None:
+    """What each installed backbone's full preset needs in memory: measured on this CPU, projected per GPU.
+
+    Not a default session: it builds 3B to 9B models (minutes each, up to --budget-gib of memory).
+    """
+    _install(session, list(DISTRIBUTIONS.values()))
+    session.install("psutil")
+    session.run("python", "benchmarks/memory_full_presets.py", "--check", *session.posargs)

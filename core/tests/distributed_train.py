@@ -12,7 +12,7 @@ from robovlms import load_config
 from robovlms.training.trainer import Trainer
 
 config_path, output = sys.argv[1], Path(sys.argv[2])
-trainer = Trainer(load_config(config_path), output, progress=False)
+trainer = Trainer(load_config(config_path), output, resume="--resume" in sys.argv[3:], progress=False)
 trainer.run()
 if trainer.sharded:  # FSDP ranks hold shards; the run folder holds the gathered weights
     sys.exit(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -142,6 +143,41 @@ def test_a_failed_checkpoint_write_keeps_the_previous_one(dataset, tmp_path, mon
     assert only.name == "step-00000002"
     assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))
     assert load_file(str(only / "model.safetensors"))
+
+
+def test_sharded_snapshots_keep_the_previous_one_when_a_write_fails_and_never_load_a_cut_one(
+    dataset, tmp_path, monkeypatch
+):
+    from robovlms.training import sharded
+
+    config = load_config(config_dict(dataset, max_steps=4, checkpoint_every=2, strategy="fsdp"))
+    train(config, tmp_path / "whole", progress=False)
+    original = sharded.dcp.save
+
+    def disk_full_after_writing(state, *, checkpoint_id, **options):
+        original(state, checkpoint_id=checkpoint_id, **options)
+        if "step-00000004" in str(checkpoint_id):
+            raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sharded.dcp, "save", disk_full_after_writing)
+        with pytest.raises(CheckpointError) as excinfo:
+            train(config, tmp_path / "run", progress=False)
+    message = str(excinfo.value)
+    assert "No space left on device" in message and "previous checkpoints are intact" in message and "\n" not in message
+    assert [p.name for p in snapshots.snapshots(tmp_path / "run")] == ["step-00000002"]
+    assert not list((tmp_path / "run" / "checkpoints").glob(".tmp-*"))
+    # a write cut off by a kill: the shards of step 4 there, its metadata not yet
+    cut = tmp_path / "run" / "checkpoints" / ".tmp-step-00000004"
+    shutil.copytree(tmp_path / "whole" / "checkpoints" / "step-00000004", cut)
+    (cut / "shards" / ".metadata").unlink()
+    train(config, tmp_path / "run", resume=True, progress=False)  # from step 2, on one process
+    whole, resumed = (
+        VLA.from_pretrained(tmp_path / "whole").state_dict(),
+        VLA.from_pretrained(tmp_path / "run").state_dict(),
+    )
+    for name in whole:
+        torch.testing.assert_close(resumed[name], whole[name], rtol=0, atol=0, msg=name)
 
 
 def one_line_failure(result: subprocess.CompletedProcess[str]) -> str:

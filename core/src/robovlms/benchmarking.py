@@ -73,6 +73,7 @@ def benchmark(config: Config, settings: Settings) -> dict[str, Any]:
         "frame_size": vla.backbone.image_processor.size,
         **asdict(settings),
         "torch": torch.__version__,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
         "parameters": sum(p.numel() for p in vla.parameters()),
         "trainable_parameters": sum(p.numel() for p in vla.parameters() if p.requires_grad),
@@ -159,9 +160,10 @@ def head_decode_seconds(vla: VLA, device: torch.device, repeat: int = 30) -> flo
     return statistics.median(times)
 
 
-def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, Any]:
+def synthetic_batch(vla: VLA, batch_size: int, device: torch.device) -> dict[str, Any]:
+    """Training windows of the config's shape with random frames and actions: speed and memory need no data."""
     model = vla.config.model
-    b, t, size = settings.batch_size, model.history_length, vla.backbone.image_processor.size
+    b, t, size = batch_size, model.history_length, vla.backbone.image_processor.size
     rng = np.random.default_rng(0)
     actions = rng.uniform(-1, 1, (b, t, model.action_chunk_size, model.action_dim)).astype(np.float32)
     actions[..., -1] = np.sign(actions[..., -1])
@@ -172,6 +174,12 @@ def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, A
     }
     if model.state_dim:
         batch["states"] = torch.zeros(b, t, model.state_dim, device=device)
+    return batch
+
+
+def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, Any]:
+    b = settings.batch_size
+    batch = synthetic_batch(vla, b, device)
     optimizer = make_optimizer(vla, vla.config.training)
     precision = {"float32": "fp32", "bfloat16": "bf16"}[settings.dtype]  # the training.precision it measures
     vla.train()
@@ -183,7 +191,13 @@ def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, A
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    # tokens through the language model, whatever the fusion: image tokens count only where they are tokens
+    calls: list[int] = []
+    hook = vla.backbone.text_tower.register_forward_pre_hook(
+        lambda _, args, kwargs: calls.append(_tokens(args, kwargs)), with_kwargs=True
+    )
     _timed(step, device)  # the first step allocates optimizer state and (with --compile) compiles backward
+    hook.remove()
 
     def steps() -> None:
         for _ in range(settings.train_steps):
@@ -191,7 +205,22 @@ def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, A
 
     elapsed = _timed(steps, device)
     vla.eval()
-    return {"train_batch_size": b, "train_samples_per_s": b * settings.train_steps / elapsed}
+    tokens = sum(calls)  # every language-model pass of one step
+    return {
+        "train_batch_size": b,
+        "train_samples_per_s": b * settings.train_steps / elapsed,
+        "train_step_ms": elapsed / settings.train_steps * 1e3,
+        "train_tokens_per_step": tokens,
+        "train_tokens_per_s": tokens * settings.train_steps / elapsed,
+    }
+
+
+def _tokens(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """Tokens in one language-model call: ``inputs_embeds`` (batch, tokens, width) or ``input_ids``."""
+    for value in (kwargs.get("inputs_embeds"), kwargs.get("input_ids"), *args):
+        if isinstance(value, torch.Tensor) and value.ndim >= 2:
+            return int(value.shape[0] * value.shape[1])
+    return 0
 
 
 def _frames(count: int, size: int) -> np.ndarray:

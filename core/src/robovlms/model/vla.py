@@ -73,7 +73,9 @@ class VLA(nn.Module):
             vocab = torch.arange(
                 min(256, backbone.word_embedding.num_embeddings), device=backbone.word_embedding.weight.device
             )
-            scale = backbone.word_embedding(vocab).float().std().item()
+            embedded = backbone.word_embedding(vocab).float().std()
+            # on the meta device (counting parameters without memory) there are no values to take the scale of
+            scale = 1.0 if embedded.is_meta else embedded.item()
         generator = torch.Generator().manual_seed(config.training.seed)
         tokens = torch.randn(config.model.num_action_tokens, backbone.hidden_size, generator=generator) * scale
         self.action_tokens = nn.Parameter(tokens.to(backbone.word_embedding.weight.dtype))

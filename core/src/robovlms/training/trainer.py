@@ -25,7 +25,7 @@ from robovlms.datasets.windows import TrainingData, open_training_data
 from robovlms.errors import CheckpointError, ConfigError, RoboVLMsError, TrainingError
 from robovlms.model.normalization import ActionNormalizer
 from robovlms.model.vla import VLA, build_vla
-from robovlms.training import distributed, snapshots
+from robovlms.training import distributed, sharded, snapshots
 from robovlms.training.optim import make_optimizer, make_scheduler
 
 RUN_FILE = "run.json"
@@ -108,7 +108,7 @@ class Trainer:
         _prepare_output(output, config, resume, self.world)
         self.data = open_training_data(config)
         self.vla = self._build_model(self.data)
-        self.model = distributed.wrap(self.vla, self.world, config.training.strategy)
+        self.model = distributed.wrap(self.vla, self.world, config.training.strategy, config.training.precision)
         self.sampler = self._sampler()
         self.steps_per_epoch = self.sampler.batches_per_epoch() // config.training.gradient_accumulation_steps
         self.total_steps = config.training.max_steps or config.training.epochs * self.steps_per_epoch
@@ -116,10 +116,10 @@ class Trainer:
         self.scheduler = make_scheduler(self.optimizer, config.training, self.total_steps)
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.sharded = config.training.strategy == "fsdp" and self.world.size > 1
+        # fsdp snapshots are sharded on any number of processes, so a run can resume on another number
+        self.sharded_snapshots = config.training.strategy == "fsdp"
         self._unsharded: VLA | None = None
         if resume:
-            if self.sharded:
-                raise ConfigError("training.strategy: --resume is not supported with fsdp yet; resume with ddp")
             self._resume()
 
     # -- setup -----------------------------------------------------------------------------------
@@ -168,11 +168,11 @@ class Trainer:
     # -- state -----------------------------------------------------------------------------------
 
     def _state(self) -> dict[str, Any]:
+        """Where the run stands, beside the weights and the optimizer's state (which snapshots store their way)."""
         return {
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
-            "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
         }
 
@@ -187,7 +187,11 @@ class Trainer:
         state, damaged = None, []
         for path in reversed(found):
             try:
-                state = snapshots.load_snapshot(path, self.vla)
+                if self.sharded_snapshots:
+                    state = sharded.load_sharded_snapshot(path, self.vla, self.optimizer)
+                else:
+                    state = snapshots.load_snapshot(path, self.vla)
+                    self.optimizer.load_state_dict(state["optimizer"])
                 break
             except CheckpointError as exc:
                 damaged.append(f"{path.name} ({exc})")
@@ -195,7 +199,6 @@ class Trainer:
             raise CheckpointError(f"{self.output}: no intact checkpoint to resume from; damaged: {'; '.join(damaged)}")
         if damaged and self.world.main:
             print(f"resume: passed over damaged {', '.join(damaged)}; resuming from {path.name}", file=sys.stderr)
-        self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.batch_in_epoch = state["step"], state["epoch"], state["batch_in_epoch"]
         snapshots.set_rng_state(state["rng"])
@@ -220,12 +223,22 @@ class Trainer:
         return self._unsharded
 
     def _snapshot(self) -> None:
-        model = self._savable()
+        keep = self.config.training.keep_checkpoints
+        if self.sharded_snapshots:  # weights and optimizer state as shards, written by every rank
+            sharded.save_sharded_snapshot(
+                self.output,
+                self.step,
+                self.vla,
+                self.optimizer,
+                self._state(),
+                main=self.world.main,
+                barrier=self.world.barrier,
+                keep=keep,
+            )
+            return
         if self.world.main:
-            assert model is not None  # rank 0 always holds the full weights
-            # sharded optimizer state stays out of FSDP snapshots: they hold the unsharded weights only
-            state = {k: v for k, v in self._state().items() if not (self.sharded and k == "optimizer")}
-            snapshots.save_snapshot(self.output, self.step, model, state, keep=self.config.training.keep_checkpoints)
+            state = {**self._state(), "optimizer": self.optimizer.state_dict()}
+            snapshots.save_snapshot(self.output, self.step, self.vla, state, keep=keep)
         self.world.barrier()
 
     # -- loop ------------------------------------------------------------------------------------
