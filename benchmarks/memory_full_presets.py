@@ -143,8 +143,16 @@ def measure(backbone: str, preset: str, budget_gib: float, image_size: int | Non
 
 
 def with_projection(result: dict[str, Any]) -> dict[str, Any]:
+    """The projection, with the step's activations: its growth less the trainable parameters' own state.
+
+    The LoRA step trains the adapters, the head and the (unfrozen) embeddings: their gradients and
+    Adam's two moments, in the weights' bfloat16, are states the projection already counts.
+    """
     growth = result.get("step_growth_gib")
-    activations = int(growth * GIB) if growth is not None else None
+    activations = None
+    if growth is not None:
+        activations = max(0, int(growth * GIB) - 3 * 2 * result["trainable_parameters"])
+        result["activations_gib"] = activations / GIB
     result["fsdp_full_finetune_per_gpu"] = {str(n): project(result, activations, n) for n in GPUS}
     return result
 
