@@ -28,6 +28,22 @@ def test_wrong_token_count_is_a_clear_error(name: str) -> None:
         build(name, tokens=2)(features(2, 4, tokens=1), torch.ones(2, 4, dtype=torch.bool))
 
 
+@pytest.mark.parametrize("name", HEADS)
+def test_trains_under_bf16_autocast_on_the_cpu(name: str) -> None:
+    """training.precision bf16 on a CPU: every head steps, the recurrent ones included (oneDNN has no
+    bf16 LSTM on processors without bf16 instructions, so they must not ask it for one)."""
+    head = build(name).train()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = head.loss(
+            head(features(2, HISTORY), torch.ones(2, HISTORY, dtype=torch.bool)),
+            actions(2, HISTORY),
+            torch.ones(2, HISTORY, CHUNK, dtype=torch.bool),
+        )["loss"]
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in head.parameters() if p.requires_grad)
+
+
 # flow's loss regresses a velocity against fresh noise and never nears zero: test_flow.py checks its samples
 @pytest.mark.parametrize("name", [name for name in HEADS if name != "flow"])
 def test_overfits_a_small_batch(name: str) -> None:

@@ -26,7 +26,7 @@ from torch import nn
 
 from robovlms.config import ActionHeadConfig, HistoryMode
 from robovlms.model.action_head import BaseActionHead, HeadSpec
-from robovlms_action_heads.layers import frame_inputs, mlp_trunk, token_input_size
+from robovlms_action_heads.layers import frame_inputs, mlp_trunk, run_recurrent, token_input_size
 
 #: sinusoidal features of the flow time t fed to the velocity network
 TIME_FEATURES = 32
@@ -64,7 +64,7 @@ class FlowHead(BaseActionHead):
 
     def forward(self, features: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
         """Forward in time, and padding frames only follow real ones: neither reaches a real frame."""
-        hidden, _ = self.context(frame_inputs(features, self.spec))
+        hidden = run_recurrent(self.context, frame_inputs(features, self.spec))
         return self.dropout(hidden)
 
     def velocity_at(self, context: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

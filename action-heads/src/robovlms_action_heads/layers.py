@@ -40,6 +40,19 @@ def frame_inputs(features: torch.Tensor, spec: HeadSpec) -> torch.Tensor:
     return features.flatten(2)
 
 
+def run_recurrent(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
+    """The LSTM's outputs over ``inputs``; under CPU autocast, in the precision of its own weights.
+
+    oneDNN builds no bfloat16 LSTM under CPU autocast on processors without bf16 instructions (a
+    RuntimeError from ``training.precision: bf16`` or ``robovlms benchmark --dtype bfloat16`` with an
+    LSTM head), and the recurrence is the part of a head where low precision hurts most anyway.
+    """
+    if inputs.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return lstm(inputs.to(lstm.weight_ih_l0.dtype))[0]
+    return lstm(inputs)[0]
+
+
 def mlp_trunk(in_size: int, config: ActionHeadConfig) -> nn.Sequential:
     """``num_layers`` blocks of Linear, GELU and dropout, ``in_size`` to ``hidden_size``."""
     layers: list[nn.Module] = []

@@ -13,7 +13,7 @@ from torch import nn
 
 from robovlms.config import ActionHeadConfig, HistoryMode
 from robovlms.model.action_head import BaseActionHead, HeadSpec
-from robovlms_action_heads.layers import WINDOW_REASON, ChunkOutput, frame_inputs, token_input_size
+from robovlms_action_heads.layers import WINDOW_REASON, ChunkOutput, frame_inputs, run_recurrent, token_input_size
 
 
 class LSTMHead(BaseActionHead):
@@ -37,5 +37,5 @@ class LSTMHead(BaseActionHead):
         self.output = ChunkOutput(config.hidden_size, spec)
 
     def forward(self, features: torch.Tensor, frame_mask: torch.Tensor) -> torch.Tensor:
-        hidden, _ = self.lstm(frame_inputs(features, self.spec))
+        hidden = run_recurrent(self.lstm, frame_inputs(features, self.spec))
         return self.output(self.dropout(hidden))
