@@ -69,13 +69,15 @@ Observation = dict[str, Any]
 class TabletopEnv:
     """``reset(seed)`` then ``step(action)`` until done; ``task`` names the episode for reports."""
 
-    def __init__(self, image_size: int = 64, max_steps: int = 30) -> None:
+    def __init__(self, image_size: int = 64, max_steps: int = 30, targets: list[str] | None = None) -> None:
+        """``targets``: the colors an episode may name (all by default; fewer for a subset of tasks)."""
         if image_size < 16:
             raise InputError(f"image_size: the tabletop needs at least 16 pixels, got {image_size}")
         if max_steps < 1:
             raise InputError(f"max_steps: expected at least 1, got {max_steps}")
         self.image_size = image_size
         self.max_steps = max_steps
+        self.targets = list(targets or COLORS)
         self.objects: dict[str, np.ndarray] = {}
         self.target_color = ""
         self.instruction = ""
@@ -99,7 +101,7 @@ class TabletopEnv:
         jitter = rng.uniform(-SLOT_JITTER, SLOT_JITTER, size=SLOTS.shape)
         names = list(COLORS)
         self.objects = {name: SLOTS[slot] + jitter[slot] for slot, name in enumerate(names)}
-        self.target_color = names[int(rng.integers(len(names)))]
+        self.target_color = self.targets[int(rng.integers(len(self.targets)))]
         template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
         self.instruction = template.format(color=self.target_color)
         self.effector = START + rng.uniform(-1, 1, size=2) * START_JITTER
