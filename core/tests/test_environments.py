@@ -13,8 +13,9 @@ from robovlms import PluginError
 from robovlms.datasets.lerobot import LeRobotDataset
 from robovlms.datasets.recording import RECORDED, generate
 from robovlms.envs.base import BaseEnvironment, environment_class
-from robovlms.envs.registered import CAMERA, Tabletop
+from robovlms.envs.registered import Tabletop
 from robovlms.envs.tabletop import TASKS
+from robovlms.envs.tabletop import TOP as CAMERA
 from robovlms.errors import DatasetError, InputError
 from robovlms.plugins import load
 
@@ -121,7 +122,7 @@ def test_tasks_choose_the_episodes_and_unknown_ones_are_one_line_errors():
     with pytest.raises(InputError, match="tabletop tasks: got pick pink; expected distinct names among pick red"):
         Tabletop(tasks=["pick pink"])
     with pytest.raises(InputError, match="tabletop cameras"):
-        Tabletop(cameras=["observation.images.wrist"])
+        Tabletop(cameras=["observation.images.side"])
 
 
 def test_a_dataset_records_its_environment_and_tasks(tmp_path):

@@ -98,8 +98,16 @@ def cmd_dataset_generate(args: argparse.Namespace) -> int:
     from robovlms.datasets.recording import generate
     from robovlms.envs.base import parse_tasks
 
+    cameras = [c.strip() for c in args.cameras.split(",") if c.strip()] if args.cameras else None
     done = generate(
-        args.out, args.episodes, env=args.env, tasks=parse_tasks(args.tasks), seed=args.seed, image_size=args.image_size
+        args.out,
+        args.episodes,
+        env=args.env,
+        tasks=parse_tasks(args.tasks),
+        seed=args.seed,
+        image_size=args.image_size,
+        cameras=cameras,
+        video=args.video,
     )
     print(
         f"wrote {done.episodes} episodes ({done.frames} frames) of {done.environment} "
@@ -258,6 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--tasks", help="comma-separated tasks to record (default: all of the environment's)")
     generate.add_argument("--seed", type=int, default=0, help="seed of the episode layouts (default 0)")
     generate.add_argument("--image-size", type=int, default=64, help="camera resolution in pixels (default 64)")
+    generate.add_argument(
+        "--cameras",
+        help="comma-separated cameras to record (default: the environment's; the tabletop's observation.image, "
+        "above with the arm, observation.images.wrist, a close-up around the effector, observation.images.scene, "
+        "above without the arm)",
+    )
+    generate.add_argument("--video", action="store_true", help="store the cameras as mp4 video features")
     generate.set_defaults(func=cmd_dataset_generate)
 
     train = sub.add_parser("train", help="train a VLA on a LeRobot v3 dataset")

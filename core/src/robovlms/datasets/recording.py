@@ -50,11 +50,15 @@ def generate(
     seed: int = 0,
     image_size: int = 64,
     file_size_mb: float = 100.0,
+    cameras: Sequence[str] | None = None,
+    video: bool = False,
     options: dict[str, Any] | None = None,
 ) -> Generated:
     """Run ``env``'s expert for ``episodes`` episodes of ``tasks`` (all) and write them to the new folder ``out``.
 
-    ``options`` go to the environment's constructor (``max_steps``, Meta-World's ``jitter``).
+    One image feature per camera (``cameras``, default the environment's), or with ``video`` one mp4
+    feature per camera, as most LeRobot hub datasets store them. ``options`` go to the environment's
+    constructor (``max_steps``, Meta-World's ``jitter``).
     """
     check_range(episodes, "--episodes", 1, 10**7, DatasetError)
     check_range(image_size, "--image-size", 16, 1024, DatasetError)  # the tabletop needs 16 pixels to draw
@@ -62,13 +66,17 @@ def generate(
     cls = environment_class(env)
     if not cls.HAS_EXPERT:
         raise DatasetError(f"environment {env!r} has no scripted expert to record")
-    image = {"dtype": "image", "shape": [image_size, image_size, 3], "names": ["height", "width", "channels"]}
-    features = {
-        **{camera: dict(image) for camera in cls.CAMERAS},
-        "observation.state": {"dtype": "float32", "shape": [len(cls.STATE)], "names": list(cls.STATE)},
-        "action": {"dtype": "float32", "shape": [len(cls.ACTION)], "names": list(cls.ACTION)},
-    }
-    with cls(tasks=tasks, cameras=cls.CAMERAS, image_size=image_size, **(options or {})) as environment:
+    with cls(tasks=tasks, cameras=cameras, image_size=image_size, **(options or {})) as environment:
+        image = {
+            "dtype": "video" if video else "image",
+            "shape": [image_size, image_size, 3],
+            "names": ["height", "width", "channels"],
+        }
+        features = {
+            **{camera: dict(image) for camera in environment.cameras},
+            "observation.state": {"dtype": "float32", "shape": [len(cls.STATE)], "names": list(cls.STATE)},
+            "action": {"dtype": "float32", "shape": [len(cls.ACTION)], "names": list(cls.ACTION)},
+        }
         recorded = {RECORDED: {"name": env, "tasks": list(environment.tasks)}}
         with LeRobotWriter(
             out, features, cls.FPS, robot_type=env, file_size_mb=file_size_mb, extra_info=recorded

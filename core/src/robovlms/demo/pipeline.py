@@ -131,11 +131,11 @@ def _markdown(summary: dict[str, Any], config: Config) -> str:
     )
     seconds = summary["seconds"]
     inputs = f", the {config.model.state_dim}-value robot state beside each frame" if config.model.state_dim else ""
-    cameras = ", ".join(config.data.image_keys[:1])
+    cameras = ", ".join(config.data.image_keys)
     return f"""# robovlms demo: {summary["environment"]}
 
 A tiny {config.model.backbone} VLA with the {config.model.action_head} head ({config.model.history_mode} history,
-window {config.model.history_length}, chunks of {config.model.action_chunk_size}{inputs}, camera {cameras}) trained on
+window {config.model.history_length}, chunks of {config.model.action_chunk_size}{inputs}, cameras {cameras}) trained on
 {summary["training_frames"]} frames ({summary["training_episodes"]} episodes) of scripted-expert data in the
 {summary["environment"]} environment, then run in closed loop. Rates with their 95% Wilson intervals.
 

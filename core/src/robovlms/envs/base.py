@@ -34,8 +34,10 @@ class BaseEnvironment(Component):
     kind: ClassVar[ComponentKind] = ENVIRONMENT
     #: every task, with the instruction phrasings an episode draws from
     TASKS: ClassVar[dict[str, tuple[str, ...]]] = {}
-    #: every camera the environment can render, the default one first
+    #: every camera the environment can render
     CAMERAS: ClassVar[tuple[str, ...]] = ()
+    #: the cameras it renders when none are named (empty: the first of CAMERAS)
+    DEFAULT_CAMERAS: ClassVar[tuple[str, ...]] = ()
     #: what each value of ``observation["state"]`` means
     STATE: ClassVar[tuple[str, ...]] = ()
     #: the action's layout (7-DoF; an environment with fewer degrees maps them, ignoring the rest)
@@ -49,7 +51,7 @@ class BaseEnvironment(Component):
         self, *, tasks: Sequence[str] | None = None, cameras: Sequence[str] | None = None, image_size: int = 64
     ) -> None:
         self.tasks: tuple[str, ...] = self._chosen("tasks", tasks, tuple(self.TASKS))
-        self.cameras: tuple[str, ...] = self._chosen("cameras", cameras, self.CAMERAS[:1])
+        self.cameras: tuple[str, ...] = self._chosen("cameras", cameras, self.DEFAULT_CAMERAS or self.CAMERAS[:1])
         self.image_size = image_size
         self.task = ""
         self.instruction = ""

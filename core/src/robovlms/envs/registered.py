@@ -11,13 +11,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from robovlms.envs.base import BaseEnvironment, Observation
-from robovlms.envs.tabletop import TASKS, TEMPLATES, ScriptedExpert, TabletopEnv
+from robovlms.envs.tabletop import CAMERAS as TABLETOP_CAMERAS
+from robovlms.envs.tabletop import TASKS, TEMPLATES, TOP, ScriptedExpert, TabletopEnv
 from robovlms.plugins.hookspecs import hookimpl
 from robovlms.version import PLUGIN_API_VERSION
 
 PLUGIN_API = PLUGIN_API_VERSION
-#: the tabletop's one camera, as the feature its datasets have always used
-CAMERA = "observation.image"
 
 
 class Tabletop(BaseEnvironment):
@@ -25,7 +24,8 @@ class Tabletop(BaseEnvironment):
 
     name = "tabletop"
     TASKS = {task: TEMPLATES for task in TASKS}
-    CAMERAS = (CAMERA,)
+    CAMERAS = TABLETOP_CAMERAS
+    DEFAULT_CAMERAS = (TOP,)  # the feature its datasets have always used
     STATE = ("x", "y", "z", "gripper")
     FPS = 10
     HAS_EXPERT = True
@@ -40,28 +40,19 @@ class Tabletop(BaseEnvironment):
     ) -> None:
         super().__init__(tasks=tasks, cameras=cameras, image_size=image_size)
         targets = [task.removeprefix("pick ") for task in self.tasks]
-        self.env = TabletopEnv(image_size=image_size, max_steps=max_steps, targets=targets)
+        self.env = TabletopEnv(image_size=image_size, max_steps=max_steps, cameras=self.cameras, targets=targets)
         self.expert = ScriptedExpert()
 
     def reset(self, seed: int) -> Observation:
         observation = self.env.reset(seed)
         self.task, self.instruction = self.env.task, self.env.instruction
-        return self._observation(observation)
+        return observation
 
     def step(self, action: np.ndarray) -> tuple[Observation, bool, bool]:
-        observation, success, done = self.env.step(action)
-        return self._observation(observation), success, done
+        return self.env.step(action)
 
     def expert_action(self) -> np.ndarray:
         return self.expert.act(self.env)
-
-    @staticmethod
-    def _observation(observation: Observation) -> Observation:
-        return {
-            "images": {CAMERA: observation["image"]},
-            "instruction": observation["instruction"],
-            "state": observation["state"],
-        }
 
 
 @hookimpl

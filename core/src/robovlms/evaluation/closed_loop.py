@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from robovlms.config import DataConfig
-from robovlms.envs.base import BaseEnvironment, Observation, environment_class
+from robovlms.envs.base import BaseEnvironment, environment_class
 from robovlms.evaluation.pictures import rollout_strip
 from robovlms.model.vla import VLA
 
@@ -70,15 +70,6 @@ def seeds_per_task(env: BaseEnvironment, seed: int, per_task: int) -> list[int]:
             chosen[task].append(candidate)
         candidate += 1
     return sorted(s for seeds in chosen.values() for s in seeds)
-
-
-def policy_input(observation: Observation, cameras: Sequence[str]) -> Observation:
-    """The environment's observation as the policy takes it: the run's first camera as its image."""
-    return {
-        "image": observation["images"][cameras[0]],
-        "instruction": observation["instruction"],
-        "state": observation["state"],
-    }
 
 
 def rollout(act: Any, env: BaseEnvironment, seed: int, *, blind: bool = False, record: bool = False) -> Episode:
@@ -147,11 +138,7 @@ def _policy_episodes(run: str, seeds: list[int], setting: Setting, blind: bool, 
     with setting.make() as env:
         for index, seed in enumerate(seeds):
             policy.reset(seed)  # a sampling head draws the same noise for the same episode
-
-            def act(observation: Observation) -> np.ndarray:
-                return policy.step(policy_input(observation, setting.cameras))
-
-            out.append(rollout(act, env, seed, blind=blind, record=index < record))
+            out.append(rollout(policy.step, env, seed, blind=blind, record=index < record))
     return out
 
 
@@ -199,11 +186,12 @@ def evaluate(
     run = str(run)
     vla = _load_policy(run, trust_remote_code)  # fail early, in this process, with the loader's one-line errors
     data = vla.config.data
+    trained = next(iter((vla.camera_sizes or {}).values()), None)
     setting = Setting(
         environment=env or data.environment or DEFAULT_ENVIRONMENT,
         tasks=tuple(tasks) if tasks is not None else (tuple(data.tasks) if data.tasks else None),
-        cameras=tuple(data.image_keys[:1]),
-        image_size=image_size or _dataset_image_size(data) or 64,
+        cameras=tuple(vla.cameras),  # the cameras it was trained on; one the environment lacks fails at once
+        image_size=image_size or (trained[0] if trained else None) or _dataset_image_size(data) or 64,
         options=tuple(sorted((options or {}).items())),
     )
     with setting.make() as environment:

@@ -301,15 +301,19 @@ class BaseRoboVLM(Component, nn.Module):
         image_tokens = self.encode_images(pixel_values)
         embeds = self.embed_text(input_ids)
         if self.fusion == "tokens":
-            slots = self.image_slots(input_ids)
-            counts = slots.sum(dim=1)
-            if (counts != image_tokens.shape[1]).any():
-                raise PluginError(
-                    f"backbone {self.name!r}: the prompt holds {counts.tolist()} image placeholders per row "
-                    f"but the image encoder gave {image_tokens.shape[1]} tokens per image"
-                )
-            embeds = embeds.masked_scatter(slots.unsqueeze(-1), image_tokens.to(embeds.dtype))
+            embeds = self.place_images(embeds, input_ids, image_tokens)
         return embeds, image_tokens
+
+    def place_images(self, embeds: torch.Tensor, input_ids: torch.Tensor, image_tokens: torch.Tensor) -> torch.Tensor:
+        """``embeds`` with ``image_tokens`` ``(B, N, D)`` at the prompt's placeholders (``tokens`` fusion)."""
+        slots = self.image_slots(input_ids)
+        counts = slots.sum(dim=1)
+        if (counts != image_tokens.shape[1]).any():
+            raise PluginError(
+                f"backbone {self.name!r}: the prompt holds {counts.tolist()} image placeholders per row "
+                f"but the image encoder gave {image_tokens.shape[1]} tokens per image"
+            )
+        return embeds.masked_scatter(slots.unsqueeze(-1), image_tokens.to(embeds.dtype))
 
     def forward(
         self,

@@ -86,6 +86,7 @@ class MetaWorld(BaseEnvironment):
     name = "metaworld"
     TASKS = INSTRUCTIONS
     CAMERAS = tuple(CAMERAS)
+    DEFAULT_CAMERAS = CAMERAS  # both: the corner sees the scene, the gripper what it is about to grasp
     STATE = ("x", "y", "z", "gripper_opening")
     FPS = 80  # Meta-World's control rate: 5 physics steps of 2.5 ms
     HAS_EXPERT = True

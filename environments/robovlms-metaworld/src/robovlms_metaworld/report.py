@@ -53,7 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if reason:
         print(f"skipped: Meta-World cannot render here: {reason}", file=sys.stderr)
         return 3
-    overrides = ['data.image_keys=["observation.images.corner"]']
+    overrides = [f"data.image_keys={json.dumps(list(MetaWorld.CAMERAS))}"]  # both cameras feed the model
     if args.smoke:
         args.episodes, args.eval_episodes, args.max_steps = 3, 1, 2
         overrides.append("training.batch_size=2")
