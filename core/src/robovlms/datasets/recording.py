@@ -67,7 +67,7 @@ def generate(
     if not cls.HAS_EXPERT:
         raise DatasetError(f"environment {env!r} has no scripted expert to record")
     with cls(tasks=tasks, cameras=cameras, image_size=image_size, **(options or {})) as environment:
-        image = {
+        image: dict[str, Any] = {
             "dtype": "video" if video else "image",
             "shape": [image_size, image_size, 3],
             "names": ["height", "width", "channels"],
