@@ -6,7 +6,9 @@ torch is pinned before anything that depends on it: an unpinned torch pulls a mu
 
 from __future__ import annotations
 
+import ctypes.util
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -190,6 +192,39 @@ def demo(session: nox.Session) -> None:
     session.run("robovlms", "demo", *session.posargs)
 
 
+#: environment plugins: kept out of DISTRIBUTIONS, since rendering needs system OpenGL (Mesa) packages
+ENVIRONMENTS = {"metaworld": "environments/robovlms-metaworld"}
+MESA = ("libegl-mesa0", "libosmesa6", "libgl1")
+
+
+def _opengl(session: nox.Session) -> None:
+    """Install Mesa where this runs as root; elsewhere skip the session, saying what to install."""
+    gl = os.environ.setdefault("MUJOCO_GL", "egl")
+    library = {"egl": "EGL", "osmesa": "OSMesa"}.get(gl, "GL")
+    if ctypes.util.find_library(library):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        session.skip(f"MUJOCO_GL={gl} needs lib{library}; as root: apt-get install {' '.join(MESA)}")
+    session.run("apt-get", "update", "-qq", external=True)
+    session.run("apt-get", "install", "-y", "-qq", *MESA, external=True)
+
+
+@nox.session
+def metaworld_smoke(session: nox.Session) -> None:
+    """Meta-World's tests: a few expert steps, rendered frames, a tiny train and a one-episode eval."""
+    _opengl(session)
+    _install(session, [*DISTRIBUTIONS.values(), ENVIRONMENTS["metaworld"]])
+    _pytest(session, f"{ENVIRONMENTS['metaworld']}/tests")
+
+
+@nox.session
+def metaworld(session: nox.Session) -> None:
+    """The Meta-World report: expert data on reach, push and pick-place, a tiny VLA, closed loop (under 45 min)."""
+    _opengl(session)
+    _install(session, [*DISTRIBUTIONS.values(), ENVIRONMENTS["metaworld"]])
+    session.run("python", "-m", "robovlms_metaworld.report", *session.posargs)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """Style (ruff), the core's layers (import-linter: no upward import, no cycle) and types (mypy)."""
@@ -197,12 +232,12 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.install(TORCH)
-    folders = list(DISTRIBUTIONS.values())
+    folders = [*DISTRIBUTIONS.values(), *ENVIRONMENTS.values()]  # typing needs no OpenGL
     # editable: lint-imports and mypy read the sources in place
     tools = ("import-linter>=2.3", "mypy>=1.10", "pytest>=8", "peft>=0.10")  # the last two: typed testing and lora
     session.install(*(f"--editable={ROOT / folder}" for folder in folders), *tools)
     session.run("lint-imports", "--config", "core/pyproject.toml")
-    packages = ["robovlms", *(f"robovlms_{name}" for name in DISTRIBUTIONS if name != "core")]
+    packages = ["robovlms", *(f"robovlms_{name}" for name in [*DISTRIBUTIONS, *ENVIRONMENTS] if name != "core")]
     session.run("mypy", *(arg for package in packages for arg in ("-p", package)))
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from robovlms import load_config
 from robovlms.datasets.recording import generate
+from robovlms.envs.registered import Tabletop
 from robovlms.envs.tabletop import TASKS
-from robovlms.evaluation.closed_loop import evaluate, seeds_per_task
+from robovlms.evaluation.closed_loop import evaluate, seeds_per_task, wilson
 from robovlms.training.trainer import train
 
 pytest.importorskip("robovlms_paligemma")
@@ -44,8 +45,14 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_episodes_cover_every_task_equally():
-    seeds = seeds_per_task(0, 3, 32)
+    seeds = seeds_per_task(Tabletop(image_size=32), 0, 3)
     assert len(seeds) == 3 * len(TASKS) == len(set(seeds))
+
+
+def test_wilson_interval():
+    assert wilson(0, 10)[0] == 0.0 and 0.25 < wilson(0, 10)[1] < 0.35  # 0 of 10 does not prove 0%
+    low, high = wilson(12, 15)
+    assert low < 0.8 < high and round(low, 3) == 0.548 and round(high, 3) == 0.930
 
 
 def test_eval_reports_policy_expert_and_language_blind(run):
@@ -56,6 +63,9 @@ def test_eval_reports_policy_expert_and_language_blind(run):
     assert set(report["per_task"]) == set(TASKS)
     assert report["expert"]["success_rate"] == 1.0
     assert report["language_blind"]["episodes"] == report["episodes"]
+    assert report["environment"] == "tabletop"  # remembered from the dataset the run was trained on
+    low, high = report["ci95"]
+    assert low <= report["success_rate"] <= high
     assert report["step_time_ms"] > 0 and report["mean_episode_length"] >= 1
     assert Path(report["picture"]).stat().st_size > 0
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from robovlms.errors import ConfigError, RoboVLMsError, check_range, shown
 
 COLUMNS = ("name", "kind", "distribution", "version", "status", "reason")
+ENV_HELP = "an installed environment (robovlms plugins lists them; default tabletop)"
 TRUST_HELP = "let the run's backbone folder run its own Python code (never taken from the run's own config)"
 
 
@@ -95,18 +96,30 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_dataset_generate(args: argparse.Namespace) -> int:
     from robovlms.datasets.recording import generate
+    from robovlms.envs.base import parse_tasks
 
-    cameras = [c.strip() for c in args.cameras.split(",") if c.strip()]
+    cameras = [c.strip() for c in args.cameras.split(",") if c.strip()] if args.cameras else None
     done = generate(
-        args.out, args.episodes, seed=args.seed, image_size=args.image_size, cameras=cameras, video=args.video
+        args.out,
+        args.episodes,
+        env=args.env,
+        tasks=parse_tasks(args.tasks),
+        seed=args.seed,
+        image_size=args.image_size,
+        cameras=cameras,
+        video=args.video,
     )
-    print(f"wrote {done.episodes} episodes ({done.frames} frames) of the tabletop task to {done.path}")
+    print(
+        f"wrote {done.episodes} episodes ({done.frames} frames) of {done.environment} "
+        f"({', '.join(done.tasks)}) to {done.path}"
+    )
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from robovlms.envs.base import parse_tasks
     from robovlms.evaluation.closed_loop import evaluate
 
     check_range(args.episodes, "--episodes", 1, 10**6)
@@ -115,6 +128,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     picture = Path(args.run) / "eval" / f"rollouts-seed{args.seed}.png"
     report = evaluate(
         args.run,
+        env=args.env,
+        tasks=parse_tasks(args.tasks),
         episodes=args.episodes,
         seed=args.seed,
         workers=args.workers,
@@ -224,14 +239,14 @@ def cmd_new_plugin(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from robovlms.plugins.kinds import KINDS
+    from robovlms.scaffold.generate import SCAFFOLDED
     from robovlms.version import __version__
 
     parser = argparse.ArgumentParser(prog="robovlms", description="Any vision-language model as a robot policy.")
     parser.add_argument("--version", action="version", version=f"robovlms {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    plugins = sub.add_parser("plugins", help="list installed backbone and action-head plugins")
+    plugins = sub.add_parser("plugins", help="list installed backbone, action-head and environment plugins")
     plugins.add_argument("--json", action="store_true", help="print a JSON array instead of a table")
     plugins.add_argument("--check", action="store_true", help="also load each plugin; exit 1 if any fails")
     plugins.set_defaults(func=cmd_plugins)
@@ -242,16 +257,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     dataset = sub.add_parser("dataset", help="make datasets in the LeRobot v3 layout")
     dataset_sub = dataset.add_subparsers(dest="dataset_command", required=True, metavar="ACTION")
-    generate = dataset_sub.add_parser("generate", help="record the scripted expert on the built-in tabletop task")
+    generate = dataset_sub.add_parser(
+        "generate", help="record an environment's scripted expert (default: the tabletop)"
+    )
     generate.add_argument("out", help="new (or empty) folder to write the dataset to")
     generate.add_argument("--episodes", type=int, required=True, help="number of episodes to record")
+    generate.add_argument("--env", default="tabletop", help=ENV_HELP)
+    generate.add_argument("--tasks", help="comma-separated tasks to record (default: all of the environment's)")
     generate.add_argument("--seed", type=int, default=0, help="seed of the episode layouts (default 0)")
     generate.add_argument("--image-size", type=int, default=64, help="camera resolution in pixels (default 64)")
     generate.add_argument(
         "--cameras",
-        default="observation.image",
-        help="comma-separated cameras to record: observation.image (above, arm included), "
-        "observation.images.wrist (close-up around the effector), observation.images.scene (above, no arm)",
+        help="comma-separated cameras to record (default: the environment's; the tabletop's observation.image, "
+        "above with the arm, observation.images.wrist, a close-up around the effector, observation.images.scene, "
+        "above without the arm)",
     )
     generate.add_argument("--video", action="store_true", help="store the cameras as mp4 video features")
     generate.set_defaults(func=cmd_dataset_generate)
@@ -265,8 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("eval", help="run a trained policy in the tabletop task, closed loop")
+    evaluate = sub.add_parser("eval", help="run a trained policy in its environment, closed loop")
     evaluate.add_argument("run", help="a folder written by robovlms train (or VLA.save_pretrained)")
+    evaluate.add_argument("--env", help="environment to run in (default: the one the run was trained on)")
+    evaluate.add_argument("--tasks", help="comma-separated tasks (default: those the run was trained on)")
     evaluate.add_argument("--episodes", type=int, default=10, help="episodes per task (default 10)")
     evaluate.add_argument("--seed", type=int, default=0, help="first episode seed; same seed, same report")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -284,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     new = sub.add_parser("new-plugin", help="write a new plugin distribution, ready to install and test")
     new.add_argument("name", help="distribution name, robovlms-<name> (e.g. robovlms-internvl)")
-    new.add_argument("--kind", choices=[k.key for k in KINDS], default="backbone", help="default backbone")
+    new.add_argument("--kind", choices=[k.key for k in SCAFFOLDED], default="backbone", help="default backbone")
     new.add_argument("--hf-class", help="transformers VLM class to wrap, e.g. InternVLForConditionalGeneration")
     new.add_argument("--output", default=".", help="folder to create the distribution in (default .)")
     new.set_defaults(func=cmd_new_plugin)

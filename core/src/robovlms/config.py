@@ -173,6 +173,10 @@ class DataConfig(Section):
     )
     validation_split: float = Field(0.1, ge=0, lt=1, description="fraction of episodes held out for validation")
     num_workers: int = Field(0, ge=0, le=256, description="data-loading worker processes")
+    environment: str | None = Field(
+        None, description="environment the dataset was recorded in (robovlms eval's default); null: from the dataset"
+    )
+    tasks: list[str] | None = Field(None, description="its tasks the run was trained on; null: from the dataset")
 
     @model_validator(mode="after")
     def _distinct_cameras(self) -> DataConfig:

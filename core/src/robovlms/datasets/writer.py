@@ -56,6 +56,7 @@ class LeRobotWriter:
         *,
         robot_type: str | None = None,
         file_size_mb: float = 100.0,
+        extra_info: dict[str, Any] | None = None,
     ) -> None:
         self.root = Path(root)
         if self.root.exists() and (not self.root.is_dir() or any(self.root.iterdir())):
@@ -65,6 +66,7 @@ class LeRobotWriter:
             raise DatasetError(f"features: {', '.join(sorted(clash))} are written by the writer itself")
         self.fps = fps
         self.robot_type = robot_type
+        self.extra_info = dict(extra_info or {})  # more keys for info.json (LeRobot readers ignore them)
         self.file_size_mb = file_size_mb
         self.features = {name: dict(f, shape=list(f["shape"])) for name, f in features.items()}
         self.video_keys = [n for n, f in self.features.items() if f["dtype"] == "video"]
@@ -214,6 +216,7 @@ class LeRobotWriter:
             "data_path": DATA_PATH,
             "video_path": VIDEO_PATH if self.video_keys else None,
             "features": self._all,
+            **self.extra_info,
         }
         (self.root / INFO_PATH).write_text(json.dumps(info, indent=4))
         return info

@@ -2,7 +2,9 @@
 
 Everything comes from this package (the tabletop task, its expert, the demo config), so the demo
 runs on a fresh machine with no download. It writes a report a person can read: the success rate
-against the expert's and a language-blind baseline's, a loss curve, and rollouts.
+against the expert's and a language-blind baseline's (with 95% intervals), a loss curve, and
+rollouts. An environment plugin runs the same job on its own tasks with its own config
+(``robovlms-metaworld``'s report does).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ class DemoSize:
     eval_episodes: int = 20
     max_steps: int | None = None
     seed: int = 0
+    #: camera resolution of the recorded data (default: the config's vlm.image_size, at least 64)
+    image_size: int | None = None
 
 
 def demo_config() -> Config:
@@ -48,11 +52,24 @@ def _prepare(output: Path) -> None:
     output.mkdir(parents=True, exist_ok=True)
 
 
-def run_demo(output: str | Path, size: DemoSize = DemoSize(), *, progress: bool = True) -> dict[str, Any]:
-    """Generate, train, evaluate and report into ``output``; return the summary."""
+def run_demo(
+    output: str | Path,
+    size: DemoSize = DemoSize(),
+    *,
+    progress: bool = True,
+    env: str = "tabletop",
+    tasks: list[str] | None = None,
+    config: Config | None = None,
+    options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Generate, train, evaluate and report into ``output``; return the summary.
+
+    ``env``, ``tasks`` and ``options`` (the environment's constructor arguments) choose where;
+    ``config`` (default: the built-in tiny one) what is trained.
+    """
     output = Path(output)
     _prepare(output)
-    config = demo_config()
+    config = config or demo_config()
     overrides = [f"data.path={json.dumps(str(output / 'dataset'))}"]
     if size.max_steps is not None:
         overrides.append(f"training.max_steps={size.max_steps}")
@@ -60,8 +77,10 @@ def run_demo(output: str | Path, size: DemoSize = DemoSize(), *, progress: bool 
     seconds: dict[str, float] = {}
 
     start = time.perf_counter()
-    image_size = config.vlm.image_size or 64
-    generated = generate(output / "dataset", size.episodes, seed=size.seed, image_size=max(image_size, 64))
+    image_size = size.image_size or max(config.vlm.image_size or 64, 64)
+    generated = generate(
+        output / "dataset", size.episodes, env=env, tasks=tasks, seed=size.seed, image_size=image_size, options=options
+    )
     seconds["generate"] = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -71,7 +90,11 @@ def run_demo(output: str | Path, size: DemoSize = DemoSize(), *, progress: bool 
     start = time.perf_counter()
     # evaluation episodes start far from the generator's seeds: the policy is tested on new layouts
     report = evaluate(
-        output / "run", episodes=size.eval_episodes, seed=10_000 + size.seed, picture=output / "rollouts.png"
+        output / "run",
+        episodes=size.eval_episodes,
+        seed=10_000 + size.seed,
+        picture=output / "rollouts.png",
+        options=options,
     )
     seconds["eval"] = time.perf_counter() - start
 
@@ -83,6 +106,8 @@ def run_demo(output: str | Path, size: DemoSize = DemoSize(), *, progress: bool 
         "episodes": report["episodes"],
         "per_task": report["per_task"],
         "training_frames": generated.frames,
+        "training_episodes": generated.episodes,
+        "environment": generated.environment,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "report": str(output / REPORT),
         "evaluation": report,
@@ -92,28 +117,35 @@ def run_demo(output: str | Path, size: DemoSize = DemoSize(), *, progress: bool 
     return summary
 
 
+def _rate(part: dict[str, Any]) -> str:
+    low, high = part["ci95"]
+    return f"{part['success_rate']:.0%} ({low:.0%}-{high:.0%})"
+
+
 def _markdown(summary: dict[str, Any], config: Config) -> str:
     report = summary["evaluation"]
     rows = "\n".join(
-        f"| {task} | {values['success_rate']:.0%} | {report['expert']['per_task'][task]['success_rate']:.0%} | "
-        f"{report['language_blind']['per_task'][task]['success_rate']:.0%} | {values['episodes']} |"
+        f"| {task} | {_rate(values)} | {_rate(report['expert']['per_task'][task])} | "
+        f"{_rate(report['language_blind']['per_task'][task])} | {values['episodes']} |"
         for task, values in report["per_task"].items()
     )
     seconds = summary["seconds"]
     inputs = f", the {config.model.state_dim}-value robot state beside each frame" if config.model.state_dim else ""
-    return f"""# robovlms demo
+    cameras = ", ".join(config.data.image_keys)
+    return f"""# robovlms demo: {summary["environment"]}
 
 A tiny {config.model.backbone} VLA with the {config.model.action_head} head ({config.model.history_mode} history,
-window {config.model.history_length}, chunks of {config.model.action_chunk_size}{inputs}) trained on
-{summary["training_frames"]} frames of scripted-expert data in the built-in tabletop task, then run in closed loop.
+window {config.model.history_length}, chunks of {config.model.action_chunk_size}{inputs}, cameras {cameras}) trained on
+{summary["training_frames"]} frames ({summary["training_episodes"]} episodes) of scripted-expert data in the
+{summary["environment"]} environment, then run in closed loop. Rates with their 95% Wilson intervals.
 
 | policy | success rate |
 |---|---|
-| trained VLA | **{summary["success_rate"]:.0%}** |
-| scripted expert | {summary["expert_success_rate"]:.0%} |
-| same VLA, instruction hidden | {summary["language_blind_success_rate"]:.0%} |
+| trained VLA | **{_rate(report)}** |
+| scripted expert | {_rate(report["expert"])} |
+| same VLA, instruction hidden | {_rate(report["language_blind"])} |
 
-{summary["episodes"]} evaluation episodes (seed {report["seed"]}),
+{summary["episodes"]} evaluation episodes (seed {report["seed"]}), the same for all three,
 mean length {report["mean_episode_length"]:.1f} steps, {report["step_time_ms"]:.1f} ms per policy step.
 
 | task | VLA | expert | instruction hidden | episodes |

@@ -85,8 +85,13 @@ class TabletopEnv:
     """``reset(seed)`` then ``step(action)`` until done; ``task`` names the episode for reports."""
 
     def __init__(
-        self, image_size: int = 64, max_steps: int = 30, cameras: tuple[str, ...] | list[str] = (TOP,)
+        self,
+        image_size: int = 64,
+        max_steps: int = 30,
+        cameras: tuple[str, ...] | list[str] = (TOP,),
+        targets: list[str] | None = None,
     ) -> None:
+        """``targets``: the colors an episode may name (all by default; fewer for a subset of tasks)."""
         unknown = [c for c in cameras if c not in CAMERAS]
         if unknown or not cameras or len(set(cameras)) != len(cameras):
             raise InputError(f"cameras: got {list(cameras)}; expected distinct names among {', '.join(CAMERAS)}")
@@ -97,6 +102,7 @@ class TabletopEnv:
         self.image_size = image_size
         self.cameras = tuple(cameras)
         self.max_steps = max_steps
+        self.targets = list(targets or COLORS)
         self.objects: dict[str, np.ndarray] = {}
         self.target_color = ""
         self.instruction = ""
@@ -120,7 +126,7 @@ class TabletopEnv:
         jitter = rng.uniform(-SLOT_JITTER, SLOT_JITTER, size=SLOTS.shape)
         names = list(COLORS)
         self.objects = {name: SLOTS[slot] + jitter[slot] for slot, name in enumerate(names)}
-        self.target_color = names[int(rng.integers(len(names)))]
+        self.target_color = self.targets[int(rng.integers(len(self.targets)))]
         template = TEMPLATES[int(rng.integers(len(TEMPLATES)))]
         self.instruction = template.format(color=self.target_color)
         self.effector = START + rng.uniform(-1, 1, size=2) * START_JITTER

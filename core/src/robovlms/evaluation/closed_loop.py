@@ -1,17 +1,20 @@
-"""Closed-loop evaluation in the built-in tabletop task, with the reference points beside it.
+"""Closed-loop evaluation in any installed environment, with the reference points beside it.
 
 A policy's success rate means little alone, so every report carries two references measured on
-the very same episodes: the scripted expert (what the task allows) and the same policy with the
-instruction replaced by an empty string (what it does without language; about one in three on
-this task). Episodes are fixed by the seed, and the policy is deterministic, so a report can be
-reproduced exactly.
+the very same episodes: the environment's scripted expert (what the task allows) and the same
+policy with the instruction replaced by an empty string (what it does without language; about one
+in three on the tabletop). Each rate comes with its 95% Wilson interval, since evaluation episodes
+are few. Episodes are fixed by the seed, and the policy is deterministic, so a report can be
+reproduced exactly. The environment and tasks default to those the run was trained on.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +24,29 @@ import numpy as np
 import torch
 
 from robovlms.config import DataConfig
-from robovlms.envs.tabletop import TASKS, ScriptedExpert, TabletopEnv
+from robovlms.envs.base import BaseEnvironment, environment_class
 from robovlms.evaluation.pictures import rollout_strip
 from robovlms.model.vla import VLA
 
 #: frames per rollout drawn in the picture, and rollouts shown
 PICTURE_FRAMES, PICTURE_ROLLOUTS = 6, 3
+#: the environment of a run that names none (trained before runs remembered theirs)
+DEFAULT_ENVIRONMENT = "tabletop"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where episodes run: the environment, its tasks and cameras, the image size and its options."""
+
+    environment: str
+    tasks: tuple[str, ...] | None
+    cameras: tuple[str, ...]
+    image_size: int
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def make(self) -> BaseEnvironment:
+        cls = environment_class(self.environment)
+        return cls(tasks=self.tasks, cameras=self.cameras, image_size=self.image_size, **dict(self.options))
 
 
 @dataclass
@@ -40,20 +60,19 @@ class Episode:
     frames: list[np.ndarray] = field(default_factory=list, repr=False)
 
 
-def seeds_per_task(seed: int, per_task: int, image_size: int) -> list[int]:
-    """The first seeds from ``seed`` on that give ``per_task`` episodes of every task."""
-    env = TabletopEnv(image_size=image_size)
-    chosen: dict[str, list[int]] = {task: [] for task in TASKS}
+def seeds_per_task(env: BaseEnvironment, seed: int, per_task: int) -> list[int]:
+    """The first seeds from ``seed`` on that give ``per_task`` episodes of every task of ``env``."""
+    chosen: dict[str, list[int]] = {task: [] for task in env.tasks}
     candidate = seed
     while any(len(seeds) < per_task for seeds in chosen.values()):
-        env.reset(candidate)
-        if len(chosen[env.task]) < per_task:
-            chosen[env.task].append(candidate)
+        task = env.task_of(candidate)
+        if len(chosen[task]) < per_task:
+            chosen[task].append(candidate)
         candidate += 1
     return sorted(s for seeds in chosen.values() for s in seeds)
 
 
-def rollout(act: Any, env: TabletopEnv, seed: int, *, blind: bool = False, record: bool = False) -> Episode:
+def rollout(act: Any, env: BaseEnvironment, seed: int, *, blind: bool = False, record: bool = False) -> Episode:
     """Run one episode with ``act(observation) -> action``; ``blind`` hides the instruction."""
     observation = env.reset(seed)
     episode = Episode(seed, env.task, observation["instruction"], False, 0)
@@ -73,19 +92,27 @@ def rollout(act: Any, env: TabletopEnv, seed: int, *, blind: bool = False, recor
     return episode
 
 
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (95% by default); honest at 0% and 100% too."""
+    if trials == 0:
+        return (0.0, 1.0)
+    rate = successes / trials
+    middle = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return (max(0.0, middle - half), min(1.0, middle + half))
+
+
+def _rate(episodes: list[Episode]) -> dict[str, Any]:
+    wins = sum(e.success for e in episodes)
+    return {"success_rate": wins / len(episodes), "episodes": len(episodes), "ci95": wilson(wins, len(episodes))}
+
+
 def _summary(episodes: list[Episode]) -> dict[str, Any]:
     tasks = sorted({e.task for e in episodes})
-    per_task = {
-        task: {
-            "success_rate": float(np.mean([e.success for e in episodes if e.task == task])),
-            "episodes": sum(e.task == task for e in episodes),
-        }
-        for task in tasks
-    }
+    per_task = {task: _rate([e for e in episodes if e.task == task]) for task in tasks}
     times = [t for e in episodes for t in e.step_seconds]
     return {
-        "success_rate": float(np.mean([e.success for e in episodes])),
-        "episodes": len(episodes),
+        **_rate(episodes),
         "per_task": per_task,
         "mean_episode_length": float(np.mean([e.length for e in episodes])),
         "step_time_ms": 1e3 * statistics.median(times) if times else 0.0,
@@ -105,30 +132,30 @@ def _load_policy(run: str, trust_remote_code: bool = False) -> VLA:
     return _worker["vla"]
 
 
-def _policy_episodes(run: str, seeds: list[int], image_size: int, blind: bool, record: int) -> list[Episode]:
-    vla = _load_policy(run)
-    policy, env = vla.policy(), TabletopEnv(image_size=image_size, cameras=vla.cameras)  # the cameras it was trained on
+def _policy_episodes(run: str, seeds: list[int], setting: Setting, blind: bool, record: int) -> list[Episode]:
+    policy = _load_policy(run).policy()
     out = []
-    for index, seed in enumerate(seeds):
-        policy.reset(seed)  # a sampling head draws the same noise for the same episode
-        out.append(rollout(policy.step, env, seed, blind=blind, record=index < record))
+    with setting.make() as env:
+        for index, seed in enumerate(seeds):
+            policy.reset(seed)  # a sampling head draws the same noise for the same episode
+            out.append(rollout(policy.step, env, seed, blind=blind, record=index < record))
     return out
 
 
 def _run_policy(
-    run: str, seeds: list[int], image_size: int, workers: int, record: int, trust_remote_code: bool
+    run: str, seeds: list[int], setting: Setting, workers: int, record: int, trust_remote_code: bool
 ) -> tuple[list[Episode], list[Episode]]:
     """The policy's episodes with the instruction shown, then hidden; one worker pool serves both."""
     if workers <= 1:
         return (
-            _policy_episodes(run, seeds, image_size, False, record),
-            _policy_episodes(run, seeds, image_size, True, 0),
+            _policy_episodes(run, seeds, setting, False, record),
+            _policy_episodes(run, seeds, setting, True, 0),
         )
     shards = [seeds[i::workers] for i in range(workers)]
     with ProcessPoolExecutor(workers, initializer=_load_policy, initargs=(run, trust_remote_code)) as pool:
         passes = [
             [
-                pool.submit(_policy_episodes, run, shard, image_size, blind, 0 if blind or i else record)
+                pool.submit(_policy_episodes, run, shard, setting, blind, 0 if blind or i else record)
                 for i, shard in enumerate(shards)
             ]
             for blind in (False, True)
@@ -140,31 +167,43 @@ def _run_policy(
 def evaluate(
     run: str | Path,
     *,
+    env: str | None = None,
+    tasks: Sequence[str] | None = None,
     episodes: int = 10,
     seed: int = 0,
     workers: int = 1,
     image_size: int | None = None,
     picture: str | Path | None = None,
     trust_remote_code: bool = False,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Success per task and overall for the run's policy, the expert and the language-blind policy.
 
-    ``trust_remote_code`` lets the run's backbone folder run its own Python code (the caller's call).
+    ``env`` and ``tasks`` default to what the run was trained on; ``options`` go to the
+    environment's constructor. ``trust_remote_code`` lets the run's backbone folder run its own
+    Python code (the caller's call).
     """
     run = str(run)
     vla = _load_policy(run, trust_remote_code)  # fail early, in this process, with the loader's one-line errors
+    data = vla.config.data
     trained = next(iter((vla.camera_sizes or {}).values()), None)
-    size = image_size or (trained[0] if trained else None) or _dataset_image_size(vla.config.data) or 64
-    seeds = seeds_per_task(seed, episodes, size)
-    expert = ScriptedExpert()
-    env = TabletopEnv(image_size=size, cameras=vla.cameras)  # a camera the tabletop lacks fails here, at once
-    expert_episodes = [rollout(lambda _obs: expert.act(env), env, s) for s in seeds]
+    setting = Setting(
+        environment=env or data.environment or DEFAULT_ENVIRONMENT,
+        tasks=tuple(tasks) if tasks is not None else (tuple(data.tasks) if data.tasks else None),
+        cameras=tuple(vla.cameras),  # the cameras it was trained on; one the environment lacks fails at once
+        image_size=image_size or (trained[0] if trained else None) or _dataset_image_size(data) or 64,
+        options=tuple(sorted((options or {}).items())),
+    )
+    with setting.make() as environment:
+        seeds = seeds_per_task(environment, seed, episodes)
+        expert_episodes = [rollout(lambda _obs: environment.expert_action(), environment, s) for s in seeds]
     record = PICTURE_ROLLOUTS if picture else 0
-    policy_episodes, blind_episodes = _run_policy(run, seeds, size, workers, record, trust_remote_code)
+    policy_episodes, blind_episodes = _run_policy(run, seeds, setting, workers, record, trust_remote_code)
     report = _summary(policy_episodes)
     report.update(
+        environment=setting.environment,
         seed=seed,
-        image_size=size,
+        image_size=setting.image_size,
         expert=_summary(expert_episodes),
         language_blind=_summary(blind_episodes),
     )

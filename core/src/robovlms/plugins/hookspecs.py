@@ -37,6 +37,16 @@ def robovlms_register_action_heads() -> list[type]:
     """
 
 
+@hookspec
+def robovlms_register_environments() -> list[type]:
+    """Return the environment classes this plugin provides.
+
+    Each class subclasses :class:`robovlms.envs.BaseEnvironment` and carries its own ``name``, which
+    must equal the name of the ``robovlms.environments`` entry point that points at this module.
+    Import the simulator inside this function: listing plugins must not start a physics engine.
+    """
+
+
 @hookspec(firstresult=True)
 def robovlms_encode_images(backbone: Any, pixel_values: Any) -> Any | None:
     """Turn a batch of normalized pixels into the backbone's image tokens, or return ``None``.

@@ -39,8 +39,15 @@ BACKBONE = ComponentKind(
 ACTION_HEAD = ComponentKind(
     "action_head", "robovlms.action_heads", "action head", "robovlms_register_action_heads", "robovlms.BaseActionHead"
 )
+ENVIRONMENT = ComponentKind(
+    "environment",
+    "robovlms.environments",
+    "environment",
+    "robovlms_register_environments",
+    "robovlms.envs.BaseEnvironment",
+)
 #: every kind, in the order listings show them
-KINDS: tuple[ComponentKind, ...] = (BACKBONE, ACTION_HEAD)
+KINDS: tuple[ComponentKind, ...] = (BACKBONE, ACTION_HEAD, ENVIRONMENT)
 
 
 def kind_named(key: str | ComponentKind) -> ComponentKind:
@@ -56,8 +63,9 @@ def kind_named(key: str | ComponentKind) -> ComponentKind:
 class Component:
     """What every component class carries, whatever its kind: the name configs use, and its kind.
 
-    The base classes of the model layer (``BaseRoboVLM``, ``BaseActionHead``) derive from this and
-    set ``kind``; a plugin's class sets ``name`` to its entry point's name.
+    The base classes of the model layer (``BaseRoboVLM``, ``BaseActionHead``) and of the
+    environments (``BaseEnvironment``) derive from this and set ``kind``; a plugin's class sets
+    ``name`` to its entry point's name.
     """
 
     name: ClassVar[str] = ""

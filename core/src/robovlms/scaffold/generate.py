@@ -17,7 +17,7 @@ from string import Template
 from typing import Any
 
 from robovlms.errors import RoboVLMsError
-from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, KINDS, ComponentKind, kind_named
+from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, ComponentKind
 from robovlms.scaffold.hf import RESIZED, HFClass, inspect_class, resolve
 from robovlms.scaffold.naming import PluginName, check_free, parse
 from robovlms.version import PLUGIN_API_VERSION, __version__
@@ -46,14 +46,18 @@ class Generated:
         return "\n".join(lines)
 
 
+#: the kinds the generator writes; an environment wraps a simulator, which no template can guess
+SCAFFOLDED: tuple[ComponentKind, ...] = (BACKBONE, ACTION_HEAD)
+
+
 def new_plugin(
     name: str, *, kind: str | ComponentKind = "backbone", hf_class: str | None = None, output: str | Path = "."
 ) -> Generated:
     """Write the distribution ``name`` (``robovlms-<component>``) into ``output``; raise a one-line error instead."""
-    try:
-        kind = kind_named(kind)
-    except ValueError:
-        raise RoboVLMsError(f"--kind must be one of {', '.join(k.key for k in KINDS)}, got {kind!r}") from None
+    chosen = next((k for k in SCAFFOLDED if k.key == str(kind)), None)
+    if chosen is None:
+        raise RoboVLMsError(f"--kind must be one of {', '.join(k.key for k in SCAFFOLDED)}, got {str(kind)!r}")
+    kind = chosen
     if hf_class is not None and kind is not BACKBONE:
         raise RoboVLMsError("--hf-class applies to backbones only")
     plugin = parse(name)

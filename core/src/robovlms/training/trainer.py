@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from robovlms.config import Config, config_from_dict
+from robovlms.datasets.recording import with_recorded_environment
 from robovlms.datasets.windows import TrainingData, open_training_data
 from robovlms.errors import CheckpointError, ConfigError, RoboVLMsError, TrainingError
 from robovlms.model.normalization import ActionNormalizer
@@ -101,6 +102,7 @@ class Trainer:
     def __init__(self, config: Config, output: Path, *, resume: bool = False, progress: bool = True) -> None:
         if config.data.path is None:
             raise ConfigError("data.path: set it to a dataset folder (robovlms dataset generate OUT makes one)")
+        config = with_recorded_environment(config)  # the run remembers where to be evaluated
         self.config, self.output, self.progress = config, output, progress
         self.world = distributed.setup()
         self.micro_batch = self._micro_batch()
