@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-nox.options.sessions = ["lint", "tests", "legacy"]
+nox.options.sessions = ["lint", "tests", "legacy", "metaworld_smoke"]
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
 
