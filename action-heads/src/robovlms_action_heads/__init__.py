@@ -4,4 +4,4 @@ Nothing is imported here: the entry-point module must stay free of torch so that
 stays cheap. The heads live in their own modules and are imported when a build names them.
 """
 
-__version__ = "0.1.1"
+__version__ = "0.1.2"
