@@ -49,7 +49,7 @@ def run_recurrent(lstm: nn.LSTM, inputs: torch.Tensor) -> torch.Tensor:
     """
     if inputs.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
         with torch.autocast("cpu", enabled=False):
-            return lstm(inputs.to(lstm.weight_ih_l0.dtype))[0]
+            return lstm(inputs.to(next(lstm.parameters()).dtype))[0]
     return lstm(inputs)[0]
 
 
