@@ -10,15 +10,15 @@ import json
 import shutil
 import tempfile
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from robovlms.errors import RoboVLMsError
+from robovlms.errors import RoboVLMsError, first_line
 from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, KINDS, ComponentKind, kind_named
-from robovlms.scaffold.hf import RESIZED, HFClass, inspect_class, resolve
+from robovlms.scaffold.hf import RESIZED, HFClass, NotThePattern, facts, resolve, towers
 from robovlms.scaffold.naming import PluginName, check_free, parse
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
@@ -37,7 +37,7 @@ class Generated:
         label = self.kind.label
         lines = [f"wrote {self.path} ({label} {self.plugin.component!r}, distribution {self.plugin.distribution})"]
         if self.hf is not None and self.hf.reason is None:
-            lines.append(f"{self.hf.name} follows the LLaVA pattern: everything but the TODOs below is filled in")
+            lines.append(f"{self.hf.name} follows a pattern robovlms knows: all but the TODOs below is filled in")
         elif self.hf is not None:
             lines.append(f"{self.hf.name} is not of a pattern robovlms knows ({self.hf.reason}); fill in the stubs")
         lines += [f"  {todo}" for todo in self.todos]
@@ -59,10 +59,7 @@ def new_plugin(
     plugin = parse(name)
     target = Path(output) / plugin.distribution
     check_free(plugin, kind, target)
-    hf = None
-    if hf_class is not None:
-        cls = resolve(hf_class)
-        hf = inspect_class(cls, lambda found: _render_one("backbone/configuration.py", _backbone_values(plugin, found)))
+    hf = None if hf_class is None else settle(plugin, resolve(hf_class))
     rendered = render(plugin, kind, hf)
     _write(rendered, target)
     todos = [
@@ -73,6 +70,47 @@ def new_plugin(
         if "TODO(" in line
     ]
     return Generated(target, plugin, kind, hf, todos)
+
+
+def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
+    """The facts about ``cls``, confirmed by running the plugin they render (see :mod:`robovlms.scaffold.check`).
+
+    Which towers the class has is read off a tiny model built from the rendered presets; then the
+    whole plugin runs once. A failure at any step turns the facts into a reason for stubs.
+    """
+    from robovlms.scaffold.check import imported
+
+    hf = facts(cls)
+    if hf.reason is not None:
+        return hf
+    try:
+        with imported(render(plugin, BACKBONE, hf), plugin.package) as load:
+            presets = load(f"configuration_{plugin.component}")
+            model = cls(presets.preset_config("tiny", None))
+            text, vision = towers(model)
+        hf = replace(hf, text_tower=text, vision_tower=vision)
+        try:
+            _run(plugin, hf)
+        except NotThePattern as first:
+            # some classes take images per sample, (batch, images, 3, H, W); if so, that layout runs
+            try:
+                hf = replace(hf, image_axis=True)
+                _run(plugin, hf)
+            except NotThePattern:
+                raise first from None
+    except NotThePattern as exc:
+        return replace(hf, reason=str(exc), image_axis=False)
+    except Exception as exc:  # the presets module itself, or the model on them
+        failure = first_line(exc, with_type=True)
+        return replace(hf, reason=f"the tiny preset derived from {hf.config_class} fails: {failure}")
+    return hf
+
+
+def _run(plugin: PluginName, hf: HFClass) -> None:
+    from robovlms.scaffold.check import imported, run_backbone
+
+    with imported(render(plugin, BACKBONE, hf), plugin.package) as load:
+        run_backbone(getattr(load(f"modeling_{plugin.component}"), f"Robo{hf.title}"))
 
 
 def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[str, str]:
@@ -170,14 +208,13 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
     assert hf.presets is not None and hf.processor_class is not None
     class_name = f"Robo{hf.title}"
     values = _common(plugin, BACKBONE, class_name, f"{hf.title} ({hf.name}) as a robovlms backbone.")
-    crop = ', crop_size={"height": size, "width": size}' if hf.center_crop else ""
-    edge = '{"shortest_edge": size}' if hf.center_crop else '{"height": size, "width": size}'
     return {
         **values,
         "hf_class": hf.name,
         "config_class": hf.config_class,
         "processor_class": hf.processor_class,
-        "processor_args": f"size={edge}{crop}",
+        "processor_args": hf.processor_args,
+        "overrides": _overrides(hf),
         "transformers_imports": ", ".join(sorted([hf.config_class, hf.processor_class])),
         "resized": str(RESIZED),
         "tiny": _literal(hf.presets["tiny"], 1),
@@ -188,6 +225,24 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
             f"`<image>` placeholders in the prompt (fusion `tokens`)."
         ),
     }
+
+
+def _overrides(hf: HFClass) -> str:
+    """The adapter's methods where the class departs from the core's defaults: tower names, image inputs."""
+    parts = [
+        _render_one("backbone/parts/tower.py", {"attribute": attribute, "part": part, "hf_class": hf.name})
+        for attribute, part, default in (
+            ("text_tower", hf.text_tower, "language_model"),
+            ("vision_tower", hf.vision_tower, "vision_tower"),
+        )
+        if part != default
+    ]
+    if hf.image_inputs or hf.image_axis:
+        pixels = "pixel_values.unsqueeze(1)  # one image per sample" if hf.image_axis else "pixel_values"
+        entries = "".join(f'\n            "{name}": {source},' for name, source in hf.image_inputs.items())
+        values = {"pixels": pixels, "entries": entries, "hf_class": hf.name}
+        parts.append(_render_one("backbone/parts/image_inputs.py", values))
+    return "".join(parts)
 
 
 def _todo_values(plugin: PluginName, hf: HFClass | None) -> dict[str, str]:
