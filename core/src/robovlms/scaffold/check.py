@@ -25,6 +25,8 @@ from robovlms.scaffold.hf import RESIZED, NotThePattern
 TINY_PARAMETERS = 1_000_000
 FULL_PARAMETERS = 100_000_000
 FIDELITY_ATOL = 1e-4
+#: how a failure to build the tiny backbone begins (the generator then tries images per sample)
+TINY_FAILS = "building the tiny preset fails"
 
 
 @contextmanager
@@ -56,8 +58,9 @@ def _step(what: str, run: Callable[[], Any]) -> Any:
         raise NotThePattern(f"{what} fails: {first_line(exc, with_type=True)}") from None
 
 
-def run_backbone(backbone: type[Any]) -> None:
-    """The generated backbone's tiny and full presets through what its tests check."""
+def run_backbone(backbone: type[Any]) -> bool:
+    """The generated backbone's tiny and full presets through what its tests check; whether a higher
+    resolution gives more image tokens (not for a resampler, whose count is fixed)."""
     import numpy as np
     import torch
 
@@ -66,7 +69,9 @@ def run_backbone(backbone: type[Any]) -> None:
     hf_name = backbone.model_class.__name__
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
-        robovlm = _step("building the tiny preset", lambda: backbone.from_config(VLMConfig(preset="tiny")).eval())
+        robovlm = _step(
+            TINY_FAILS.removesuffix(" fails"), lambda: backbone.from_config(VLMConfig(preset="tiny")).eval()
+        )
     _step("the contract check", robovlm.validate_attributes)
     inner = robovlm.model.model
     if "token_type_ids" in inspect.signature(type(inner).forward).parameters:
@@ -94,9 +99,10 @@ def run_backbone(backbone: type[Any]) -> None:
         f"the tiny preset at image_size {RESIZED}",
         lambda: backbone.from_config(VLMConfig(preset="tiny", image_size=RESIZED)),
     )
-    if resized.image_processor.size != RESIZED or resized.num_image_tokens <= robovlm.num_image_tokens:
-        raise NotThePattern(f"vlm.image_size {RESIZED} does not give more image tokens at that resolution")
+    if resized.image_processor.size != RESIZED or resized.num_image_tokens < robovlm.num_image_tokens:
+        raise NotThePattern(f"vlm.image_size {RESIZED} does not give that resolution and at least as many tokens")
     with torch.device("meta"):  # shapes only: the full architecture needs no memory here
         full = _step("building the full preset", lambda: backbone.model_class(backbone.preset_config("full", None)))
     if sum(p.numel() for p in full.parameters()) <= FULL_PARAMETERS:
         raise NotThePattern("the full preset (transformers' defaults) has fewer than 100M parameters")
+    return bool(resized.num_image_tokens > robovlm.num_image_tokens)

@@ -78,7 +78,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     Which towers the class has is read off a tiny model built from the rendered presets; then the
     whole plugin runs once. A failure at any step turns the facts into a reason for stubs.
     """
-    from robovlms.scaffold.check import imported
+    from robovlms.scaffold.check import TINY_FAILS, imported
 
     hf = facts(cls)
     if hf.reason is not None:
@@ -90,14 +90,15 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             text, vision = towers(model)
         hf = replace(hf, text_tower=text, vision_tower=vision)
         try:
-            _run(plugin, hf)
+            hf = _run(plugin, hf)
         except NotThePattern as first:
             # some classes take images per sample, (batch, images, 3, H, W); if so, that layout runs
+            if not str(first).startswith(TINY_FAILS):
+                raise
             try:
-                hf = replace(hf, image_axis=True)
-                _run(plugin, hf)
-            except NotThePattern:
-                raise first from None
+                hf = _run(plugin, replace(hf, image_axis=True))
+            except NotThePattern as second:
+                raise NotThePattern(f"{first}; with images per sample, {second}") from None
     except NotThePattern as exc:
         return replace(hf, reason=str(exc), image_axis=False)
     except Exception as exc:  # the presets module itself, or the model on them
@@ -106,11 +107,12 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     return hf
 
 
-def _run(plugin: PluginName, hf: HFClass) -> None:
+def _run(plugin: PluginName, hf: HFClass) -> HFClass:
     from robovlms.scaffold.check import imported, run_backbone
 
     with imported(render(plugin, BACKBONE, hf), plugin.package) as load:
-        run_backbone(getattr(load(f"modeling_{plugin.component}"), f"Robo{hf.title}"))
+        grows = run_backbone(getattr(load(f"modeling_{plugin.component}"), f"Robo{hf.title}"))
+    return replace(hf, fixed_tokens=not grows)
 
 
 def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[str, str]:
@@ -215,6 +217,9 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "processor_class": hf.processor_class,
         "processor_args": hf.processor_args,
         "overrides": _overrides(hf),
+        "more_tokens": "few == many  # a resampler: as many image tokens at any resolution"
+        if hf.fixed_tokens
+        else "few < many",
         "transformers_imports": ", ".join(sorted([hf.config_class, hf.processor_class])),
         "resized": str(RESIZED),
         "tiny": _literal(hf.presets["tiny"], 1),

@@ -41,6 +41,12 @@ TINY_SIZES = {
     "attention_heads": 4,
     "num_key_value_heads": 2,
     "head_dim": 16,
+    # image tokens after pooling (Gemma 3): a tiny image has 4 x 4 patches
+    "mm_tokens_per_image": 4,
+    # a perceiver resampler (Idefics2)
+    "resampler_depth": 2,
+    "resampler_n_heads": 4,
+    "resampler_head_dim": 16,
 }
 #: the names under which a vision config counts its layers
 LAYER_KEYS = ("num_hidden_layers", "depth", "layers", "num_layers")
@@ -105,6 +111,8 @@ class HFClass:
     image_inputs: dict[str, str] = field(default_factory=dict)
     #: whether the class takes images per sample, ``(batch, images, 3, H, W)``, instead of ``(batch, 3, H, W)``
     image_axis: bool = False
+    #: whether the number of image tokens stays the same at any resolution (a resampler's latents)
+    fixed_tokens: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -303,6 +311,11 @@ def _architecture(sub: Any) -> dict[str, Any]:
     }
 
 
+def _settings(sub: Any) -> dict[str, Any]:
+    """All of a sub-config's values as the VLM sets them, for a part that no size key describes fully."""
+    return {key: value for key, value in sub.to_dict().items() if key == "model_type" or key not in _BOOKKEEPING}
+
+
 def _sizes(sub: Any) -> dict[str, Any]:
     values = sub.to_dict()
     return {key: values[key] for key in SIZE_KEYS if values.get(key) is not None}
@@ -344,7 +357,14 @@ def _tiny(default: Any) -> dict[str, Any]:
     for key in LAYER_KEYS:
         if key in vision_sizes:
             vision_sizes[key] = layers
+    # the parts between the towers that have configs of their own (a perceiver, a Q-Former) shrink too
+    others = {
+        key: {**_settings(part), **_shrunk(_sizes(part), TINY_SIZES)}
+        for key in getattr(type(default), "sub_configs", {}) or {}
+        if key not in ("vision_config", "text_config") and hasattr(part := getattr(default, key, None), "to_dict")
+    }
     return {
+        **others,
         "vision_config": {"model_type": vision.model_type, **_architecture(vision), **vision_sizes},
         "text_config": {
             "model_type": text.model_type,
