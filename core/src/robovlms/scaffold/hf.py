@@ -71,7 +71,15 @@ IMAGE_INPUTS = {
     ),
 }
 #: arguments that mean the number of image tokens follows each image: plugin API 1.2 (issue 15) territory
-DYNAMIC_INPUTS = ("image_grid_thw", "grid_thw", "spatial_shapes", "image_grids", "aspect_ratio_ids")
+DYNAMIC_INPUTS = (
+    "image_grid_thw",
+    "grid_thw",
+    "image_grid_hw",
+    "spatial_shapes",
+    "image_grids",
+    "target_sizes",
+    "aspect_ratio_ids",
+)
 #: config entries that are bookkeeping (or derived from the sizes), never architecture
 _BOOKKEEPING = {
     "transformers_version",
@@ -168,7 +176,9 @@ def _pattern(cls: type[Any]) -> HFClass:
             "runs one language model over inputs_embeds; write text_tower and forward_text for its decoder"
         )
     forward = inspect.signature(cls.forward).parameters
-    if "cross_attention_mask" in forward or "image_attention_mask" in forward:
+    text = getattr(default, "text_config", None)
+    cross = isinstance(getattr(text, "encoder_hidden_size", None), int) and getattr(text, "is_decoder", False)
+    if cross or "cross_attention_mask" in forward or "image_attention_mask" in forward:
         raise NotThePattern(
             f"{cls.__name__} reads images through cross-attention layers, not tokens in the sequence: use "
             'fusion = "cross_attention" and write model_encode_images and forward_text (see the guide\'s Idefics)'
@@ -178,7 +188,8 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(_no_vision(name, default, subs))
     if "text_config" not in subs:
         raise NotThePattern(f"{name} has a vision_config but no text_config: the language model is not a sub-model")
-    if not isinstance(getattr(default, "image_token_id", None), int):
+    # some configs leave the id to the checkpoint (None); the presets then choose one
+    if "image_token_id" not in default.to_dict() and not isinstance(getattr(default, "image_token_id", None), int):
         raise NotThePattern(_no_placeholder(cls, default))
     if getattr(default, "image_grid_pinpoints", None):
         raise NotThePattern(
@@ -381,7 +392,7 @@ def _full(default: Any) -> dict[str, Any]:
     """transformers' defaults spelled out; special ids the text config leaves open get free ids at the top."""
     vision, text = default.vision_config, default.text_config
     vocab = text.vocab_size
-    taken = {default.image_token_id}
+    taken = {default.image_token_id} - {None}
     roles: dict[str, int] = {}
     for key in ROLE_KEYS:
         value = getattr(text, key, None)
@@ -391,10 +402,11 @@ def _full(default: Any) -> dict[str, Any]:
             taken.add(value)
     free = (i for i in range(vocab - 1, -1, -1) if i not in taken)
     roles = {key: roles[key] if key in roles else next(free) for key in ROLE_KEYS}
+    image_token = default.image_token_id if default.image_token_id is not None else next(free)
     return {
         "vision_config": {"model_type": vision.model_type, **_architecture(vision), **_sizes(vision)},
         "text_config": {"model_type": text.model_type, **_architecture(text), **_sizes(text), **roles},
-        "image_token_id": default.image_token_id,
+        "image_token_id": image_token,
     }
 
 
