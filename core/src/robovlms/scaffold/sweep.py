@@ -81,7 +81,11 @@ def run_tests(outcomes: list[Outcome], out: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
     tests = [f"{folder}/tests" for folder in folders]
     pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}", *tests]
-    subprocess.run(pytest, env=env, cwd=out, capture_output=True, text=True)
+    done = subprocess.run(pytest, env=env, cwd=out, capture_output=True, text=True)
+    if not report.exists():  # pytest itself failed: every plugin fails with its last words
+        for outcome in written:
+            outcome.reason = f"pytest wrote no report: {(done.stdout + done.stderr).strip().splitlines()[-1:]}"
+        return
     failures: dict[str, str] = {}
     ran: set[str] = set()
     for case in ElementTree.parse(report).iter("testcase"):
@@ -117,6 +121,7 @@ def report(outcomes: list[Outcome], seconds: float) -> str:
 def sweep(out: Path, classes: Sequence[str] | None = None, *, tests: bool = True) -> list[Outcome]:
     """Generate, test and report; the report goes to ``out/report.md`` and ``out/report.json``."""
     start = time.perf_counter()
+    out = out.resolve()  # pytest runs inside it
     out.mkdir(parents=True, exist_ok=True)
     outcomes = generate(classes or mapping_classes(), out)
     if tests:
