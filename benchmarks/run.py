@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_backbones
+import bench_cameras
 import bench_heads
 import bench_plugins
 import bench_policy
@@ -29,6 +30,7 @@ import torch
 SUITE = {
     "plugins": bench_plugins,
     "policy": bench_policy,
+    "cameras": bench_cameras,
     "backbones": bench_backbones,
     "heads": bench_heads,
     "serving": bench_serving,

@@ -11,7 +11,7 @@ import torch
 from robovlms import build_vla
 from robovlms.config import Config
 
-BACKBONES = ("paligemma", "llava", "flamingo")
+BACKBONES = ("paligemma", "llava", "flamingo", "qwen2vl", "kosmos2")
 HEADS = ("mlp", "lstm", "gpt", "discrete", "flow")
 #: plugins of plugin API 1.0 kept verbatim as test data; nox -s legacy installs and runs them
 collect_ignore = ["legacy"]

@@ -92,3 +92,68 @@ def test_preset_settings_resize_the_vision_encoder_and_refuse_partial_patches() 
     assert preset_settings(presets, "tiny", None) == presets["tiny"]
     with pytest.raises(ConfigError, match=r"vlm\.image_size 50 must be a multiple of the patch size 8"):
         preset_settings(presets, "tiny", 50)
+
+
+class Recorder(BaseRoboVLM):
+    """Records what ``forward_text`` is given; no model needed for that."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        nn.Module.__init__(self)
+        self.given: list[str] = []
+
+
+class OldSignature(Recorder):
+    def forward_text(self, inputs_embeds, attention_mask, **kwargs):  # type: ignore[no-untyped-def,override]
+        self.given = sorted(kwargs)  # a 1.0 plugin may pass these on to transformers, which refuses unknown ones
+        return inputs_embeds
+
+
+class NewSignature(Recorder):
+    def forward_text(self, inputs_embeds, attention_mask, *, image_index, image_layout, **kwargs):  # type: ignore[no-untyped-def,override]
+        self.given = sorted([*kwargs, "image_index", "image_layout"])
+        assert image_index.tolist() == [[0, 0, -1]] and image_layout.grid == (1, 2)
+        return inputs_embeds
+
+
+def test_plugin_api_1_2_arguments_reach_only_a_forward_text_that_names_them() -> None:
+    import torch
+
+    from robovlms.model.sequence import ImageLayout
+
+    arguments = {
+        "image_index": torch.tensor([[0, 0, -1]]),
+        "image_layout": ImageLayout(28, 56, tokens=2, grid=(1, 2)),
+        "prefix_mask": torch.ones(1, 3, dtype=torch.bool),
+    }
+    old, new = OldSignature(), NewSignature()
+    for backbone in (old, new):
+        backbone.text_pass(torch.zeros(1, 3, 4), torch.ones(1, 3), **arguments)
+    assert old.given == ["prefix_mask"]
+    assert new.given == ["image_index", "image_layout", "prefix_mask"]
+
+
+def test_image_processor_says_which_resizing_rule_it_follows() -> None:
+    from transformers import CLIPImageProcessorPil, SiglipImageProcessorPil
+
+    from robovlms.model.images import ImageProcessor
+
+    fixed = ImageProcessor.from_transformers(SiglipImageProcessorPil(size={"height": 32, "width": 32}))
+    cropped = ImageProcessor.from_transformers(
+        CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    )
+    assert (fixed.rule, fixed.output_size(48, 64)) == ("fixed", (32, 32))
+    assert (cropped.rule, cropped.output_size(48, 64)) == ("shortest_edge", (32, 32))
+
+
+class OldTokenize(Recorder):
+    def tokenize(self, instructions):  # type: ignore[no-untyped-def,override]  # plugin API 1.0's signature
+        self.given = list(instructions)
+        return {"input_ids": None, "attention_mask": None}
+
+
+def test_a_1_0_tokenize_override_is_called_as_written() -> None:
+    backbone = OldTokenize()
+    backbone.prompts_for(["pick"], (28, 56))
+    assert backbone.given == ["pick"]

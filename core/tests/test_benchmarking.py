@@ -71,6 +71,15 @@ def test_a_model_with_the_robot_state_is_benchmarked_with_one(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["train_samples_per_s"] > 0
 
 
+def test_a_model_with_two_cameras_is_benchmarked_with_both(tmp_path, capsys):
+    pytest.importorskip("robovlms_paligemma")
+    pytest.importorskip("robovlms_action_heads")
+    config = {**TINY, "data": {"image_keys": ["observation.image", "observation.images.wrist"]}}
+    assert main(["benchmark", write(tmp_path, config), "--json", *QUICK]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step_ms_p50"] > 0 and result["train_samples_per_s"] > 0
+
+
 def test_plain_output_is_a_short_table(tmp_path, capsys):
     pytest.importorskip("robovlms_paligemma")
     pytest.importorskip("robovlms_action_heads")

@@ -105,6 +105,13 @@ def test_model_name_and_preset_contradict() -> None:
     assert "vlm.model_name or vlm.preset" in problem
 
 
+def test_a_camera_named_twice_is_refused() -> None:
+    (problem,) = problems(
+        {"data": {"image_keys": ["observation.image", "observation.images.wrist", "observation.image"]}}
+    )
+    assert "data.image_keys names camera 'observation.image' twice" in problem
+
+
 def test_invalid_json_gives_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{\n  "model": {"backbone": "paligemma",}\n}\n')

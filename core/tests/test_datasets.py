@@ -36,7 +36,7 @@ def record(seed: int, size: int = SIZE) -> tuple[str, dict[str, np.ndarray]]:
     observation, done, steps = env.reset(seed), False, []
     while not done:
         action = expert.act(env)
-        steps.append((observation["image"], observation["state"], action))
+        steps.append((observation["images"]["observation.image"], observation["state"], action))
         observation, _, done = env.step(action)
     images, states, actions = (np.stack(column) for column in zip(*steps, strict=True))
     return env.instruction, {"observation.image": images, "observation.state": states, "action": actions}
@@ -82,6 +82,62 @@ def one_line_error(call, *needles: str) -> str:
 # -- layout and round trip ---------------------------------------------------------------------------
 
 
+#: the per-episode statistics LeRobot v3 writes for every feature (lerobot/datasets/compute_stats.py)
+LEROBOT_STATS = ("min", "max", "mean", "std", "count", "q01", "q10", "q50", "q90", "q99")
+
+
+def lerobot_v3_episode_columns(info: dict) -> dict[str, pa.DataType]:
+    """Every column of ``meta/episodes`` in the LeRobot v3 layout as its documentation lists it, with its type."""
+    columns: dict[str, pa.DataType] = {
+        "episode_index": pa.int64(),
+        "tasks": pa.list_(pa.string()),
+        "length": pa.int64(),
+        "data/chunk_index": pa.int64(),
+        "data/file_index": pa.int64(),
+        "dataset_from_index": pa.int64(),
+        "dataset_to_index": pa.int64(),
+        "meta/episodes/chunk_index": pa.int64(),
+        "meta/episodes/file_index": pa.int64(),
+    }
+    for name, feature in info["features"].items():
+        if feature["dtype"] == "video":
+            columns.update({f"videos/{name}/{k}": pa.int64() for k in ("chunk_index", "file_index")})
+            columns.update({f"videos/{name}/{k}": pa.float64() for k in ("from_timestamp", "to_timestamp")})
+        visual = feature["dtype"] in ("image", "video")  # per channel, shaped (3, 1, 1)
+        value = pa.list_(pa.list_(pa.list_(pa.float64()))) if visual else pa.list_(pa.float64())
+        for stat in LEROBOT_STATS:
+            columns[f"stats/{name}/{stat}"] = pa.list_(pa.int64()) if stat == "count" else value
+    return columns
+
+
+@pytest.mark.parametrize("video", [False, True])
+def test_episodes_metadata_has_every_column_of_the_lerobot_v3_layout(tmp_path, video):
+    if video:
+        pytest.importorskip("av")
+    cameras = ("observation.image", "observation.images.wrist")
+    generate(tmp_path / "data", 3, image_size=SIZE, cameras=cameras, video=video)
+    info = json.loads((tmp_path / "data/meta/info.json").read_text())
+    table = pq.read_table(tmp_path / "data/meta/episodes/chunk-000/file-000.parquet")
+    expected = lerobot_v3_episode_columns(info)
+    assert {f.name: f.type for f in table.schema} == expected
+    dataset = LeRobotDataset(tmp_path / "data")
+    for row, episode in zip(table.to_pylist(), dataset.episodes, strict=True):
+        actions = dataset.column(episode, "action").astype(np.float64)
+        np.testing.assert_allclose(row["stats/action/mean"], actions.mean(0))
+        np.testing.assert_allclose(row["stats/action/q50"], np.quantile(actions, 0.5, axis=0))
+        assert row["stats/action/count"] == [episode.length] and row["stats/index/min"] == [episode.start]
+        frames = dataset.frames(episode, "observation.images.wrist").reshape(-1, 3) / 255
+        atol = 0.02 if video else 1e-9  # video frames come back from a lossy codec
+        np.testing.assert_allclose(np.ravel(row["stats/observation.images.wrist/mean"]), frames.mean(0), atol=atol)
+    stats = json.loads((tmp_path / "data/meta/stats.json").read_text())
+    for name in info["features"]:
+        assert set(stats[name]) == set(LEROBOT_STATS), name
+    rows = table.to_pylist()
+    weights = np.array([r["stats/observation.image/count"][0] for r in rows]) / stats["observation.image"]["count"][0]
+    q99 = sum(w * np.array(r["stats/observation.image/q99"]) for w, r in zip(weights, rows, strict=True))
+    np.testing.assert_allclose(stats["observation.image"]["q99"], q99)  # frames: LeRobot's count-weighted mean
+
+
 def test_round_trip_keeps_frames_actions_tasks_and_stats(written, recorded):
     dataset = LeRobotDataset(written)
     assert len(dataset.episodes) == EPISODES
@@ -99,6 +155,15 @@ def test_round_trip_keeps_frames_actions_tasks_and_stats(written, recorded):
     assert saved["count"] == [len(actions)]
     image = dataset.stats["observation.image"]
     assert np.shape(image["mean"]) == (3, 1, 1) and 0 <= np.min(image["min"]) <= np.max(image["max"]) <= 1
+
+
+def test_episodes_metadata_without_the_stats_columns_still_reads(copy, recorded):
+    """Datasets robovlms wrote before it wrote LeRobot's per-episode statistics."""
+    path = copy / "meta/episodes/chunk-000/file-000.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.select([c for c in table.column_names if not c.startswith("stats/")]), path)
+    dataset = LeRobotDataset(copy)
+    np.testing.assert_array_equal(dataset.column(dataset.episodes[-1], "action"), recorded[-1][1]["action"])
 
 
 def test_layout_matches_lerobot_v3(written):
@@ -459,7 +524,7 @@ def test_statistics_of_the_wrong_length_or_not_finite_are_refused(copy, stats, n
         return saved
 
     rewrite(copy / "meta/stats.json", change)
-    one_line_error(lambda: feature_stats(LeRobotDataset(copy), "action"), "stats.json", needle)
+    one_line_error(lambda: feature_stats(LeRobotDataset(copy), "action", "stats.json"), "stats.json", needle)
 
 
 def test_episode_metadata_of_the_wrong_types_is_refused(copy):
@@ -518,3 +583,51 @@ def test_a_task_index_outside_the_tasks_names_the_frame(copy):
     _replace_column(copy / DATA, "task_index", indices)
     dataset = LeRobotDataset(copy)
     one_line_error(lambda: WindowDataset(dataset, 2, 2), "frame 2 of episode 0", "task_index 99")
+
+
+def lerobot_style_stats(root: Path) -> dict:
+    """``meta/stats.json`` as LeRobot aggregates it: global quantiles are frame-weighted means of the episodes'."""
+    rows = pq.read_table(root / "meta/episodes/chunk-000/file-000.parquet").to_pylist()
+    stats = json.loads((root / "meta/stats.json").read_text())
+    counts = np.array([r["stats/action/count"][0] for r in rows], dtype=np.float64)
+    for q in ("q01", "q10", "q50", "q90", "q99"):
+        per_episode = np.array([r[f"stats/action/{q}"] for r in rows])
+        stats["action"][q] = (counts @ per_episode / counts.sum()).tolist()
+    return stats
+
+
+def test_quantile_normalisation_is_exact_whoever_wrote_the_dataset_and_cached_beside_it(tmp_path, monkeypatch):
+    from robovlms.datasets import statistics
+
+    root = tmp_path / "shelf" / "dataset"
+    generate(root, 12, seed=3, image_size=SIZE)
+    (root / "meta/stats.json").write_text(json.dumps(lerobot_style_stats(root)))
+    dataset = LeRobotDataset(root)
+    actions = np.concatenate([dataset.column(e, "action") for e in dataset.episodes]).astype(np.float64)
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+
+    def data(mode: str):
+        config = {"model": {"action_normalization": mode}, "data": {"path": str(root)}, "training": {"seed": 0}}
+        return open_training_data(load_config(config))
+
+    exact = data("quantile")
+    np.testing.assert_allclose(exact.statistics["q01"], np.quantile(actions, 0.01, axis=0), atol=1e-6)
+    np.testing.assert_allclose(exact.statistics["q99"], np.quantile(actions, 0.99, axis=0), atol=1e-6)
+    assert exact.provenance == {"source": "computed", "dataset": str(root.resolve())}
+    written = data("quantile_dataset")
+    assert written.statistics["q99"] == dataset.stats["action"]["q99"] and written.provenance["source"] == "stats.json"
+    gap = np.abs(np.subtract(exact.statistics["q99"], written.statistics["q99"])).max()
+    assert gap > 1e-3, "the test dataset's mean of per-episode quantiles should differ from the exact ones"
+
+    assert sorted(p.relative_to(root) for p in root.rglob("*")) == before, "nothing was written into the dataset"
+    cache = tmp_path / "shelf" / "dataset.robovlms-stats.json"
+    assert set(json.loads(cache.read_text())["features"]) == {"action"}
+    monkeypatch.setattr(statistics, "action_statistics", lambda values: pytest.fail("computed again"))
+    assert data("quantile").statistics == exact.statistics  # read from the cache
+    monkeypatch.undo()
+    data_file = root / DATA
+    data_file.write_bytes(data_file.read_bytes())  # rewritten (a new mtime): the cache is stale
+    calls = []
+    monkeypatch.setattr(statistics, "action_statistics", lambda values: calls.append(1) or action_statistics(values))
+    data("quantile")
+    assert calls == [1]

@@ -91,6 +91,16 @@ def test_plugin_api_major_mismatch(good):
     assert_isolated(good, "fake-api", "incompatible", "targets plugin API 2.0")
 
 
+def test_plugin_api_newer_minor(good):
+    """A plugin using 1.9's additions cannot run on a core that provides 1.2: refused by name, not broken later."""
+    good.dist(
+        "fake-newer",
+        entry_points={"robovlms.backbones": {"badbone": "fake_newer"}},
+        modules={"fake_newer": "PLUGIN_API = '1.9'\n"},
+    )
+    assert_isolated(good, "fake-newer", "incompatible", "targets plugin API 1.9, newer than this robovlms's")
+
+
 def test_unknown_hook_name(good):
     good.dist(
         "fake-typo",

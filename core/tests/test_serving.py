@@ -362,3 +362,44 @@ def test_a_client_that_leaves_mid_request_is_logged_without_a_traceback(limited,
         connection.send(step(image=pack_array(np.zeros((32, 32, 3), np.uint8)), instruction="pick"))
     wait_for_sessions(limited, 0)
     assert not any(record.exc_info for record in caplog.records)
+
+
+def test_several_cameras_travel_in_one_step_and_the_hello_names_them(tmp_path):
+    pytest.importorskip("robovlms_paligemma")
+    from robovlms import build_vla, load_config
+    from robovlms.model.vla import VLA
+    from robovlms.serving.server import PolicyServer
+
+    cameras = {"observation.images.top": (40, 40), "observation.images.wrist": (24, 32)}
+    config = load_config(
+        {
+            "model": {"backbone": "paligemma", "action_head": "mlp", "history_mode": "one_step", "history_length": 1},
+            "vlm": {"preset": "tiny"},
+            "data": {"image_keys": list(cameras)},
+        }
+    )
+    vla = build_vla(config)
+    vla.camera_sizes = cameras
+    vla.save_pretrained(tmp_path / "run")
+    rng = np.random.default_rng(4)
+    steps = [
+        {name: rng.integers(0, 256, (*size, 3), dtype=np.uint8) for name, size in cameras.items()} for _ in range(3)
+    ]
+    policy = VLA.from_pretrained(tmp_path / "run").policy()
+    policy.reset()
+    expected = [policy.step({"images": frames, "instruction": "stack"}) for frames in steps]
+    with (
+        PolicyServer(VLA.from_pretrained(tmp_path / "run"), port=0).start() as server,
+        PolicyClient(server.url) as client,
+    ):
+        assert client.info["cameras"] == [
+            {"name": "observation.images.top", "height": 40, "width": 40},
+            {"name": "observation.images.wrist", "height": 24, "width": 32},
+        ]
+        client.reset()
+        got = [client.step(frames, "stack").action for frames in steps]
+        with pytest.raises(ServerError, match=r"missing camera 'observation\.images\.wrist'"):
+            client.step({"observation.images.top": steps[0]["observation.images.top"]}, "stack")
+        with pytest.raises(ServerError, match="reads 2 cameras"):
+            client.step(steps[0]["observation.images.top"], "stack")
+    np.testing.assert_array_equal(np.stack(got), np.stack(expected))

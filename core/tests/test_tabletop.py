@@ -5,7 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robovlms.envs.tabletop import BLOCK_HALF, COLORS, MAX_STEP, TASKS, TEMPLATES, ScriptedExpert, TabletopEnv
+from robovlms.envs.tabletop import (
+    BLOCK_HALF,
+    CAMERAS,
+    COLORS,
+    EFFECTOR,
+    MAX_STEP,
+    SCENE,
+    TASKS,
+    TEMPLATES,
+    TOP,
+    WRIST,
+    ScriptedExpert,
+    TabletopEnv,
+)
 from robovlms.errors import InputError, RoboVLMsError
 
 
@@ -35,14 +48,14 @@ def test_same_seed_same_episode_and_different_seeds_differ():
     a, b = TabletopEnv(image_size=32), TabletopEnv(image_size=32)
     first, second = a.reset(7), b.reset(7)
     assert first["instruction"] == second["instruction"]
-    np.testing.assert_array_equal(first["image"], second["image"])
+    np.testing.assert_array_equal(first["images"][TOP], second["images"][TOP])
     np.testing.assert_array_equal(first["state"], second["state"])
     expert = ScriptedExpert()
     for _ in range(5):
         (oa, sa, da), (ob, sb, db) = a.step(expert.act(a)), b.step(expert.act(b))
-        np.testing.assert_array_equal(oa["image"], ob["image"])
+        np.testing.assert_array_equal(oa["images"][TOP], ob["images"][TOP])
         assert (sa, da) == (sb, db)
-    layouts = {tuple(TabletopEnv(32).reset(seed)["image"].ravel()[::7]) for seed in range(10)}
+    layouts = {tuple(TabletopEnv(32).reset(seed)["images"][TOP].ravel()[::7]) for seed in range(10)}
     assert len(layouts) == 10
 
 
@@ -84,7 +97,7 @@ def test_every_template_and_color_is_used_and_named_in_the_task():
 @pytest.mark.parametrize("size", [16, 32, 64, 100])
 def test_render_shows_every_block_and_the_effector_at_any_size(size):
     observation = TabletopEnv(image_size=size).reset(3)
-    image = observation["image"]
+    image = observation["images"][TOP]
     assert image.shape == (size, size, 3) and image.dtype == np.uint8
     pixels = image.reshape(-1, 3)
     for rgb in [*COLORS.values(), (255, 255, 255)]:
@@ -145,3 +158,26 @@ def test_bad_actions_are_refused_in_one_line(action):
     with pytest.raises(InputError) as excinfo:
         env.step(action)
     assert "\n" not in str(excinfo.value)
+
+
+def test_the_wrist_camera_shows_what_lies_under_the_effector_and_the_scene_camera_no_arm():
+    env, expert = TabletopEnv(image_size=32, cameras=CAMERAS), ScriptedExpert()
+    observation, done = env.reset(5), False
+    assert set(observation["images"]) == set(CAMERAS)
+    np.testing.assert_array_equal(observation["images"][TOP], env.render(TOP))
+    first_wrist = observation["images"][WRIST]
+    while not done:
+        last = observation
+        observation, _, done = env.step(expert.act(env))
+    for camera in (TOP, SCENE):  # both see the whole table, only the top one the arm
+        has_arm = np.all(last["images"][camera].reshape(-1, 3) == EFFECTOR, axis=1).any()
+        assert has_arm == (camera == TOP)
+    target = np.array(COLORS[env.target_color])
+    centre = last["images"][WRIST][12:20, 12:20].reshape(-1, 3)
+    assert np.all(centre == target, axis=1).all(), "over the block, the close-up sees nothing but the block"
+    assert not np.all(first_wrist[12:20, 12:20].reshape(-1, 3) == target, axis=1).any()
+
+
+def test_an_unknown_camera_is_a_one_line_error():
+    with pytest.raises(InputError, match=r"observation\.images\.side"):
+        TabletopEnv(cameras=("observation.images.side",))

@@ -64,6 +64,7 @@ def test_train_writes_metrics_checkpoints_and_a_loadable_model(dataset, tmp_path
     assert [p.name for p in snapshots.snapshots(tmp_path / "run")] == ["step-00000008", "step-00000012"]
     vla = VLA.from_pretrained(tmp_path / "run")
     assert vla.normalizer.mode == "quantile"
+    assert vla.normalizer.provenance == {"source": "computed", "dataset": str(dataset.resolve())}
 
 
 def test_a_run_with_the_robot_state_fits_its_range_and_needs_it_at_inference(dataset, tmp_path):
@@ -227,3 +228,29 @@ def test_resume_with_every_checkpoint_damaged_is_one_line(dataset, tmp_path):
     resumed = cli("train", str(config), "--output", str(tmp_path / "run"), "--resume", "--no-progress")
     assert resumed.returncode == 2 and "no intact checkpoint to resume from" in resumed.stderr
     assert len(resumed.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "cameras,video",
+    [
+        (("observation.images.scene", "observation.images.wrist"), False),
+        (("observation.image", "observation.images.wrist", "observation.images.scene"), True),
+    ],
+)
+def test_every_camera_of_an_image_or_video_dataset_trains_and_the_run_knows_its_cameras(tmp_path, cameras, video):
+    from robovlms.envs.tabletop import TabletopEnv
+
+    if video:
+        pytest.importorskip("av")
+    generate(tmp_path / "data", 4, seed=0, image_size=32, cameras=cameras, video=video)
+    data = config_dict(tmp_path / "data", max_steps=2, log_every=1)
+    data["data"]["image_keys"] = list(cameras)
+    train(load_config(data), tmp_path / "run", progress=False)
+    vla = VLA.from_pretrained(tmp_path / "run")
+    assert vla.cameras == list(cameras) and vla.camera_sizes == dict.fromkeys(cameras, (32, 32))
+    assert vla.camera_embedding is not None and vla.camera_embedding.shape[0] == len(cameras)
+    trained = load_file(str(tmp_path / "run" / "vla.safetensors"))["camera_embedding"]
+    assert trained.abs().sum() > 0, "the camera embedding learned nothing"
+    policy, observation = vla.policy(), TabletopEnv(image_size=32, cameras=cameras).reset(0)
+    policy.reset()
+    assert policy.step(observation).shape == (7,)

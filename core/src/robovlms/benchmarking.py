@@ -108,21 +108,23 @@ def _inference(vla: VLA, settings: Settings, device: torch.device) -> dict[str, 
     window, chunk = model.history_length, model.action_chunk_size
     frames = _frames(window + settings.steps, vla.backbone.image_processor.size)
     state = {"state": np.zeros(model.state_dim, np.float32)} if model.state_dim else {}
+
+    def observation(frame: np.ndarray) -> dict[str, Any]:  # the same frame from every camera
+        return {"images": dict.fromkeys(vla.cameras, frame), "instruction": INSTRUCTION, **state}
+
     policy = vla.policy()
     policy.reset()
-    cold = _timed(lambda: policy.step({"image": frames[0], "instruction": INSTRUCTION, **state}), device)
+    cold = _timed(lambda: policy.step(observation(frames[0])), device)
     for frame in frames[1:window]:  # fill the window, untimed
-        policy.step({"image": frame, "instruction": INSTRUCTION, **state})
-    steady = [
-        _timed(partial(policy.step, {"image": f, "instruction": INSTRUCTION, **state}), device) for f in frames[window:]
-    ]
+        policy.step(observation(frame))
+    steady = [_timed(partial(policy.step, observation(f)), device) for f in frames[window:]]
     chunked = vla.policy(execute_steps=chunk)
     control = [frames[i % len(frames)] for i in range(100)]
 
     def episode(length: int) -> None:
         chunked.reset()
         for frame in control[:length]:
-            chunked.step({"image": frame, "instruction": INSTRUCTION, **state})
+            chunked.step(observation(frame))
 
     episode(2 * chunk)  # untimed: later calls encode `chunk` new frames at once, a shape the first call never had
     chunked.model_calls = 0
@@ -164,7 +166,7 @@ def _training(vla: VLA, settings: Settings, device: torch.device) -> dict[str, A
     actions = rng.uniform(-1, 1, (b, t, model.action_chunk_size, model.action_dim)).astype(np.float32)
     actions[..., -1] = np.sign(actions[..., -1])
     batch = {  # frames stay on the CPU and are moved after preprocessing, as the policy does
-        "images": torch.from_numpy(_frames(b * t, size).reshape(b, t, size, size, 3)),
+        "images": dict.fromkeys(vla.cameras, torch.from_numpy(_frames(b * t, size).reshape(b, t, size, size, 3))),
         "instructions": [INSTRUCTION] * b,
         "actions": torch.from_numpy(actions).to(device),
     }

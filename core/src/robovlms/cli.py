@@ -96,7 +96,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_dataset_generate(args: argparse.Namespace) -> int:
     from robovlms.datasets.recording import generate
 
-    done = generate(args.out, args.episodes, seed=args.seed, image_size=args.image_size)
+    cameras = [c.strip() for c in args.cameras.split(",") if c.strip()]
+    done = generate(
+        args.out, args.episodes, seed=args.seed, image_size=args.image_size, cameras=cameras, video=args.video
+    )
     print(f"wrote {done.episodes} episodes ({done.frames} frames) of the tabletop task to {done.path}")
     return 0
 
@@ -244,6 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--episodes", type=int, required=True, help="number of episodes to record")
     generate.add_argument("--seed", type=int, default=0, help="seed of the episode layouts (default 0)")
     generate.add_argument("--image-size", type=int, default=64, help="camera resolution in pixels (default 64)")
+    generate.add_argument(
+        "--cameras",
+        default="observation.image",
+        help="comma-separated cameras to record: observation.image (above, arm included), "
+        "observation.images.wrist (close-up around the effector), observation.images.scene (above, no arm)",
+    )
+    generate.add_argument("--video", action="store_true", help="store the cameras as mp4 video features")
     generate.set_defaults(func=cmd_dataset_generate)
 
     train = sub.add_parser("train", help="train a VLA on a LeRobot v3 dataset")

@@ -58,8 +58,10 @@ class ModelConfig(Section):
         le=MAX_VECTOR,
         description="length of the robot state fed beside each frame (data.state_key); null: none",
     )
-    action_normalization: Literal["quantile", "minmax", "none"] = Field(
-        "quantile", description="map arm values to [-1, 1] by the 1st/99th percentiles, by min/max, or not at all"
+    action_normalization: Literal["quantile", "quantile_dataset", "minmax", "none"] = Field(
+        "quantile",
+        description="map arm values to [-1, 1] by the 1st/99th percentiles of the data (computed by robovlms), "
+        "by those in the dataset's meta/stats.json (quantile_dataset), by min/max, or not at all",
     )
     clip_actions: bool = Field(True, description="clip normalized arm targets and predictions to [-1, 1]")
 
@@ -163,7 +165,7 @@ class DataConfig(Section):
     image_keys: list[str] = Field(
         default_factory=lambda: ["observation.image"],
         min_length=1,
-        description="camera features; the first is the main one",
+        description="camera features, each one read by the model; the first fills the prompt's image placeholders",
     )
     action_key: str = Field("action", description="feature holding the 7-DoF action")
     state_key: str | None = Field(
@@ -171,6 +173,13 @@ class DataConfig(Section):
     )
     validation_split: float = Field(0.1, ge=0, lt=1, description="fraction of episodes held out for validation")
     num_workers: int = Field(0, ge=0, le=256, description="data-loading worker processes")
+
+    @model_validator(mode="after")
+    def _distinct_cameras(self) -> DataConfig:
+        repeated = sorted({key for key in self.image_keys if self.image_keys.count(key) > 1})
+        if repeated:
+            raise ValueError(f"data.image_keys names camera {shown(repeated[0])} twice; each camera once")
+        return self
 
 
 class Config(Section):

@@ -8,4 +8,4 @@ __version__ = "0.1.1"
 
 #: Version of the plugin contract (hooks and base classes). A plugin declares the version it was
 #: written for as ``PLUGIN_API`` in its entry-point module; a different major version is refused.
-PLUGIN_API_VERSION = "1.1"
+PLUGIN_API_VERSION = "1.2"

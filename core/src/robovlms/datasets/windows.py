@@ -5,7 +5,8 @@ those frames, its next ``C`` actions. Windows and chunks that run past the episo
 padded (the last frame and state repeated, zero actions) and masked, so every frame of every episode is
 trained on, the end of an episode included. A sample's instruction is the task of its newest real
 frame: LeRobot lets the task change inside an episode, and a window after the change is about the
-new one. :func:`collate` batches samples into exactly the keyword arguments of
+new one. A sample's ``images`` are the frames of its one camera, or with several cameras a dict
+of them by camera. :func:`collate` batches samples into exactly the keyword arguments of
 :meth:`robovlms.model.vla.VLA.forward`.
 
 Actions are loaded for all episodes up front (they are small); images are decoded per episode on
@@ -15,7 +16,6 @@ array copies.
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,9 +26,8 @@ import torch
 from torch.utils.data import Dataset
 
 from robovlms.config import Config
-from robovlms.datasets.lerobot import STATS_PATH, DatasetError, EpisodeMeta, LeRobotDataset
-from robovlms.errors import shown
-from robovlms.model.normalization import action_statistics
+from robovlms.datasets.lerobot import DatasetError, EpisodeMeta, LeRobotDataset
+from robovlms.datasets.statistics import feature_stats, finite_column, source_of
 
 Sample = dict[str, Any]
 
@@ -43,7 +42,7 @@ class WindowDataset(Dataset):
         action_chunk_size: int,
         *,
         episodes: Sequence[int] | None = None,
-        image_key: str = "observation.image",
+        image_keys: str | Sequence[str] = "observation.image",
         action_key: str = "action",
         state_key: str | None = None,
         cache_mb: float = 1024.0,
@@ -52,39 +51,41 @@ class WindowDataset(Dataset):
             raise DatasetError(
                 f"windows need history_length and action_chunk_size >= 1, got {history_length}, {action_chunk_size}"
             )
-        dataset.require(image_key, "data.image_keys", visual=True)
+        self.image_keys = [image_keys] if isinstance(image_keys, str) else list(image_keys)
+        for key in self.image_keys:
+            dataset.require(key, "data.image_keys", visual=True)
         dataset.require(action_key, "data.action_key")
         self.dataset = dataset
         self.history_length = history_length
         self.chunk = action_chunk_size
-        self.image_key = image_key
         chosen = range(len(dataset.episodes)) if episodes is None else episodes
         self.episodes: list[EpisodeMeta] = [dataset.episodes[i] for i in chosen]
         self.tasks = dataset.tasks
         self.frame_tasks = [dataset.frame_tasks(e) for e in self.episodes]
         # each episode's actions and one zero row after them, the target of chunk steps past its end
-        self.actions = [_zero_row_after(_finite(dataset, e, action_key)) for e in self.episodes]
+        self.actions = [_zero_row_after(finite_column(dataset, e, action_key)) for e in self.episodes]
         self.states = None
         if state_key is not None:
             dataset.require(state_key, "data.state_key")
-            self.states = [_finite(dataset, e, state_key) for e in self.episodes]
+            self.states = [finite_column(dataset, e, state_key) for e in self.episodes]
         self._starts = np.cumsum([0] + [e.length for e in self.episodes])
-        self._images: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._images: OrderedDict[int, dict[str, np.ndarray]] = OrderedDict()
         self._cache_bytes = 0
         self._cache_limit = cache_mb * 1024 * 1024
 
     def __len__(self) -> int:
         return int(self._starts[-1])
 
-    def _frames(self, position: int) -> np.ndarray:
+    def _frames(self, position: int) -> dict[str, np.ndarray]:
+        """Every camera's frames of one episode, by camera."""
         if position in self._images:
             self._images.move_to_end(position)
             return self._images[position]
-        frames = self.dataset.frames(self.episodes[position], self.image_key)
+        frames = {key: self.dataset.frames(self.episodes[position], key) for key in self.image_keys}
         self._images[position] = frames
-        self._cache_bytes += frames.nbytes
+        self._cache_bytes += sum(f.nbytes for f in frames.values())
         while self._cache_bytes > self._cache_limit and len(self._images) > 1:
-            self._cache_bytes -= self._images.popitem(last=False)[1].nbytes
+            self._cache_bytes -= sum(f.nbytes for f in self._images.popitem(last=False)[1].values())
         return frames
 
     def __getitem__(self, item: int) -> Sample:
@@ -99,8 +100,9 @@ class WindowDataset(Dataset):
         targets = steps[:, None] + np.arange(self.chunk)[None, :]  # (T, C) frame index of each action
         action_mask = targets < length
         frames = np.minimum(steps, length - 1)
+        images = {key: episode[frames] for key, episode in self._frames(position).items()}
         sample = {
-            "images": self._frames(position)[frames],
+            "images": images if len(images) > 1 else images[self.image_keys[0]],
             # the newest real frame's task: where the task changes inside an episode, so does the instruction
             "instruction": self.tasks[int(self.frame_tasks[position][frames[-1]])],
             "frame_mask": frame_mask,
@@ -112,26 +114,20 @@ class WindowDataset(Dataset):
         return sample
 
 
-def _finite(dataset: LeRobotDataset, episode: EpisodeMeta, key: str) -> np.ndarray:
-    """A numeric feature of one episode as float32, or one line naming the first frame that holds NaN or infinity."""
-    values = dataset.column(episode, key).astype(np.float32)
-    bad = ~np.isfinite(values.reshape(len(values), -1)).all(axis=1)
-    if bad.any():
-        raise DatasetError(
-            f"{dataset.root / episode.data_file}: feature {key!r} of episode {episode.index} holds NaN or infinity "
-            f"at frame {int(np.argmax(bad))}; a policy cannot learn from it"
-        )
-    return values
-
-
 def _zero_row_after(actions: np.ndarray) -> np.ndarray:
     return np.concatenate([actions, np.zeros((1, actions.shape[1]), dtype=actions.dtype)])
 
 
 def collate(samples: list[Sample]) -> dict[str, Any]:
     """Stack samples into the keyword arguments of ``VLA.forward``."""
+    first = samples[0]["images"]
+    images: Any = (
+        {key: torch.from_numpy(np.stack([s["images"][key] for s in samples])) for key in first}
+        if isinstance(first, dict)
+        else torch.from_numpy(np.stack([s["images"] for s in samples]))
+    )
     batch = {
-        "images": torch.from_numpy(np.stack([s["images"] for s in samples])),
+        "images": images,
         "instructions": [s["instruction"] for s in samples],
         "frame_mask": torch.from_numpy(np.stack([s["frame_mask"] for s in samples])),
         "actions": torch.from_numpy(np.stack([s["actions"] for s in samples])),
@@ -149,23 +145,6 @@ def split_episodes(count: int, validation_split: float, seed: int) -> tuple[list
     return sorted(order[held:].tolist()), sorted(order[:held].tolist())
 
 
-def feature_stats(dataset: LeRobotDataset, key: str = "action") -> dict[str, list[float]]:
-    """Normalisation statistics of a feature: from ``meta/stats.json`` when it has the quantiles, else computed."""
-    saved = (dataset.stats or {}).get(key, {})
-    keys = ("min", "max", "mean", "std", "q01", "q99")
-    if isinstance(saved, dict) and all(k in saved for k in keys):
-        length = math.prod(dataset.features[key]["shape"])
-        where = f"{dataset.root / STATS_PATH}: {key}"
-        for k in keys:
-            values = saved[k]
-            if not isinstance(values, list) or len(values) != length:
-                raise DatasetError(f"{where}.{k} must be a list of {length} numbers, got {shown(values)}")
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in values):
-                raise DatasetError(f"{where}.{k} holds a value that is not a finite number: {shown(values)}")
-        return {k: [float(v) for v in saved[k]] for k in keys}
-    return action_statistics(np.concatenate([_finite(dataset, e, key) for e in dataset.episodes]))
-
-
 @dataclass(frozen=True)
 class TrainingData:
     """What a trainer needs from the data: both splits, the action (and state) statistics, and the batching."""
@@ -174,6 +153,8 @@ class TrainingData:
     validation: WindowDataset | None
     statistics: dict[str, list[float]]
     state_statistics: dict[str, list[float]] | None = None
+    #: where the statistics come from, recorded with the model: ``source`` (computed or stats.json), ``dataset``
+    provenance: dict[str, str] | None = None
     collate = staticmethod(collate)
 
 
@@ -204,15 +185,17 @@ def open_training_data(config: Config, *, cache_mb: float = 1024.0) -> TrainingD
             config.model.history_length,
             config.model.action_chunk_size,
             episodes=episodes,
-            image_key=data.image_keys[0],
+            image_keys=data.image_keys,
             action_key=data.action_key,
             state_key=data.state_key,
             cache_mb=cache_mb,
         )
 
+    source = source_of(config.model.action_normalization)
     return TrainingData(
         windows(train),
         windows(held) if held else None,
-        feature_stats(dataset, data.action_key),
-        feature_stats(dataset, data.state_key) if data.state_key is not None else None,
+        feature_stats(dataset, data.action_key, source),
+        feature_stats(dataset, data.state_key, source) if data.state_key is not None else None,
+        {"source": source, "dataset": str(dataset.root.resolve())},
     )

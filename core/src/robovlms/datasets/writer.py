@@ -4,6 +4,13 @@ Episodes are buffered until a data file reaches ``file_size_mb`` (LeRobot's own 
 hold many episodes), then written; the metadata (info, stats, tasks, episodes) is written on
 :meth:`LeRobotWriter.close`, so a folder without ``meta/info.json`` is an unfinished write.
 Images go into the parquet files as PNG (LeRobot's image feature); video features go to mp4.
+
+The metadata has every column LeRobot v3 writes, so that LeRobot itself can append episodes to
+a robovlms dataset and merge it with others: each episode's row carries ``stats/<feature>/<stat>``
+for every feature (``min``, ``max``, ``mean``, ``std``, ``count`` and the quantiles ``q01`` to
+``q99``; per channel in [0, 1], shaped ``(3, 1, 1)``, for images and videos), and
+``meta/stats.json`` holds the statistics over the whole dataset: exact for numeric features, and
+for frames the per-episode ones aggregated as LeRobot aggregates them.
 """
 
 from __future__ import annotations
@@ -74,7 +81,9 @@ class LeRobotWriter:
         self._bytes = 0
         self._videos: dict[str, Any] = {}
         self._all = {**self.features, **DEFAULT_FEATURES}
-        self._stats = {name: _ImageStats() if f["dtype"] in VISUAL else _Stats() for name, f in self._all.items()}
+        self._stats: dict[str, _Stats | _ImageStats] = {
+            name: _ImageStats() if f["dtype"] in VISUAL else _Stats() for name, f in self._all.items()
+        }
 
     def __enter__(self) -> LeRobotWriter:
         return self
@@ -125,7 +134,8 @@ class LeRobotWriter:
         for name, values in [*frames.items(), *columns.items()]:
             dtype = self._all[name]["dtype"]
             values = np.asarray(values)
-            self._stats[name].add(values)
+            for stat, value in self._stats[name].add(values).items():
+                episode[f"stats/{name}/{stat}"] = value
             if dtype == "video":
                 episode.update(self._add_video(name, values))
                 continue
@@ -236,46 +246,77 @@ def _pandas_index(index: str, column: str) -> dict[bytes, bytes]:
     return {b"pandas": json.dumps(pandas).encode()}
 
 
+#: the quantiles LeRobot keeps for every feature, per episode and over the dataset
+QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+#: frames of an episode that image statistics look at, spread evenly (LeRobot samples at least 100)
+_IMAGE_SAMPLES = 100
+
+
+def _summary(values: np.ndarray, axis: int | tuple[int, ...]) -> dict[str, np.ndarray]:
+    """Min, max, mean, std and the quantiles of ``values`` over ``axis``."""
+    stats = {"min": values.min(axis), "max": values.max(axis), "mean": values.mean(axis), "std": values.std(axis)}
+    return {**stats, **{name: np.quantile(values, q, axis=axis) for name, q in QUANTILES.items()}}
+
+
 class _Stats:
-    """Min, max, mean, std, count and the 1st/99th percentiles of a numeric feature."""
+    """Statistics of a numeric feature: per episode, and exact over every frame of the dataset."""
 
     def __init__(self) -> None:
         self.parts: list[np.ndarray] = []
+        self.shape: tuple[int, ...] = ()
 
-    def add(self, values: np.ndarray) -> None:
+    def add(self, values: np.ndarray) -> dict[str, list[Any]]:
+        """Take one episode's ``(length, *shape)`` values; return its statistics."""
+        self.shape = values.shape[1:] or (1,)
         self.parts.append(values.reshape(len(values), -1).astype(np.float64))
+        return self._result(self.parts[-1])
 
     def result(self) -> dict[str, list[Any]]:
-        values = np.concatenate(self.parts)
-        return {
-            "min": values.min(0).tolist(),
-            "max": values.max(0).tolist(),
-            "mean": values.mean(0).tolist(),
-            "std": values.std(0).tolist(),
-            "count": [len(values)],
-            "q01": np.quantile(values, 0.01, axis=0).tolist(),
-            "q99": np.quantile(values, 0.99, axis=0).tolist(),
-        }
+        return self._result(np.concatenate(self.parts))
+
+    def _result(self, values: np.ndarray) -> dict[str, list[Any]]:
+        stats = {k: v.reshape(self.shape).tolist() for k, v in _summary(values, 0).items()}
+        return {**stats, "count": [len(values)]}
 
 
 class _ImageStats:
-    """Per-channel statistics of frames in [0, 1], shaped ``(3, 1, 1)`` as LeRobot's; running sums, frames are large."""
+    """Per-channel statistics of frames in [0, 1], shaped ``(3, 1, 1)`` as LeRobot's: per episode from
+    up to 100 of its frames, over the dataset aggregated from the episodes' (frames are large)."""
 
     def __init__(self) -> None:
-        self.low, self.high = np.ones(3), np.zeros(3)
-        self.total, self.squares = np.zeros(3), np.zeros(3)
-        self.pixels = self.count = 0
+        self.episodes: list[dict[str, np.ndarray]] = []
 
-    def add(self, values: np.ndarray) -> None:
-        pixels = values.reshape(-1, 3).astype(np.float64) / 255
-        self.low, self.high = np.minimum(self.low, pixels.min(0)), np.maximum(self.high, pixels.max(0))
-        self.total += pixels.sum(0)
-        self.squares += (pixels**2).sum(0)
-        self.pixels += len(pixels)
-        self.count += len(values)
+    def add(self, values: np.ndarray) -> dict[str, list[Any]]:
+        chosen = np.unique(np.linspace(0, len(values) - 1, min(len(values), _IMAGE_SAMPLES)).round().astype(int))
+        pixels = values[chosen].reshape(-1, 3).astype(np.float64) / 255
+        stats = {**_summary(pixels, 0), "count": np.array([len(chosen)])}
+        self.episodes.append(stats)
+        return _shaped(stats)
 
     def result(self) -> dict[str, list[Any]]:
-        mean = self.total / self.pixels
-        std = np.sqrt(np.maximum(self.squares / self.pixels - mean**2, 0))
-        stats = {"min": self.low, "max": self.high, "mean": mean, "std": std}
-        return {**{k: v.reshape(3, 1, 1).tolist() for k, v in stats.items()}, "count": [self.count]}
+        """LeRobot's aggregation: extremes of the extremes, means and quantiles weighted by frame
+        count, the standard deviation pooled."""
+        counts = np.array([e["count"][0] for e in self.episodes], dtype=np.float64)
+        weights = counts / counts.sum()
+
+        def weighted(key: str) -> np.ndarray:
+            return np.sum([w * e[key] for w, e in zip(weights, self.episodes, strict=True)], axis=0)
+
+        mean = weighted("mean")
+        variance = np.sum(
+            [w * (e["std"] ** 2 + (e["mean"] - mean) ** 2) for w, e in zip(weights, self.episodes, strict=True)],
+            axis=0,
+        )
+        stats = {
+            "min": np.min([e["min"] for e in self.episodes], axis=0),
+            "max": np.max([e["max"] for e in self.episodes], axis=0),
+            "mean": mean,
+            "std": np.sqrt(variance),
+            "count": np.array([int(counts.sum())]),
+            **{name: weighted(name) for name in QUANTILES},
+        }
+        return _shaped(stats)
+
+
+def _shaped(stats: dict[str, np.ndarray]) -> dict[str, list[Any]]:
+    return {k: (v.tolist() if k == "count" else v.reshape(3, 1, 1).tolist()) for k, v in stats.items()}

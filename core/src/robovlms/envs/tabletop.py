@@ -19,6 +19,13 @@ episode it stayed at the language-blind rate; with a wide start it learned one m
 instruction and missed by the start's offset). The instruction decides the target; the image
 and the robot state give where the effector is and when to close.
 
+Cameras are named by the dataset feature they are recorded as: ``observation.image`` sees the
+table from above, arm included; ``observation.images.wrist`` is a close-up that moves with the
+effector (what lies under the gripper, larger); ``observation.images.scene`` sees the table from
+above with the arm out of view, so where the effector is shows in the wrist camera (or the state)
+only: the variant in which a second camera matters. An observation holds every camera the env was
+made with, ``{"images": {camera: frame}, "instruction": ..., "state": ...}``.
+
 Coordinates are in [-1, 1] (x right, y up); only the x and y arm deltas act, z and the rotations
 are accepted and ignored. The gripper (the last action value) is open when positive; closing
 ends the episode, a success when the end effector is over the named block.
@@ -62,6 +69,14 @@ START = np.array([0.0, -0.6])
 START_JITTER = np.array([0.1, 0.1])
 EFFECTOR_HALF = 0.14
 
+TOP = "observation.image"
+WRIST = "observation.images.wrist"
+SCENE = "observation.images.scene"
+#: the cameras the tabletop offers, by feature name
+CAMERAS: tuple[str, ...] = (TOP, WRIST, SCENE)
+#: half the width of the wrist camera's view, in table units (the top cameras see 1)
+WRIST_HALF = 0.35
+
 
 Observation = dict[str, Any]
 
@@ -69,12 +84,18 @@ Observation = dict[str, Any]
 class TabletopEnv:
     """``reset(seed)`` then ``step(action)`` until done; ``task`` names the episode for reports."""
 
-    def __init__(self, image_size: int = 64, max_steps: int = 30) -> None:
+    def __init__(
+        self, image_size: int = 64, max_steps: int = 30, cameras: tuple[str, ...] | list[str] = (TOP,)
+    ) -> None:
+        unknown = [c for c in cameras if c not in CAMERAS]
+        if unknown or not cameras or len(set(cameras)) != len(cameras):
+            raise InputError(f"cameras: got {list(cameras)}; expected distinct names among {', '.join(CAMERAS)}")
         if image_size < 16:
             raise InputError(f"image_size: the tabletop needs at least 16 pixels, got {image_size}")
         if max_steps < 1:
             raise InputError(f"max_steps: expected at least 1, got {max_steps}")
         self.image_size = image_size
+        self.cameras = tuple(cameras)
         self.max_steps = max_steps
         self.objects: dict[str, np.ndarray] = {}
         self.target_color = ""
@@ -130,29 +151,39 @@ class TabletopEnv:
         return np.array([*self.effector, 0.0, 1.0 if self.gripper_open else -1.0], dtype=np.float32)
 
     def observation(self) -> Observation:
-        return {"image": self.render(), "instruction": self.instruction, "state": self.state()}
+        images = {camera: self.render(camera) for camera in self.cameras}
+        return {"images": images, "instruction": self.instruction, "state": self.state()}
 
-    def render(self) -> np.ndarray:
-        """The table from above as ``(S, S, 3)`` uint8; every size shows the same scene."""
+    def render(self, camera: str = TOP) -> np.ndarray:
+        """What ``camera`` sees as ``(S, S, 3)`` uint8; every size shows the same scene."""
         size = self.image_size
         image = np.empty((size, size, 3), dtype=np.uint8)
         image[:] = BACKGROUND
+        view = _View(self.effector, WRIST_HALF) if camera == WRIST else _View(np.zeros(2), 1.0)
         for color, center in self.objects.items():
-            _fill(image, center, BLOCK_HALF, BLOCK_HALF, COLORS[color])
-        thick = EFFECTOR_HALF / 4
-        for half_w, half_h in ((EFFECTOR_HALF, thick), (thick, EFFECTOR_HALF)):
-            _fill(image, self.effector, half_w, half_h, EFFECTOR)
+            view.fill(image, center, BLOCK_HALF, BLOCK_HALF, COLORS[color])
+        if camera == TOP:
+            thick = EFFECTOR_HALF / 4
+            for half_w, half_h in ((EFFECTOR_HALF, thick), (thick, EFFECTOR_HALF)):
+                view.fill(image, self.effector, half_w, half_h, EFFECTOR)
         return image
 
 
-def _fill(image: np.ndarray, center: np.ndarray, half_w: float, half_h: float, color: tuple[int, int, int]) -> None:
-    """Paint the box around ``center`` (world units); its size in pixels is the same wherever it is."""
-    size = image.shape[0]
-    scale = size / 2
-    width, height = max(2, round(2 * half_w * scale)), max(2, round(2 * half_h * scale))
-    left = round((center[0] + 1) * scale - width / 2)
-    top = round((1 - center[1]) * scale - height / 2)
-    image[max(top, 0) : max(top + height, 0), max(left, 0) : max(left + width, 0)] = color
+class _View:
+    """A square window on the table: ``center`` and half its width, in table units."""
+
+    def __init__(self, center: np.ndarray, half: float) -> None:
+        self.center, self.half = center, half
+
+    def fill(
+        self, image: np.ndarray, center: np.ndarray, half_w: float, half_h: float, color: tuple[int, int, int]
+    ) -> None:
+        """Paint the box around ``center`` (table units); its size in pixels is the same wherever it is."""
+        scale = image.shape[0] / (2 * self.half)
+        width, height = max(2, round(2 * half_w * scale)), max(2, round(2 * half_h * scale))
+        left = round((center[0] - self.center[0] + self.half) * scale - width / 2)
+        top = round((self.half - center[1] + self.center[1]) * scale - height / 2)
+        image[max(top, 0) : max(top + height, 0), max(left, 0) : max(left + width, 0)] = color
 
 
 class ScriptedExpert:

@@ -60,7 +60,7 @@ def rollout(act: Any, env: TabletopEnv, seed: int, *, blind: bool = False, recor
     done = False
     while not done:
         if record:
-            episode.frames.append(observation["image"])
+            episode.frames.append(observation["images"][env.cameras[0]])
         shown = {**observation, "instruction": ""} if blind else observation
         start = time.perf_counter()
         action = act(shown)
@@ -69,7 +69,7 @@ def rollout(act: Any, env: TabletopEnv, seed: int, *, blind: bool = False, recor
         episode.success = episode.success or success
         episode.length += 1
     if record:
-        episode.frames.append(observation["image"])
+        episode.frames.append(observation["images"][env.cameras[0]])
     return episode
 
 
@@ -106,8 +106,8 @@ def _load_policy(run: str, trust_remote_code: bool = False) -> VLA:
 
 
 def _policy_episodes(run: str, seeds: list[int], image_size: int, blind: bool, record: int) -> list[Episode]:
-    policy = _load_policy(run).policy()
-    env = TabletopEnv(image_size=image_size)
+    vla = _load_policy(run)
+    policy, env = vla.policy(), TabletopEnv(image_size=image_size, cameras=vla.cameras)  # the cameras it was trained on
     out = []
     for index, seed in enumerate(seeds):
         policy.reset(seed)  # a sampling head draws the same noise for the same episode
@@ -153,10 +153,11 @@ def evaluate(
     """
     run = str(run)
     vla = _load_policy(run, trust_remote_code)  # fail early, in this process, with the loader's one-line errors
-    size = image_size or _dataset_image_size(vla.config.data) or 64
+    trained = next(iter((vla.camera_sizes or {}).values()), None)
+    size = image_size or (trained[0] if trained else None) or _dataset_image_size(vla.config.data) or 64
     seeds = seeds_per_task(seed, episodes, size)
     expert = ScriptedExpert()
-    env = TabletopEnv(image_size=size)
+    env = TabletopEnv(image_size=size, cameras=vla.cameras)  # a camera the tabletop lacks fails here, at once
     expert_episodes = [rollout(lambda _obs: expert.act(env), env, s) for s in seeds]
     record = PICTURE_ROLLOUTS if picture else 0
     policy_episodes, blind_episodes = _run_policy(run, seeds, size, workers, record, trust_remote_code)

@@ -15,6 +15,7 @@ The VLA branches on this attribute only, never on a plugin's name.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
@@ -27,6 +28,7 @@ from robovlms.config import TrainingConfig, VLMConfig
 from robovlms.errors import ConfigError, PluginError, first_line
 from robovlms.model import weights
 from robovlms.model.images import ImageProcessor
+from robovlms.model.sequence import ImageLayout, accepts, image_index_of
 from robovlms.plugins.kinds import BACKBONE, Component, ComponentKind
 from robovlms.plugins.loading import manager
 
@@ -56,6 +58,9 @@ class BaseRoboVLM(Component, nn.Module):
     kind: ClassVar[ComponentKind] = BACKBONE
     fusion: ClassVar[Fusion] = "tokens"
     model_class: ClassVar[type]
+    #: further transformers classes the same backbone wraps (Qwen2.5-VL beside Qwen2-VL); a
+    #: checkpoint's or preset's config class picks which one is built
+    also_wraps: ClassVar[tuple[type, ...]] = ()
     presets: ClassVar[tuple[str, ...]] = ("tiny", "full")
     #: whether the tokenizer adds its own special tokens (BOS) around ``prompt()``, as the VLM's processor does
     add_special_tokens: ClassVar[bool] = False
@@ -84,13 +89,20 @@ class BaseRoboVLM(Component, nn.Module):
                     f"available: {', '.join(cls.presets)}"
                 )
             hf_config = cls.preset_config(config.preset, config.image_size)
-            model = weights.random_model(cls.model_class, hf_config)
+            model = weights.random_model(
+                weights.class_for(cls.wrapped_classes(), hf_config) or cls.model_class, hf_config
+            )
             return cls(model, cls.preset_tokenizer(hf_config), cls.preset_image_processor(hf_config), config)
         if config.model_name is not None:
-            return cls(*weights.from_checkpoint(cls.model_class, config, cls.name), config)
+            return cls(*weights.from_checkpoint(cls.wrapped_classes(), config, cls.name), config)
         raise ConfigError(
             f"vlm: set vlm.model_name (a hub id or local directory) or vlm.preset (one of: {', '.join(cls.presets)})"
         )
+
+    @classmethod
+    def wrapped_classes(cls) -> tuple[type, ...]:
+        """The transformers classes this backbone wraps: ``model_class``, then ``also_wraps``."""
+        return (cls.model_class, *cls.also_wraps)
 
     # A plugin keeps its presets in a ``configuration_<name>.py`` module (the LeRobot layout) and
     # names it here; the three functions below read from it unless a subclass overrides them.
@@ -212,39 +224,72 @@ class BaseRoboVLM(Component, nn.Module):
     # -- what the VLA calls --------------------------------------------------------------------
 
     @property
-    def image_token_id(self) -> int | None:
-        """Id of the placeholder that marks image positions in the prompt (``tokens`` fusion)."""
+    def image_token_id(self) -> int | Collection[int] | None:
+        """Id of the placeholder that marks image positions in the prompt (``tokens`` fusion); since
+        plugin API 1.2 it may be several ids. Override it where the config has none under this name."""
         return getattr(self.model.config, "image_token_id", None)
 
     def image_slots(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """Where the prompt holds image placeholders (``tokens`` fusion), as a boolean mask."""
+        """Where the prompt holds image placeholders (``tokens`` fusion), as a boolean mask.
+
+        Override it where the ids alone do not say (Kosmos-2: the 64 positions after ``<image>``,
+        whose ids are ordinary text ids, as its ``image_embeds_position_mask``).
+        """
         token = self.image_token_id
         if token is None:
             raise PluginError(
                 f"backbone {self.name!r}: tokens fusion needs image_token_id; its config has none, so define it"
             )
-        return input_ids.eq(token)
+        if isinstance(token, int):
+            return input_ids.eq(token)
+        return torch.isin(input_ids, torch.tensor(sorted(token), device=input_ids.device))
+
+    def image_layout(self, height: int, width: int) -> ImageLayout:
+        """How a processed image of ``height`` x ``width`` pixels enters the sequence (plugin API 1.2).
+
+        The default says nothing more than the size: a fixed-resolution VLM's prompt knows its token
+        count. Override it where the count or the grid follows the image (dynamic resolution).
+        """
+        return ImageLayout(height, width)
 
     def prompt(self, instruction: str) -> str:
-        """The VLM's prompt for ``instruction``, with its image placeholders and special tokens."""
+        """The VLM's prompt for ``instruction``, with its image placeholders and special tokens.
+
+        Since plugin API 1.2 a plugin may define ``prompt(self, instruction, image)``: ``image`` is
+        the :class:`~robovlms.model.sequence.ImageLayout` of this batch's images, so the number of
+        placeholders can follow their size.
+        """
         raise NotImplementedError(f"{type(self).__name__} must implement prompt()")
 
-    def tokenize(self, instructions: list[str]) -> EncodedPrompt:
+    def tokenize(self, instructions: list[str], image_size: tuple[int, int] | None = None) -> EncodedPrompt:
         """Prompts for a batch of instructions as ``input_ids`` and ``attention_mask``.
 
         Left-padded, so that tokens appended after the prompt (the VLA's action tokens) sit at the
         same positions in every row. ``vlm.max_length`` bounds each instruction, not the prompt: a
-        template's image placeholders (576 for LLaVA-1.5) must never be cut.
+        template's image placeholders (576 for LLaVA-1.5) must never be cut. ``image_size`` is the
+        processed images' ``(height, width)``, the square ``image_processor.size`` when None.
         """
         self.tokenizer.padding_side = "left"
+        if accepts(self.prompt, "image"):
+            height, width = image_size or (self.image_processor.size,) * 2
+            layout = self.image_layout(int(height), int(width))
+            prompts = [self.prompt(self._clip(text), layout) for text in instructions]  # type: ignore[call-arg]
+        else:
+            prompts = [self.prompt(self._clip(text)) for text in instructions]
         encoded = self.tokenizer(
-            [self.prompt(self._clip(text)) for text in instructions],
+            prompts,
             add_special_tokens=self.add_special_tokens,
             padding=True,
             return_tensors="pt",
         )
         device = self.word_embedding.weight.device
         return {"input_ids": encoded["input_ids"].to(device), "attention_mask": encoded["attention_mask"].to(device)}
+
+    def prompts_for(self, instructions: list[str], image_size: tuple[int, int] | None) -> EncodedPrompt:
+        """:meth:`tokenize` for images of ``image_size``; a 1.0 plugin's own ``tokenize(instructions)`` as it is."""
+        if accepts(self.tokenize, "image_size"):
+            return self.tokenize(instructions, image_size)
+        return self.tokenize(instructions)
 
     def _clip(self, instruction: str) -> str:
         ids = self.tokenizer(instruction, add_special_tokens=False)["input_ids"]
@@ -293,23 +338,56 @@ class BaseRoboVLM(Component, nn.Module):
         sequence and ``image_attention_mask`` ``(B, L, I)`` says which positions see which image.
         For prefix-LM backbones, ``prefix_mask`` ``(B, L)`` marks the positions that attend
         bidirectionally; the rest attend causally. Backbones ignore what does not apply to them.
+
+        Since plugin API 1.2, a ``forward_text`` that names them also receives ``image_index``
+        ``(B, L)`` (which image each position holds, numbered in sequence order, -1 for text and
+        action tokens) and ``image_layout`` (the images' :class:`ImageLayout`), from which a VLM
+        computes positions of its own (M-RoPE); a 1.0 signature is called as before.
         """
         return self.text_tower(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
+
+    def text_pass(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        image_index: torch.Tensor,
+        image_layout: ImageLayout,
+        **rest: Any,
+    ) -> torch.Tensor:
+        """Call :meth:`forward_text` with the 1.2 arguments its signature names, and the rest."""
+        extra: dict[str, Any] = {"image_index": image_index, "image_layout": image_layout}
+        named = {key: value for key, value in extra.items() if accepts(self.forward_text, key)}
+        return self.forward_text(inputs_embeds, attention_mask, **rest, **named)
+
+    def layout_of(self, pixel_values: torch.Tensor) -> ImageLayout:
+        """The :class:`ImageLayout` of a batch of processed images ``(..., 3, H, W)``."""
+        return self.image_layout(int(pixel_values.shape[-2]), int(pixel_values.shape[-1]))
+
+    def prompt_image_index(self, input_ids: torch.Tensor, image: int | torch.Tensor = 0) -> torch.Tensor:
+        """``image_index`` of prompts: ``image`` at their image placeholders, -1 elsewhere."""
+        if self.fusion != "tokens":
+            return image_index_of(torch.zeros_like(input_ids, dtype=torch.bool))
+        return image_index_of(self.image_slots(input_ids), image)
 
     def embed_prompt(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt embeddings and image tokens; with ``tokens`` fusion the image tokens are already in place."""
         image_tokens = self.encode_images(pixel_values)
         embeds = self.embed_text(input_ids)
         if self.fusion == "tokens":
-            slots = self.image_slots(input_ids)
-            counts = slots.sum(dim=1)
-            if (counts != image_tokens.shape[1]).any():
-                raise PluginError(
-                    f"backbone {self.name!r}: the prompt holds {counts.tolist()} image placeholders per row "
-                    f"but the image encoder gave {image_tokens.shape[1]} tokens per image"
-                )
-            embeds = embeds.masked_scatter(slots.unsqueeze(-1), image_tokens.to(embeds.dtype))
+            embeds = self.place_images(embeds, input_ids, image_tokens)
         return embeds, image_tokens
+
+    def place_images(self, embeds: torch.Tensor, input_ids: torch.Tensor, image_tokens: torch.Tensor) -> torch.Tensor:
+        """``embeds`` with ``image_tokens`` ``(B, N, D)`` at the prompt's placeholders (``tokens`` fusion)."""
+        slots = self.image_slots(input_ids)
+        counts = slots.sum(dim=1)
+        if (counts != image_tokens.shape[1]).any():
+            raise PluginError(
+                f"backbone {self.name!r}: the prompt holds {counts.tolist()} image placeholders per row "
+                f"but the image encoder gave {image_tokens.shape[1]} tokens per image"
+            )
+        return embeds.masked_scatter(slots.unsqueeze(-1), image_tokens.to(embeds.dtype))
 
     def forward(
         self,
@@ -326,18 +404,22 @@ class BaseRoboVLM(Component, nn.Module):
         """
         embeds, image_tokens = self.embed_prompt(pixel_values, input_ids)
         prefix = attention_mask.bool()
+        image_index = self.prompt_image_index(input_ids)
         if suffix is not None:
             embeds = torch.cat([embeds, suffix.to(embeds.dtype)], dim=1)
             attention_mask = torch.cat([attention_mask, attention_mask.new_ones(suffix.shape[:2])], dim=1)
             prefix = torch.cat([prefix, prefix.new_zeros(suffix.shape[:2])], dim=1)
-        if self.fusion == "tokens":
-            return self.forward_text(embeds, attention_mask, prefix_mask=prefix)
-        return self.forward_text(
+            image_index = torch.cat([image_index, image_index_of(prefix.new_zeros(suffix.shape[:2]))], dim=1)
+        cross: dict[str, torch.Tensor] = {}
+        if self.fusion == "cross_attention":
+            cross = {"image_tokens": image_tokens.unsqueeze(1), "image_attention_mask": attention_mask.unsqueeze(-1)}
+        return self.text_pass(
             embeds,
             attention_mask,
-            image_tokens=image_tokens.unsqueeze(1),
-            image_attention_mask=attention_mask.unsqueeze(-1),
+            image_index=image_index,
+            image_layout=self.layout_of(pixel_values),
             prefix_mask=prefix,
+            **cross,
         )
 
     def reference_inputs(
@@ -349,8 +431,23 @@ class BaseRoboVLM(Component, nn.Module):
     def reference_forward(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
-        """Final hidden states from the wrapped transformers model's own forward, for fidelity checks."""
-        return self.model.base_model(**self.reference_inputs(pixel_values, input_ids, attention_mask)).last_hidden_state
+        """Final hidden states from the wrapped transformers model's own forward, for fidelity checks.
+
+        The default runs ``model.base_model``, which for most VLMs returns ``last_hidden_state``;
+        override it where the VLM's own forward gives logits only (Kosmos-2).
+        """
+        where = f"backbone {self.name!r}: the default reference_forward runs {type(self.model).__name__}.base_model"
+        advice = (
+            "override reference_inputs, or reference_forward to return the final hidden states of the VLM's own forward"
+        )
+        try:
+            out = self.model.base_model(**self.reference_inputs(pixel_values, input_ids, attention_mask))
+        except Exception as exc:  # whatever the VLM raises for inputs it does not take
+            raise PluginError(f"{where}, which failed ({first_line(exc, with_type=True)}); {advice}") from None
+        hidden = getattr(out, "last_hidden_state", None)
+        if not isinstance(hidden, torch.Tensor):
+            raise PluginError(f"{where}, which returns {type(out).__name__} without last_hidden_state; {advice}")
+        return hidden
 
     # -- training switches ---------------------------------------------------------------------
 

@@ -1,13 +1,18 @@
 """Camera frames to normalized pixels, in torch alone (torchvision is not required).
 
 A backbone's ``image_processor`` is an :class:`ImageProcessor` configured with its checkpoint's
-own size, mean and std, so frames from a robot look to the VLM as they did in pretraining.
+own resizing rule, mean and std, so frames from a robot look to the VLM as they did in pretraining.
+Three rules cover the transformers processors: a fixed size (SigLIP), the shortest edge then a
+center crop (CLIP), and a pixel budget (Qwen2-VL's ``min_pixels``/``max_pixels``: each side rounded
+to a multiple of the patch grid, the area kept in the budget, so the number of image tokens follows
+the frame's own size).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -15,9 +20,15 @@ import torch.nn.functional as F
 
 from robovlms.errors import InputError
 
+ResizeRule = Literal["fixed", "shortest_edge", "pixel_budget"]
+
 
 class ImageProcessor:
-    """Resize (shortest edge, then optional center crop), rescale to [0, 1], normalize."""
+    """Resize by the checkpoint's rule (:attr:`rule`), rescale to [0, 1], normalize.
+
+    ``size`` is the side of the square a square frame becomes; with a pixel budget, the largest
+    such square within ``max_pixels`` (other frames keep their aspect ratio, see :meth:`output_size`).
+    """
 
     def __init__(
         self,
@@ -27,6 +38,8 @@ class ImageProcessor:
         *,
         resample: str = "bicubic",
         center_crop: bool = False,
+        pixel_budget: tuple[int, int] | None = None,
+        factor: int = 1,
     ) -> None:
         if len(mean) != 3 or len(std) != 3:
             raise ValueError("image mean and std need three values, one per RGB channel")
@@ -35,15 +48,52 @@ class ImageProcessor:
         self.std = tuple(float(s) for s in std)
         self.resample = resample
         self.center_crop = center_crop
+        #: ``(min_pixels, max_pixels)`` of the pixel-budget rule, else None
+        self.pixel_budget = pixel_budget
+        #: every output side is a multiple of it (patch size times merge size under a pixel budget)
+        self.factor = int(factor)
+
+    @property
+    def rule(self) -> ResizeRule:
+        """Which of the three resizing rules this processor follows."""
+        if self.pixel_budget is not None:
+            return "pixel_budget"
+        return "shortest_edge" if self.center_crop else "fixed"
 
     def __repr__(self) -> str:
         crop = ", center_crop=True" if self.center_crop else ""
-        return f"ImageProcessor(size={self.size}, mean={self.mean}, std={self.std}, resample={self.resample!r}{crop})"
+        budget = f", pixel_budget={self.pixel_budget}, factor={self.factor}" if self.pixel_budget else ""
+        return (
+            f"ImageProcessor(size={self.size}, mean={self.mean}, std={self.std}, "
+            f"resample={self.resample!r}{crop}{budget})"
+        )
+
+    @classmethod
+    def within_budget(
+        cls, min_pixels: int, max_pixels: int, factor: int, mean: Sequence[float], std: Sequence[float]
+    ) -> ImageProcessor:
+        """A pixel-budget processor; ``size`` is the largest square side in ``max_pixels``."""
+        side = max(factor, math.isqrt(max_pixels) // factor * factor)
+        return cls(side, mean, std, pixel_budget=(min_pixels, max_pixels), factor=factor)
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """The ``(height, width)`` a frame of this size is given to the VLM at."""
+        if self.pixel_budget is None:
+            return self.size, self.size
+        return budget_size(height, width, self.factor, *self.pixel_budget)
 
     @classmethod
     def from_transformers(cls, processor: Any) -> ImageProcessor:
-        """Read size, mean, std and resampling from a transformers (image) processor."""
+        """Read the resizing rule, mean, std and resampling from a transformers (image) processor.
+
+        A processor with a ``merge_size`` and a ``longest_edge`` (Qwen2-VL's) keeps a pixel budget:
+        there ``size["shortest_edge"]`` is ``min_pixels``, an area, not a side.
+        """
         ip = getattr(processor, "image_processor", processor)
+        size = getattr(ip, "size", None) or {}
+        if getattr(ip, "merge_size", None) and "longest_edge" in size:
+            factor = int(ip.patch_size) * int(ip.merge_size)
+            return cls.within_budget(size["shortest_edge"], size["longest_edge"], factor, ip.image_mean, ip.image_std)
         crop = ip.crop_size if getattr(ip, "do_center_crop", False) else None
         size = crop or getattr(ip, "size", None) or {"height": ip.image_size}
         resample = str(getattr(getattr(ip, "resample", None), "name", "bicubic")).lower()
@@ -56,11 +106,13 @@ class ImageProcessor:
         )
 
     def __call__(self, frames: Any) -> torch.Tensor:
-        """``(H, W, 3)`` or ``(B, H, W, 3)`` uint8 frames to a ``(B, 3, size, size)`` float tensor."""
+        """``(H, W, 3)`` or ``(B, H, W, 3)`` uint8 frames to a ``(B, 3, *output_size(H, W))`` float tensor."""
         pixels = _as_uint8_batch(frames)
         x = pixels.permute(0, 3, 1, 2).float()
         h, w = x.shape[-2:]
-        if self.center_crop:
+        if self.pixel_budget is not None:
+            new_hw = self.output_size(h, w)
+        elif self.center_crop:
             scale = self.size / min(h, w)
             new_hw = (max(self.size, int(h * scale)), max(self.size, int(w * scale)))  # as transformers
         else:
@@ -74,6 +126,21 @@ class ImageProcessor:
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
+
+
+def budget_size(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """Qwen2-VL's ``smart_resize``: sides rounded to multiples of ``factor``, area within the budget."""
+    if max(height, width) / min(height, width) > 200:
+        raise InputError(f"image: {height}x{width} is too elongated; the aspect ratio must be under 200")
+    h, w = round(height / factor) * factor, round(width / factor) * factor
+    if h * w > max_pixels:
+        beta = math.sqrt(height * width / max_pixels)
+        h = max(factor, math.floor(height / beta / factor) * factor)
+        w = max(factor, math.floor(width / beta / factor) * factor)
+    elif h * w < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
+    return h, w
 
 
 def _as_uint8_batch(frames: Any) -> torch.Tensor:

@@ -6,6 +6,9 @@ control tick. The policy keeps the history window itself, asks the model for a n
 averages every chunk that covers the current step). In ``policy_head`` mode each frame's features
 are computed once and cached, so a step runs the backbone on new frames only, whatever the window.
 A model trained with the robot state (``model.state_dim``) needs ``observation["state"]`` too.
+
+An observation carries a frame from every camera the model reads, ``{"images": {camera: frame},
+"instruction": ..., "state": ...}``; a one-camera model also takes ``{"image": frame, ...}``.
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ class Policy:
         same seed gives the same actions; deterministic heads draw nothing.
         """
         self._generator = torch.Generator(device=self.vla.action_tokens.device).manual_seed(seed)
-        self._pixels: deque[torch.Tensor] = deque(maxlen=self.window)
+        self._pixels: deque[torch.Tensor] = deque(maxlen=self.window)  # (1, cameras, 3, S, S) each
         self._features: deque[torch.Tensor | None] = deque(maxlen=self.window)
         self._states: deque[torch.Tensor] = deque(maxlen=self.window)
         self._chunks: deque[tuple[int, torch.Tensor]] = deque()
@@ -80,8 +83,11 @@ class Policy:
         self._require_started()
         pixels, instruction, state = self._check(observation)
         # tokenized only when the episode's instruction changes (each session prepares for its own policy)
-        encoded = None if instruction == self._instruction else self.vla.encode_instructions([instruction])
+        encoded = None if instruction == self._instruction else self._encode(instruction, pixels)
         return Prepared(pixels, instruction, state, encoded)
+
+    def _encode(self, instruction: str, pixels: torch.Tensor) -> EncodedPrompt:
+        return self.vla.encode_instructions([instruction], (pixels.shape[-2], pixels.shape[-1]))
 
     def _require_started(self) -> None:
         if not self._started:
@@ -90,15 +96,12 @@ class Policy:
     def _check(self, observation: Any) -> tuple[torch.Tensor, str, torch.Tensor | None]:
         if not isinstance(observation, dict):
             raise InputError(
-                f"observation: expected a dict with 'image' and 'instruction', got {type(observation).__name__}"
+                "observation: expected a dict with 'images' (or 'image') and 'instruction', "
+                f"got {type(observation).__name__}"
             )
         if "instruction" not in observation or not isinstance(observation["instruction"], str):
             raise InputError("observation['instruction']: expected a string (the task in words; '' for none)")
-        if "image" not in observation:
-            raise InputError("observation['image']: missing; expected a uint8 array of shape (H, W, 3)")
-        image = observation["image"]
-        if np.ndim(image) != 3:
-            raise InputError(f"observation['image']: expected shape (H, W, 3), got {tuple(np.shape(image))}")
+        images = self._images(observation)
         state = None
         encoder = self.vla.state_encoder
         if encoder is not None:
@@ -107,8 +110,45 @@ class Policy:
                     f"observation['state']: missing; this model takes the robot state, {encoder.state_dim} values"
                 )
             state = encoder.check(observation["state"], (), name="observation['state']")
-        pixels = self.vla.backbone.image_processor(image).to(self.vla.action_tokens.device)
-        return pixels, observation["instruction"], state
+        processor, device = self.vla.backbone.image_processor, self.vla.action_tokens.device
+        pixels = torch.cat([processor(images[camera]) for camera in self.vla.cameras]).to(device)
+        return pixels.unsqueeze(0), observation["instruction"], state
+
+    def _images(self, observation: dict[str, Any]) -> dict[str, Any]:
+        """Each camera's frame, checked: none missing or extra, each (H, W, 3) of its trained size."""
+        cameras = self.vla.cameras
+        if "image" in observation and "images" in observation:
+            raise InputError("observation: give 'images' (a frame per camera) or 'image', not both")
+        if "image" in observation:
+            if len(cameras) > 1:
+                raise InputError(
+                    f"observation['image']: this model reads {len(cameras)} cameras; give observation['images'] "
+                    f"with a frame for each of {', '.join(map(repr, cameras))}"
+                )
+            images = {cameras[0]: observation["image"]}
+            where = "observation['image']"
+        elif isinstance(observation.get("images"), dict):
+            images = observation["images"]
+            self.vla.check_cameras(images, "observation['images']")
+            where = "observation['images'][{!r}]"
+        elif len(cameras) == 1:
+            raise InputError("observation['image']: missing; expected a uint8 array of shape (H, W, 3)")
+        else:
+            raise InputError(
+                "observation['images']: missing; expected a dict of uint8 (H, W, 3) frames for "
+                + ", ".join(map(repr, cameras))
+            )
+        sizes = self.vla.camera_sizes or {}
+        for camera in cameras:
+            shape, name = tuple(np.shape(images[camera])), where.format(camera)
+            if len(shape) != 3:
+                raise InputError(f"{name}: expected shape (H, W, 3), got {shape}")
+            if camera in sizes and shape[:2] != tuple(sizes[camera]):
+                raise InputError(
+                    f"{name}: camera {camera!r} gives {shape[0]}x{shape[1]} frames, the model was trained on "
+                    f"{sizes[camera][0]}x{sizes[camera][1]}"
+                )
+        return images
 
     @torch.inference_mode()  # cheaper than no_grad: no version counters, no view tracking
     def step(self, observation: dict[str, Any] | Prepared) -> np.ndarray:
@@ -117,7 +157,7 @@ class Policy:
         self._require_started()  # a Prepared made before reset() skipped prepare's check
         pixels, instruction, state = prepared.pixels, prepared.instruction, prepared.state
         if instruction != self._instruction:
-            encoded = prepared.encoded or self.vla.encode_instructions([instruction])
+            encoded = prepared.encoded or self._encode(instruction, pixels)
             self._instruction, self._encoded = instruction, encoded
             self._features.clear()  # cached features were computed for the old instruction
             self._features.extend([None] * len(self._pixels))

@@ -6,7 +6,8 @@ Layout of a VLA folder (no pickle anywhere):
 - ``plugins.json``: name, distribution and version of the backbone and head plugins, and the core's
 - ``backbone/``: the VLM in transformers format (weights, tokenizer, image processor)
 - ``vla.safetensors``: everything else (action tokens, action head, robot-state encoder)
-- ``normalization.json``: the action statistics applied in training
+- ``normalization.json``: the action statistics applied in training, and which statistics they are
+- ``cameras.json`` (optional): each camera's frame size as trained on, so a policy refuses another
 
 This module reads and writes those files; :class:`robovlms.model.vla.VLA` puts a model together
 from them.
@@ -35,6 +36,7 @@ FILES = ("config.json", "plugins.json", "vla.safetensors", "normalization.json",
 BACKBONE_FOLDER = "backbone"
 WEIGHTS = "vla.safetensors"
 NORMALIZATION = "normalization.json"
+CAMERAS = "cameras.json"
 #: the kinds recorded in plugins.json, under their keys
 _RECORDED = (BACKBONE, ACTION_HEAD)
 
@@ -163,3 +165,22 @@ def read_weights(directory: Path, expected: dict[str, torch.Tensor]) -> dict[str
         got, need = tuple(state[wrong[0]].shape), tuple(expected[wrong[0]].shape)
         raise CheckpointError(f"{path}: {wrong[0]} has shape {got}, the config needs {need}")
     return state
+
+
+def write_cameras(directory: Path, sizes: dict[str, tuple[int, int]]) -> None:
+    cameras = [{"name": name, "height": height, "width": width} for name, (height, width) in sizes.items()]
+    (directory / CAMERAS).write_text(json.dumps({"cameras": cameras}, indent=2))
+
+
+def read_cameras(directory: Path, names: list[str]) -> dict[str, tuple[int, int]] | None:
+    """Each camera's ``(H, W)`` from ``cameras.json``, None for a folder without one (saved before it existed)."""
+    path = directory / CAMERAS
+    if not path.is_file():
+        return None
+    try:
+        sizes = {c["name"]: (int(c["height"]), int(c["width"])) for c in json.loads(path.read_text())["cameras"]}
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise CheckpointError(f"{path}: unreadable ({first_line(exc, with_type=True)})") from None
+    if sorted(sizes) != sorted(names):
+        raise CheckpointError(f"{path}: lists cameras {sorted(sizes)}, the config's data.image_keys are {names}")
+    return sizes

@@ -37,6 +37,11 @@ def random_model(model_class: Any, hf_config: Any) -> nn.Module:
     return model.eval()
 
 
+def class_for(model_classes: tuple[Any, ...], hf_config: Any) -> Any:
+    """The one of ``model_classes`` whose config class ``hf_config`` is, or None."""
+    return next((c for c in model_classes if isinstance(hf_config, c.config_class)), None)
+
+
 def _looks_local(source: str) -> bool:
     return source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
 
@@ -65,11 +70,11 @@ def _check_hub(source: str, where: str) -> None:
         ) from None
 
 
-def from_checkpoint(model_class: Any, vlm: VLMConfig, backbone: str) -> tuple[nn.Module, Any, Any]:
+def from_checkpoint(model_classes: tuple[Any, ...], vlm: VLMConfig, backbone: str) -> tuple[nn.Module, Any, Any]:
     """The model, tokenizer and transformers image processor that ``vlm.model_name`` holds.
 
-    ``backbone`` names the backbone in messages; the checkpoint must be of ``model_class``'s own
-    architecture, since transformers would load another one with random weights.
+    ``backbone`` names the backbone in messages; the checkpoint must be of one of
+    ``model_classes``' own architectures, since transformers would load another one with random weights.
     """
     from transformers import AutoConfig, AutoImageProcessor, AutoTokenizer
 
@@ -96,11 +101,12 @@ def from_checkpoint(model_class: Any, vlm: VLMConfig, backbone: str) -> tuple[nn
     if getattr(hf_config, "auto_map", None) and not remote:
         # transformers silently uses its built-in class when it knows the model_type: refuse instead
         raise CheckpointError(f"{where}: the checkpoint needs its own Python code; {REMOTE_CODE_HINT}")
-    expected = model_class.config_class
-    if not isinstance(hf_config, expected):
+    model_class = class_for(model_classes, hf_config)
+    if model_class is None:
+        expected = " or ".join(repr(c.config_class.model_type) for c in model_classes)
         raise CheckpointError(
             f"{where} holds a {getattr(hf_config, 'model_type', '?')!r} model, but backbone {backbone!r} "
-            f"needs a {expected.model_type!r} checkpoint"
+            f"needs a {expected} checkpoint"
         )
     if Path(source).is_dir() and not any(Path(source).glob("*.safetensors")):
         pickled = sorted(p.name for p in Path(source).glob("*.bin"))
@@ -123,7 +129,14 @@ def from_checkpoint(model_class: Any, vlm: VLMConfig, backbone: str) -> tuple[nn
     model.eval()
     tokenizer = _load_part(AutoTokenizer, source, remote, where, "tokenizer")
     processor = _load_part(AutoImageProcessor, source, remote, where, "image processor")
-    size = ImageProcessor.from_transformers(processor).size
+    resizing = ImageProcessor.from_transformers(processor)
+    size = resizing.size
+    if vlm.image_size is not None and resizing.pixel_budget is not None:
+        low, high = resizing.pixel_budget
+        raise ConfigError(
+            f"vlm.image_size: {source}'s processor resizes each frame within a pixel budget ({low} to {high} "
+            "pixels), not to a fixed size; remove vlm.image_size"
+        )
     if vlm.image_size is not None and vlm.image_size != size:
         raise ConfigError(
             f"vlm.image_size is {vlm.image_size} but {source} was trained at {size}; "

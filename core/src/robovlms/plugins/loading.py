@@ -53,17 +53,23 @@ def _describe(obj: object) -> str:
 
 
 def _check_api(module: ModuleType) -> None:
+    """Same major version, and no newer minor: a 1.2 plugin uses what a 1.1 core does not have."""
     declared = getattr(module, "PLUGIN_API", None)
     try:
-        major = Version(str(declared)).major
+        version: Version | None = Version(str(declared))
     except InvalidVersion:
-        major = None
-    supported = Version(PLUGIN_API_VERSION).major
-    if major != supported:
+        version = None
+    provided = Version(PLUGIN_API_VERSION)
+    if version is None or version.major != provided.major:
         got = "declares no PLUGIN_API" if declared is None else f"targets plugin API {declared}"
         raise _LoadFailure(
             Status.INCOMPATIBLE,
-            f"{got}; this robovlms provides plugin API {PLUGIN_API_VERSION} (needs {supported}.x)",
+            f"{got}; this robovlms provides plugin API {PLUGIN_API_VERSION} (needs {provided.major}.x)",
+        )
+    if version.minor > provided.minor:
+        raise _LoadFailure(
+            Status.INCOMPATIBLE,
+            f"targets plugin API {declared}, newer than this robovlms's {PLUGIN_API_VERSION}; upgrade robovlms",
         )
 
 

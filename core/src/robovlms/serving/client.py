@@ -12,6 +12,7 @@ On the robot computer::
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -62,11 +63,19 @@ class PolicyClient:
         """Start a new episode on the server: its history and pending actions are dropped."""
         self._request({"type": "reset"}, "reset")
 
-    def step(self, image: np.ndarray, instruction: str, state: np.ndarray | None = None) -> StepResult:
-        """Send one camera frame (uint8, H x W x 3) and the instruction, and the robot state when the
-        model takes one (``info["state_dim"]``); get the action to run now."""
+    def step(
+        self, image: np.ndarray | Mapping[str, np.ndarray], instruction: str, state: np.ndarray | None = None
+    ) -> StepResult:
+        """Send the camera frames (uint8, H x W x 3: one, or a dict by camera with every camera in
+        ``info["cameras"]``) and the instruction, and the robot state when the model takes one
+        (``info["state_dim"]``); get the action to run now."""
         started = time.perf_counter()
-        message = {"type": "step", "image": pack_array(np.asarray(image)), "instruction": instruction}
+        frames: dict[str, Any] = (
+            {"images": {name: pack_array(np.asarray(frame)) for name, frame in image.items()}}
+            if isinstance(image, Mapping)
+            else {"image": pack_array(np.asarray(image))}
+        )
+        message = {"type": "step", **frames, "instruction": instruction}
         if state is not None:
             message["state"] = pack_array(np.asarray(state, dtype=np.float32))
         reply = self._request(message, "action")

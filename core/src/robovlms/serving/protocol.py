@@ -4,9 +4,11 @@ Frames travel as raw bytes with their shape and dtype beside them (a 224x224 cam
 150 KB, against 200 KB as base64 JSON plus the encoding time on both ends). Every message is a
 map with a ``type``:
 
-- client to server: ``{"type": "reset"}``; ``{"type": "step", "image": ARRAY, "instruction": str}``,
-  with ``"state": ARRAY`` (float32) as well for a model that takes the robot state
-- server to client: ``hello`` (once, on connect: what the policy expects), ``reset``, ``action``
+- client to server: ``{"type": "reset"}``; ``{"type": "step", "images": {camera: ARRAY}, "instruction":
+  str}`` (``"image": ARRAY`` in place of ``images`` for a one-camera model), with ``"state": ARRAY``
+  (float32) as well for a model that takes the robot state
+- server to client: ``hello`` (once, on connect: what the policy expects, its ``cameras`` with
+  each one's ``name``, ``height`` and ``width`` included), ``reset``, ``action``
   (``action``, ``chunk``, ``step``, ``model_call``, ``timing``), ``error`` (``message``)
 
 An ARRAY is ``{"shape": [...], "dtype": "uint8" | "float32", "data": bytes}``. This module needs
@@ -57,6 +59,16 @@ def unpack_array(value: Any, name: str) -> np.ndarray:
     if len(data) != expected:
         raise ProtocolError(f"{name}: {len(data)} bytes of data for shape {tuple(shape)} {dtype} ({expected} bytes)")
     return np.frombuffer(data, dtype=dtype).reshape(shape).copy()  # frombuffer is read-only; torch wants to own it
+
+
+def unpack_images(message: dict[str, Any]) -> dict[str, Any]:
+    """The frames of a step message as an observation's ``images`` (or ``image``) entry."""
+    if "images" not in message:
+        return {"image": unpack_array(message.get("image"), "image")}
+    images = message["images"]
+    if not isinstance(images, dict) or not all(isinstance(name, str) for name in images):
+        raise ProtocolError("images: expected a map of camera names to ARRAY maps")
+    return {"images": {name: unpack_array(value, f"images[{name!r:.60}]") for name, value in images.items()}}
 
 
 def encode(message: dict[str, Any]) -> bytes:

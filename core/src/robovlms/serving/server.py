@@ -29,6 +29,7 @@ from robovlms.serving.protocol import (
     encode,
     pack_array,
     unpack_array,
+    unpack_images,
 )
 
 if TYPE_CHECKING:
@@ -64,12 +65,16 @@ class Limits:
             raise ProtocolError(
                 f"instruction: {len(instruction)} characters; the server takes at most {self.max_instruction_chars}"
             )
-        image = message.get("image")
-        shape = image.get("shape") if isinstance(image, dict) else None
-        if isinstance(shape, list) and any(isinstance(n, int) and n > self.max_image_side for n in shape[:2]):
-            raise ProtocolError(
-                f"image: shape {shown(shape)}; the server takes frames of at most {self.max_image_side} pixels a side"
-            )
+        images = message.get("images")
+        frames = images if isinstance(images, dict) else {"image": message.get("image")}
+        for name, image in frames.items():
+            shape = image.get("shape") if isinstance(image, dict) else None
+            if isinstance(shape, list) and any(isinstance(n, int) and n > self.max_image_side for n in shape[:2]):
+                where = "image" if images is None else f"images[{name!r:.60}]"
+                raise ProtocolError(
+                    f"{where}: shape {shown(shape)}; the server takes frames of at most "
+                    f"{self.max_image_side} pixels a side"
+                )
 
 
 class PolicyServer:
@@ -110,6 +115,11 @@ class PolicyServer:
             "history_length": model.history_length,
             "history_mode": model.history_mode,
             "image_size": vla.backbone.image_processor.size,
+            "cameras": [
+                {"name": name, "height": size[0] if size else None, "width": size[1] if size else None}
+                for name in vla.cameras
+                for size in [(vla.camera_sizes or {}).get(name)]
+            ],
             "max_instruction_chars": limits.max_instruction_chars,
             "max_image_side": limits.max_image_side,
             "idle_timeout_s": limits.idle_timeout,
@@ -206,7 +216,7 @@ class PolicyServer:
 
     def _step(self, policy: Policy, message: dict[str, Any], received: float) -> dict[str, Any]:
         self.limits.check(message)
-        observation = {"image": unpack_array(message.get("image"), "image"), "instruction": message.get("instruction")}
+        observation = {**unpack_images(message), "instruction": message.get("instruction")}
         if message.get("state") is not None:
             observation["state"] = unpack_array(message["state"], "state")
         prepared = policy.prepare(observation)  # this client's resizing and tokenizing: outside the model lock

@@ -56,7 +56,13 @@ class BackboneConformance:
     @pytest.fixture(scope="class")
     @classmethod
     def inputs(cls, robovlm: BaseRoboVLM, frames: np.ndarray) -> dict[str, Any]:
-        return {"pixel_values": robovlm.image_processor(frames), **robovlm.tokenize(cls.instructions)}
+        return cls.make_inputs(robovlm, frames)
+
+    @classmethod
+    def make_inputs(cls, robovlm: BaseRoboVLM, frames: np.ndarray) -> dict[str, Any]:
+        """Processed frames and the prompts built for their size."""
+        pixels = robovlm.image_processor(frames)
+        return {"pixel_values": pixels, **robovlm.prompts_for(cls.instructions, (pixels.shape[-2], pixels.shape[-1]))}
 
     @pytest.fixture(scope="class")
     @classmethod
@@ -80,9 +86,9 @@ class BackboneConformance:
     # -- images ----------------------------------------------------------------------------------
 
     def test_image_processor_takes_uint8_batches(self, robovlm: BaseRoboVLM, frames: np.ndarray) -> None:
-        size = robovlm.image_processor.size
+        size = robovlm.image_processor.output_size(*frames.shape[1:3])
         batch = robovlm.image_processor(frames)
-        assert batch.shape == (2, 3, size, size) and batch.dtype == torch.float32
+        assert batch.shape == (2, 3, *size) and batch.dtype == torch.float32
         torch.testing.assert_close(robovlm.image_processor(frames[0]), batch[:1])
 
     @pytest.mark.parametrize(
@@ -103,7 +109,9 @@ class BackboneConformance:
             assert per_prompt.tolist() == [tokens.shape[1]] * 2, "prompt placeholders must match image tokens"
         else:
             token = robovlm.image_token_id
-            assert token is None or not inputs["input_ids"].eq(token).any(), "cross-attention adds no image tokens"
+            assert token is None or not robovlm.image_slots(inputs["input_ids"]).any(), (
+                "cross-attention adds no image tokens"
+            )
 
     # -- the forward pass ------------------------------------------------------------------------
 
@@ -124,7 +132,7 @@ class BackboneConformance:
     def test_gradient_reaches_trainable_parts(self, frames: np.ndarray) -> None:
         robovlm = build_backbone(self.make_config(freeze_vision_tower=False))
         robovlm.train()
-        inputs = {"pixel_values": robovlm.image_processor(frames), **robovlm.tokenize(self.instructions)}
+        inputs = self.make_inputs(robovlm, frames)
         robovlm(**inputs).pow(2).mean().backward()
         for part in ("vision_tower", "text_tower", "word_embedding"):
             grads = [p.grad for p in getattr(robovlm, part).parameters() if p.requires_grad]
@@ -134,7 +142,7 @@ class BackboneConformance:
         robovlm = build_backbone(self.make_config(gradient_checkpointing=True, freeze_vision_tower=False))
         assert robovlm.gradient_checkpointing
         robovlm.train()
-        inputs = {"pixel_values": robovlm.image_processor(frames), **robovlm.tokenize(self.instructions)}
+        inputs = self.make_inputs(robovlm, frames)
         robovlm(**inputs).pow(2).mean().backward()
         assert robovlm.word_embedding.weight.grad is not None
 
@@ -161,13 +169,13 @@ class BackboneConformance:
     # -- weights from a directory ----------------------------------------------------------------
 
     def test_loads_from_saved_directory(
-        self, robovlm: BaseRoboVLM, saved: Path, inputs: dict[str, torch.Tensor]
+        self, robovlm: BaseRoboVLM, saved: Path, inputs: dict[str, torch.Tensor], frames: np.ndarray
     ) -> None:
         loaded = build_backbone(
             Config.model_validate({"model": {"backbone": self.backbone}, "vlm": {"model_name": str(saved)}})
         )
-        assert loaded.image_processor.size == robovlm.image_processor.size
-        assert loaded.tokenize(self.instructions)["input_ids"].tolist() == inputs["input_ids"].tolist()
+        assert repr(loaded.image_processor) == repr(robovlm.image_processor)
+        assert self.make_inputs(loaded, frames)["input_ids"].tolist() == inputs["input_ids"].tolist()
         with torch.no_grad():
             torch.testing.assert_close(loaded(**inputs), robovlm(**inputs))
 

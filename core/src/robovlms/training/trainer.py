@@ -140,9 +140,11 @@ class Trainer:
         model = self.config.model
         torch.manual_seed(self.config.training.seed)
         normalizer = ActionNormalizer.from_statistics(
-            data.statistics, mode=model.action_normalization, clip=model.clip_actions
+            data.statistics, mode=model.action_normalization, clip=model.clip_actions, provenance=data.provenance
         )
         vla = build_vla(self.config, normalizer=normalizer)
+        features = data.train.dataset.features
+        vla.camera_sizes = {key: (features[key]["shape"][0], features[key]["shape"][1]) for key in vla.cameras}
         if vla.state_encoder is not None:
             assert data.state_statistics is not None  # open_training_data reads them when data.state_key is set
             vla.state_encoder.fit(data.state_statistics)
