@@ -95,12 +95,6 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
             ["image_embeds_position_mask", "does put image tokens into the sequence"],
             ["images do not enter as tokens", "no image_size and patch_size"],
         ),
-        # Qwen2-VL: dynamic resolution (a grid per image), named as such
-        (
-            "Qwen2VLForConditionalGeneration",
-            ["get_image_features also needs image_grid_thw:", "follows each image's grid", "plugin API 1.2"],
-            ["no image_size and patch_size"],
-        ),
         # a vision config with a patch size but no image size says so, not that both are missing
         ("InklingForConditionalGeneration", ["patch_size 40 but no image_size"], ["no image_size and"]),
         ("Blip2ForConditionalGeneration", ["32 Q-Former query tokens"], ["images do not enter as tokens"]),
@@ -114,6 +108,27 @@ def test_reasons_say_what_the_class_does(
     reason = out.splitlines()[1]
     assert code == 0 and "not of a pattern robovlms knows" in reason
     assert all(words in reason for words in said) and not any(words in reason for words in wrong), reason
+
+
+def test_a_grid_class_is_written_on_the_cores_mrope_backbone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Qwen2-VL (a grid of patches per image, M-RoPE): the adapter is the core's MRoPEBackbone and a prompt,
+    the presets keep a pixel budget; only the prompt and the full preset are left to a person."""
+    code, out, _ = new_plugin(
+        capsys, "robovlms-qwen", "--hf-class", "Qwen2VLForConditionalGeneration", "--output", str(tmp_path)
+    )
+    assert code == 0 and "follows a pattern robovlms knows" in out, out
+    assert [line.split("TODO(")[1].split(")")[0] for line in out.splitlines() if "TODO(" in line] == [
+        "prompt",
+        "full preset",
+    ]
+    package = tmp_path / "robovlms-qwen/src/robovlms_qwen"
+    modeling = (package / "modeling_qwen.py").read_text()
+    for line in ("class RoboQwen2VL(MRoPEBackbone):", "self.model.model.visual", "image.tokens"):
+        assert line in modeling
+    configuration = (package / "configuration_qwen.py").read_text()
+    assert "BUDGETS = {" in configuration and '"mrope_section": [2, 3, 3]' in configuration
 
 
 def test_towers_under_other_names_and_images_per_sample(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

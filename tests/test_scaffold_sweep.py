@@ -1,7 +1,8 @@
 """The generator's sweep over transformers' image-text-to-text mapping, on three of its classes.
 
 ``nox -s scaffold_sweep`` runs it over the whole mapping; here one class whose generated plugin is
-installed and passes its own tests, and two the generator refuses with the reason a person needs.
+installed and passes its own tests (Qwen2-VL, a grid per image), and two the generator refuses with
+the reason a person needs.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from robovlms.scaffold.sweep import mapping_classes, sweep
 
-CLASSES = ["LlavaForConditionalGeneration", "Kosmos2ForConditionalGeneration", "Qwen2VLForConditionalGeneration"]
+CLASSES = ["Qwen2VLForConditionalGeneration", "Kosmos2ForConditionalGeneration", "Florence2ForConditionalGeneration"]
 
 
 def test_the_mapping_is_what_the_sweep_covers() -> None:
@@ -21,10 +22,11 @@ def test_the_mapping_is_what_the_sweep_covers() -> None:
 
 def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     outcomes = {o.hf_class: o for o in sweep(tmp_path, CLASSES)}
-    assert outcomes["LlavaForConditionalGeneration"].status == "pass", outcomes["LlavaForConditionalGeneration"]
+    # a grid class (dynamic resolution, M-RoPE) on the core's MRoPEBackbone
+    assert outcomes["Qwen2VLForConditionalGeneration"].status == "pass", outcomes["Qwen2VLForConditionalGeneration"]
     assert outcomes["Kosmos2ForConditionalGeneration"].status == "refused"
     assert "image_embeds_position_mask" in outcomes["Kosmos2ForConditionalGeneration"].reason
-    assert "image_grid_thw" in outcomes["Qwen2VLForConditionalGeneration"].reason
+    assert "encoder-decoder" in outcomes["Florence2ForConditionalGeneration"].reason
     text = (tmp_path / "report.md").read_text()
     assert "1 of 3 classes get a plugin whose generated tests pass unedited" in text
     assert [o["status"] for o in json.loads((tmp_path / "report.json").read_text())] == ["pass", "refused", "refused"]

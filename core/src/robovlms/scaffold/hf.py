@@ -121,6 +121,11 @@ class HFClass:
     image_axis: bool = False
     #: whether the number of image tokens stays the same at any resolution (a resampler's latents)
     fixed_tokens: bool = False
+    #: whether images enter as grids of merged patches with M-RoPE positions (Qwen-VL's kin): the adapter
+    #: is then a :class:`robovlms.model.mrope.MRoPEBackbone`
+    grid: bool = False
+    #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
+    budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -198,11 +203,13 @@ def _pattern(cls: type[Any]) -> HFClass:
             "preset_image_processor, model_encode_images and prompt for the tiling (prompt with the image known: "
             "plugin API 1.2)"
         )
-    image_inputs = _image_inputs(cls)
-    vision = default.vision_config
     for sub in ("vision_config", "text_config"):
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
+    vision = default.vision_config
+    if _grid(cls, vision):
+        return _grid_class(cls, default)
+    image_inputs = _image_inputs(cls)
     sizes = _sizes(vision)
     if "patch_size" in sizes and "image_size" not in sizes:
         raise NotThePattern(
@@ -222,6 +229,47 @@ def _pattern(cls: type[Any]) -> HFClass:
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs)
+
+
+def _grid(cls: type[Any], vision: Any) -> bool:
+    """Whether ``cls`` is of Qwen-VL's kin: ``image_grid_thw`` alone beside the pixels, merged patches, and
+    the model's own ``get_vision_position_ids`` for M-RoPE (what :class:`MRoPEBackbone` calls)."""
+    inner = _inner_class(cls)
+    found = [getattr(c, "get_image_features", None) for c in (cls, inner) if c is not None]
+    names = {p for f in found if callable(f) for p in inspect.signature(f).parameters}
+    return (
+        "image_grid_thw" in names
+        and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
+        and callable(getattr(inner, "get_vision_position_ids", None))
+        and all(isinstance(getattr(vision, key, None), int) for key in ("patch_size", "spatial_merge_size"))
+    )
+
+
+def _grid_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of a grid class: its PIL processor keeps a pixel budget, tiny's the square of 32 pixels."""
+    import transformers
+
+    name = type(default).__name__
+    processor = _processor_name(default.model_type)
+    try:
+        size = dict(getattr(transformers, processor)().size or {})
+    except Exception as exc:
+        raise NotThePattern(f"{processor}() fails: {first_line(exc, with_type=True)}") from None
+    if not {"shortest_edge", "longest_edge"} <= set(size):
+        raise NotThePattern(f"{processor} keeps no pixel budget (size={size}): write preset_image_processor")
+    try:
+        presets = {"tiny": _tiny(default, mrope=True), "full": _full(default)}
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    factor = TINY_IMAGE["patch_size"] * default.vision_config.spatial_merge_size
+    tiny_side = -(-TINY_IMAGE["image_size"] // factor) * factor
+    budgets = {"tiny": (factor * factor, tiny_side * tiny_side), "full": (size["shortest_edge"], size["longest_edge"])}
+    return HFClass(cls.__name__, name, processor, "", presets, grid=True, budgets=budgets)
+
+
+def _inner_class(cls: type[Any]) -> type | None:
+    """``QwenVLModel`` beside ``QwenVLForConditionalGeneration``: the class of ``model.model``."""
+    return getattr(sys.modules[cls.__module__], f"{cls.__name__.split('For')[0]}Model", None)
 
 
 def _no_vision(name: str, default: Any, subs: set[str]) -> str:
@@ -254,7 +302,7 @@ def _no_placeholder(cls: type[Any], default: Any) -> str:
 
 def _image_inputs(cls: type[Any]) -> dict[str, str]:
     # the adapter calls model.model.get_image_features; the outer class's may pass (**kwargs) what it requires
-    inner = getattr(sys.modules[cls.__module__], f"{cls.__name__.split('For')[0]}Model", None)
+    inner = _inner_class(cls)
     found = [getattr(c, "get_image_features", None) for c in (cls, inner) if c is not None]
     if not any(callable(f) for f in found):
         raise NotThePattern(
@@ -285,18 +333,8 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
 def _processor(model_type: str) -> tuple[str, str]:
     """The PIL image processor and its ``size`` argument at the preset's resolution."""
     import transformers
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
-    names = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
-    if not isinstance(names, dict) or not names:
-        raise NotThePattern(f"transformers maps no image processor to model type {model_type!r}")
-    name = names.get("pil")
-    if not name:
-        others = ", ".join(str(n) for n in names.values() if n)
-        raise NotThePattern(
-            f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant; "
-            "install torchvision, or write preset_image_processor"
-        )
+    name = _processor_name(model_type)
     try:
         size = dict(getattr(transformers, name)().size or {})
     except Exception as exc:
@@ -310,6 +348,23 @@ def _processor(model_type: str) -> tuple[str, str]:
         f"{name} resizes to a pixel budget, not a size (size={size}): the number of image tokens follows each "
         "image (an image processor that follows the checkpoint's resizing rules: plugin API 1.2)"
     )
+
+
+def _processor_name(model_type: str) -> str:
+    """The PIL image processor transformers maps to ``model_type``."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
+
+    names = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
+    if not isinstance(names, dict) or not names:
+        raise NotThePattern(f"transformers maps no image processor to model type {model_type!r}")
+    name = names.get("pil")
+    if not name:
+        others = ", ".join(str(n) for n in names.values() if n)
+        raise NotThePattern(
+            f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant; "
+            "install torchvision, or write preset_image_processor"
+        )
+    return str(name)
 
 
 def _architecture(sub: Any) -> dict[str, Any]:
@@ -354,7 +409,7 @@ def _layers_needed(default: Any) -> int:
     return needed
 
 
-def _tiny(default: Any) -> dict[str, Any]:
+def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
     vision, text = default.vision_config, default.text_config
     layers = _layers_needed(default)
     # sizes of the parts between the towers (projectors), kept at the top level of the config
@@ -368,24 +423,36 @@ def _tiny(default: Any) -> dict[str, Any]:
     for key in LAYER_KEYS:
         if key in vision_sizes:
             vision_sizes[key] = layers
+    # layers whose features enter the language model's early layers too (Qwen3-VL's DeepStack) stay in the
+    # tiny encoder, so that the check compares them rather than a model without them
+    if getattr(vision, "deepstack_visual_indexes", None):
+        vision_sizes["deepstack_visual_indexes"] = [layers - 1]
     # the parts between the towers that have configs of their own (a perceiver, a Q-Former) shrink too
     others = {
         key: {**_settings(part), **_shrunk(_sizes(part), TINY_SIZES)}
         for key in getattr(type(default), "sub_configs", {}) or {}
         if key not in ("vision_config", "text_config") and hasattr(part := getattr(default, key, None), "to_dict")
     }
+    text_settings = {**_architecture(text), **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB})}
     return {
         **others,
         "vision_config": {"model_type": vision.model_type, **_architecture(vision), **vision_sizes},
-        "text_config": {
-            "model_type": text.model_type,
-            **_architecture(text),
-            **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
-            **TINY_ROLES,
-        },
+        "text_config": {"model_type": text.model_type, **text_settings, **_tiny_rope(text, mrope), **TINY_ROLES},
         **top,
         "image_token_id": TINY_IMAGE_TOKEN,
     }
+
+
+def _tiny_rope(text: Any, mrope: bool) -> dict[str, Any]:
+    """M-RoPE's sections (rotary frequencies for time, rows and columns) cover half the rotary width, which
+    shrinks with the head; many configs leave them to a default in the modeling code, sized for the full head."""
+    rope = getattr(text, "rope_parameters", None)
+    if not isinstance(rope, dict) or not (mrope or rope.get("mrope_section")):
+        return {}
+    partial = rope.get("partial_rotary_factor", getattr(text, "partial_rotary_factor", None)) or 1.0
+    half = int(TINY_SIZES["head_dim"] * partial) // 2
+    spatial = half * 3 // 8  # Qwen2-VL's proportions, [16, 24, 24] of 64
+    return {"rope_parameters": {**rope, "mrope_section": [half - 2 * spatial, spatial, spatial]}}
 
 
 def _full(default: Any) -> dict[str, Any]:
