@@ -316,10 +316,11 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
     ]
     dynamic = list(dict.fromkeys(p.name for p in parameters if p.name in DYNAMIC_INPUTS))
     if dynamic:
+        kin = "" if dynamic != ["image_grid_thw"] else " (and it has no get_vision_position_ids, as Qwen-VL's kin have)"
         raise NotThePattern(
-            f"get_image_features also needs {', '.join(dynamic)}: the number of image tokens follows each image's "
-            "grid, so the prompt and the position ids must too (plugin API 1.2's prompt with the image known and "
-            "forward_text told where image tokens are)"
+            f"get_image_features also needs {', '.join(dynamic)}{kin}: the number of image tokens follows each "
+            "image's grid, so the prompt and the position ids must too (plugin API 1.2's prompt with the image known "
+            "and forward_text told where image tokens are; robovlms.model.mrope.MRoPEBackbone for Qwen-VL's kin)"
         )
     unknown = [name for name in required if name not in IMAGE_INPUTS]
     if unknown:
