@@ -11,6 +11,7 @@ core's :class:`~robovlms.model.mrope.MRoPEBackbone` does all of it, this plugin 
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import ClassVar
 
 from torch import nn
@@ -26,7 +27,7 @@ class RoboQwen2VL(MRoPEBackbone):
     model_class = Qwen2VLForConditionalGeneration
     also_wraps = (Qwen2_5_VLForConditionalGeneration,)
     fusion = "tokens"
-    configuration = configuration_qwen2vl
+    configuration: ClassVar[ModuleType] = configuration_qwen2vl
     presets: ClassVar[tuple[str, ...]] = tuple(configuration_qwen2vl.PRESETS)
 
     @property
