@@ -242,6 +242,20 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session
+def scaffold_sweep(session: nox.Session) -> None:
+    """robovlms new-plugin over transformers' whole image-text-to-text mapping: which classes get a plugin
+    whose generated tests pass, and why the others do not (report.md in the session's tmp folder).
+
+    Not among the default sessions (it builds every class of the mapping); a few classes run in the tests.
+    """
+    _install(session, ["core"])
+    session.install("hatchling>=1.24")  # builds the generated plugins without fetching it once per plugin
+    out = Path(session.create_tmp()) / "scaffold-sweep"
+    shutil.rmtree(out, ignore_errors=True)
+    session.run("python", "-m", "robovlms.scaffold.sweep", str(out), *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Speed goals as ratios measured side by side in one run; JSON in benchmarks/results/, compared with the last.
 

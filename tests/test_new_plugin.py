@@ -64,7 +64,7 @@ def test_an_existing_folder_is_refused(capsys: pytest.CaptureFixture[str], tmp_p
 def test_a_class_of_another_pattern_gets_stubs_and_the_reason(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """LLaVA-NeXT tiles images (get_image_features needs image_sizes): a person decides, the generator says why."""
+    """LLaVA-NeXT tiles images (get_image_features takes image_sizes): a person decides, the generator says why."""
     code, out, _ = new_plugin(
         capsys, "robovlms-next", "--hf-class", "LlavaNextForConditionalGeneration", "--output", str(tmp_path)
     )
@@ -78,12 +78,82 @@ def test_a_class_of_another_pattern_gets_stubs_and_the_reason(
 
 def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = new_plugin(capsys, "robovlms-myvlm", "--hf-class", HF_CLASS, "--output", str(tmp_path))
-    assert code == 0 and "follows the LLaVA pattern" in out
+    assert code == 0 and "follows a pattern robovlms knows" in out
     todos = [line for line in out.splitlines() if "TODO(" in line]
     assert [line.split("TODO(")[1].split(")")[0] for line in todos] == ["prompt", "full preset"]
     pyproject = (tmp_path / "robovlms-myvlm/pyproject.toml").read_text()
     assert '[project.entry-points."robovlms.backbones"]\nmyvlm = "robovlms_myvlm.plugin"' in pyproject
     assert f'"robovlms>={robovlms.__version__},<0.2"' in pyproject and '"transformers>=' in pyproject
+
+
+@pytest.mark.parametrize(
+    ("hf_class", "said", "wrong"),
+    [
+        # finding 6: Kosmos-2 does put image tokens in the sequence, and its vision_config has both sizes
+        (
+            "Kosmos2ForConditionalGeneration",
+            ["image_embeds_position_mask", "does put image tokens into the sequence"],
+            ["images do not enter as tokens", "no image_size and patch_size"],
+        ),
+        # a vision config with a patch size but no image size says so, not that both are missing
+        ("InklingForConditionalGeneration", ["patch_size 40 but no image_size"], ["no image_size and"]),
+        ("Blip2ForConditionalGeneration", ["32 Q-Former query tokens"], ["images do not enter as tokens"]),
+        ("Florence2ForConditionalGeneration", ["encoder-decoder"], []),
+    ],
+)
+def test_reasons_say_what_the_class_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, hf_class: str, said: list[str], wrong: list[str]
+) -> None:
+    code, out, _ = new_plugin(capsys, "robovlms-other", "--hf-class", hf_class, "--output", str(tmp_path))
+    reason = out.splitlines()[1]
+    assert code == 0 and "not of a pattern robovlms knows" in reason
+    assert all(words in reason for words in said) and not any(words in reason for words in wrong), reason
+
+
+def test_a_grid_class_is_written_on_the_cores_mrope_backbone(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Qwen2-VL (a grid of patches per image, M-RoPE): the adapter is the core's MRoPEBackbone and a prompt,
+    the presets keep a pixel budget; only the prompt and the full preset are left to a person."""
+    code, out, _ = new_plugin(
+        capsys, "robovlms-qwen", "--hf-class", "Qwen2VLForConditionalGeneration", "--output", str(tmp_path)
+    )
+    assert code == 0 and "follows a pattern robovlms knows" in out, out
+    assert [line.split("TODO(")[1].split(")")[0] for line in out.splitlines() if "TODO(" in line] == [
+        "prompt",
+        "full preset",
+    ]
+    package = tmp_path / "robovlms-qwen/src/robovlms_qwen"
+    modeling = (package / "modeling_qwen.py").read_text()
+    for line in ("class RoboQwen2VL(MRoPEBackbone):", "self.model.model.visual", "image.tokens"):
+        assert line in modeling
+    configuration = (package / "configuration_qwen.py").read_text()
+    assert "BUDGETS = {" in configuration and '"mrope_section": [2, 3, 3]' in configuration
+
+
+def test_towers_under_other_names_and_images_per_sample(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """SmolVLM (SmolVLA's backbone) keeps its towers at model.model.text_model/vision_model and takes
+    (batch, images, 3, H, W) pixels: the generated adapter says so (the sweep runs its tests)."""
+    code, out, _ = new_plugin(
+        capsys, "robovlms-smol", "--hf-class", "SmolVLMForConditionalGeneration", "--output", str(tmp_path)
+    )
+    assert code == 0 and "follows a pattern robovlms knows" in out, out
+    modeling = (tmp_path / "robovlms-smol/src/robovlms_smol/modeling_smol.py").read_text()
+    for line in ("self.model.model.text_model", "self.model.model.vision_model", "pixel_values.unsqueeze(1)"):
+        assert line in modeling
+
+
+def test_without_transformers_the_error_is_one_line(tmp_path: Path) -> None:
+    """Finding 6: a machine without transformers gets a one-line error, not a traceback, and nothing written."""
+    script = (
+        "import sys; sys.modules['transformers'] = None\n"  # import transformers now raises ImportError
+        "from robovlms.cli import main\n"
+        f"sys.exit(main(['new-plugin', 'robovlms-myvlm', '--hf-class', {HF_CLASS!r}, '--output', {str(tmp_path)!r}]))"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert done.stderr.startswith("error: --hf-class needs transformers") and done.stderr.count("\n") == 1, done.stderr
+    assert not any(tmp_path.iterdir())
 
 
 def _run(command: list[str | Path], cwd: Path, env: dict[str, str]) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from torch import nn
 
@@ -145,6 +147,18 @@ def test_image_processor_says_which_resizing_rule_it_follows() -> None:
     )
     assert (fixed.rule, fixed.output_size(48, 64)) == ("fixed", (32, 32))
     assert (cropped.rule, cropped.output_size(48, 64)) == ("shortest_edge", (32, 32))
+
+
+def test_image_processor_keeps_bilinear_through_a_saved_preprocessor_config(tmp_path: Path) -> None:
+    """A loaded processor holds PIL's number (2), not its enum: read as bicubic, a reloaded backbone's
+    frames would be resized differently from the ones it was trained on."""
+    from transformers import AutoImageProcessor, Idefics2ImageProcessorPil
+
+    from robovlms.model.images import ImageProcessor
+
+    Idefics2ImageProcessorPil(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    loaded = AutoImageProcessor.from_pretrained(tmp_path)
+    assert ImageProcessor.from_transformers(loaded).resample == "bilinear"
 
 
 class OldTokenize(Recorder):

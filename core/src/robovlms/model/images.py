@@ -96,12 +96,14 @@ class ImageProcessor:
             return cls.within_budget(size["shortest_edge"], size["longest_edge"], factor, ip.image_mean, ip.image_std)
         crop = ip.crop_size if getattr(ip, "do_center_crop", False) else None
         size = crop or getattr(ip, "size", None) or {"height": ip.image_size}
-        resample = str(getattr(getattr(ip, "resample", None), "name", "bicubic")).lower()
+        # PIL's enum when built, its number (BILINEAR is 2) when loaded from preprocessor_config.json
+        resample = getattr(ip, "resample", None)
+        bilinear = str(getattr(resample, "name", "")).lower() == "bilinear" or resample == 2
         return cls(
             size.get("height") or size["shortest_edge"],
             ip.image_mean,
             ip.image_std,
-            resample="bilinear" if resample == "bilinear" else "bicubic",
+            resample="bilinear" if bilinear else "bicubic",
             center_crop=crop is not None,
         )
 

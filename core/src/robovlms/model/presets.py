@@ -36,3 +36,15 @@ def preset_settings(
         per_axis = isinstance(encoder["image_size"], (list, tuple))
         encoder["image_size"] = [image_size] * len(encoder["image_size"]) if per_axis else image_size
     return settings
+
+
+def pixel_budget(image_size: int | None, factor: int, default: int) -> int:
+    """``max_pixels`` of a pixel-budget preset (Qwen-VL's kin): ``vlm.image_size`` squared, the preset's own when None.
+
+    The side must be a multiple of ``factor`` (patch size times merge size), the unit its processor rounds to.
+    """
+    if image_size is None:
+        return default
+    if image_size % factor:
+        raise ConfigError(f"vlm.image_size {image_size} must be a multiple of {factor} (patch size x merge size)")
+    return image_size * image_size

@@ -10,15 +10,15 @@ import json
 import shutil
 import tempfile
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
 from string import Template
 from typing import Any
 
-from robovlms.errors import RoboVLMsError
+from robovlms.errors import RoboVLMsError, first_line
 from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, ComponentKind
-from robovlms.scaffold.hf import RESIZED, HFClass, inspect_class, resolve
+from robovlms.scaffold.hf import RESIZED, HFClass, NotThePattern, facts, resolve, towers
 from robovlms.scaffold.naming import PluginName, check_free, parse
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
@@ -37,7 +37,7 @@ class Generated:
         label = self.kind.label
         lines = [f"wrote {self.path} ({label} {self.plugin.component!r}, distribution {self.plugin.distribution})"]
         if self.hf is not None and self.hf.reason is None:
-            lines.append(f"{self.hf.name} follows the LLaVA pattern: everything but the TODOs below is filled in")
+            lines.append(f"{self.hf.name} follows a pattern robovlms knows: all but the TODOs below is filled in")
         elif self.hf is not None:
             lines.append(f"{self.hf.name} is not of a pattern robovlms knows ({self.hf.reason}); fill in the stubs")
         lines += [f"  {todo}" for todo in self.todos]
@@ -63,10 +63,7 @@ def new_plugin(
     plugin = parse(name)
     target = Path(output) / plugin.distribution
     check_free(plugin, kind, target)
-    hf = None
-    if hf_class is not None:
-        cls = resolve(hf_class)
-        hf = inspect_class(cls, lambda found: _render_one("backbone/configuration.py", _backbone_values(plugin, found)))
+    hf = None if hf_class is None else settle(plugin, resolve(hf_class))
     rendered = render(plugin, kind, hf)
     _write(rendered, target)
     todos = [
@@ -79,6 +76,49 @@ def new_plugin(
     return Generated(target, plugin, kind, hf, todos)
 
 
+def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
+    """The facts about ``cls``, confirmed by running the plugin they render (see :mod:`robovlms.scaffold.check`).
+
+    Which towers the class has is read off a tiny model built from the rendered presets; then the
+    whole plugin runs once. A failure at any step turns the facts into a reason for stubs.
+    """
+    from robovlms.scaffold.check import TINY_FAILS, imported
+
+    hf = facts(cls)
+    if hf.reason is not None:
+        return hf
+    try:
+        with imported(render(plugin, BACKBONE, hf), plugin.package) as load:
+            presets = load(f"configuration_{plugin.component}")
+            model = cls(presets.preset_config("tiny", None))
+            text, vision = towers(model)
+        hf = replace(hf, text_tower=text, vision_tower=vision)
+        try:
+            hf = _run(plugin, hf)
+        except NotThePattern as first:
+            # some classes take images per sample, (batch, images, 3, H, W); if so, that layout runs
+            if not str(first).startswith(TINY_FAILS):
+                raise
+            try:
+                hf = _run(plugin, replace(hf, image_axis=True))
+            except NotThePattern as second:
+                raise NotThePattern(f"{first}; with images per sample, {second}") from None
+    except NotThePattern as exc:
+        return replace(hf, reason=str(exc), image_axis=False)
+    except Exception as exc:  # the presets module itself, or the model on them
+        failure = first_line(exc, with_type=True)
+        return replace(hf, reason=f"the tiny preset derived from {hf.config_class} fails: {failure}")
+    return hf
+
+
+def _run(plugin: PluginName, hf: HFClass) -> HFClass:
+    from robovlms.scaffold.check import imported, run_backbone
+
+    with imported(render(plugin, BACKBONE, hf), plugin.package) as load:
+        grows = run_backbone(getattr(load(f"modeling_{plugin.component}"), f"Robo{hf.title}"))
+    return replace(hf, fixed_tokens=not grows)
+
+
 def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[str, str]:
     """Every file of the distribution, by its path inside it."""
     if kind is ACTION_HEAD:
@@ -89,17 +129,19 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         folder, values = "backbone_todo", _todo_values(plugin, hf)
     values["todos"] = _render_one(f"{folder}/todos.md", values).strip()
     src = f"src/{plugin.package}"
+    # a grid class (Qwen-VL's kin) has its own adapter and presets; tests and the rest are the pattern's
+    grid = "_grid" if hf is not None and hf.reason is None and hf.grid else ""
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
         "CHANGELOG.md": "common/CHANGELOG.md",
         f"{src}/__init__.py": "common/__init__.py",
         f"{src}/plugin.py": "common/plugin.py",
-        f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling.py",
+        f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling{grid}.py",
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration.py"
+        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{grid}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
 
@@ -174,24 +216,47 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
     assert hf.presets is not None and hf.processor_class is not None
     class_name = f"Robo{hf.title}"
     values = _common(plugin, BACKBONE, class_name, f"{hf.title} ({hf.name}) as a robovlms backbone.")
-    crop = ', crop_size={"height": size, "width": size}' if hf.center_crop else ""
-    edge = '{"shortest_edge": size}' if hf.center_crop else '{"height": size, "width": size}'
     return {
         **values,
         "hf_class": hf.name,
         "config_class": hf.config_class,
         "processor_class": hf.processor_class,
-        "processor_args": f"size={edge}{crop}",
+        "processor_args": hf.processor_args,
+        "overrides": _overrides(hf),
+        "more_tokens": "few == many  # a resampler: as many image tokens at any resolution"
+        if hf.fixed_tokens
+        else "few < many",
         "transformers_imports": ", ".join(sorted([hf.config_class, hf.processor_class])),
         "resized": str(RESIZED),
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
+        "budgets": _literal(hf.budgets, 0),
         "about": (
             f"transformers' `{hf.name}` as a robovlms backbone (`{class_name}`, backbone name "
             f"`{plugin.component}`), generated by `robovlms new-plugin`. Its image tokens take the place of "
             f"`<image>` placeholders in the prompt (fusion `tokens`)."
         ),
     }
+
+
+def _overrides(hf: HFClass) -> str:
+    """The adapter's methods where the class departs from the core's defaults: tower names, image inputs."""
+    parts = [
+        _render_one("backbone/parts/tower.py", {"attribute": attribute, "part": part, "hf_class": hf.name})
+        for attribute, part, default in (
+            ("text_tower", hf.text_tower, "language_model"),
+            ("vision_tower", hf.vision_tower, "vision_tower"),
+        )
+        if part != default
+    ]
+    if hf.grid:  # MRoPEBackbone's image path
+        return "".join(parts)
+    if hf.image_inputs or hf.image_axis:
+        pixels = "pixel_values.unsqueeze(1)  # one image per sample" if hf.image_axis else "pixel_values"
+        entries = "".join(f'\n            "{name}": {source},' for name, source in hf.image_inputs.items())
+        values = {"pixels": pixels, "entries": entries, "hf_class": hf.name}
+        parts.append(_render_one("backbone/parts/image_inputs.py", values))
+    return "".join(parts)
 
 
 def _todo_values(plugin: PluginName, hf: HFClass | None) -> dict[str, str]:

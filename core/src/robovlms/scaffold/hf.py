@@ -1,36 +1,55 @@
 """What ``robovlms new-plugin`` learns from a transformers VLM class.
 
-The core knows one pattern well enough to write the whole adapter: decoder-only VLMs laid out like
-LLaVA, whose ``model.model`` holds a ``vision_tower`` and a ``language_model``, whose
-``get_image_features(pixel_values)`` returns one token per image placeholder, and whose config has
-``vision_config``, ``text_config`` and ``image_token_id``. For such a class the presets are derived
-from its config class: ``tiny`` shrinks every size, ``full`` spells out transformers' defaults.
+The core writes the whole adapter for decoder-only VLMs whose image tokens take the place of
+``config.image_token_id`` placeholders: a vision encoder and a language model under ``model.model``
+(under whichever of transformers' names the class uses), and ``get_image_features`` for the image
+tokens, with at most arguments that follow from a batch of square images of one size. The presets
+are derived from the class's own config class: ``tiny`` shrinks every size of every sub-config
+(under its own names: ``hidden_size`` or ``embed_dim``, ``num_hidden_layers`` or ``depth``, ...),
+``full`` spells out transformers' defaults.
 
-A class that looks like the pattern is not trusted on looks: the presets are rendered, executed and
-run through the VLM once (a tiny model, milliseconds). Whatever fails becomes the reason the
-generator writes TODO stubs instead, so a class it calls known gets tests that pass without edits.
+Looks are not trusted: :mod:`robovlms.scaffold.check` runs the generated plugin once before it is
+written. Whatever departs from the pattern, here or there, becomes the reason the generator writes
+TODO stubs instead, so a class it calls known gets tests that pass without edits, and a class it
+does not know gets a reason that says what the author must write.
 """
 
 from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
 
-#: sizes a tiny preset gives every sub-config that has them (keys ending in intermediate_size too)
+#: sizes a tiny preset gives every sub-config, under each name transformers uses for them
 TINY_SIZES = {
     "hidden_size": 64,
+    "embed_dim": 64,
+    "d_model": 64,
+    "out_hidden_size": 64,
+    "projection_dim": 64,
     "intermediate_size": 128,
+    "ffn_dim": 128,
+    "mlp_dim": 128,
     "num_hidden_layers": 2,
+    "depth": 2,
     "num_attention_heads": 4,
+    "num_heads": 4,
+    "attention_heads": 4,
     "num_key_value_heads": 2,
     "head_dim": 16,
-    "projection_dim": 64,
+    # image tokens after pooling (Gemma 3): a tiny image has 4 x 4 patches
+    "mm_tokens_per_image": 4,
+    # a perceiver resampler (Idefics2)
+    "resampler_depth": 2,
+    "resampler_n_heads": 4,
+    "resampler_head_dim": 16,
 }
+#: the names under which a vision config counts its layers
+LAYER_KEYS = ("num_hidden_layers", "depth", "layers", "num_layers")
 TINY_IMAGE = {"image_size": 32, "patch_size": 8}
 #: the other resolution the generated tests build ``tiny`` at (6 x 6 patches: pixel shuffles of 2 and 3 fit)
 RESIZED = 48
@@ -41,6 +60,26 @@ TINY_IMAGE_TOKEN = 259
 #: keys that size a model: the ones a person compares with the checkpoint's config.json
 SIZE_KEYS = (*TINY_SIZES, "image_size", "patch_size", "vocab_size")
 ROLE_KEYS = tuple(TINY_ROLES)
+#: where transformers keeps the two towers inside ``model.model``, by the names its classes use
+TEXT_TOWERS = ("language_model", "text_model")
+VISION_TOWERS = ("vision_tower", "vision_model", "visual", "image_tower", "vision_encoder")
+#: arguments of ``get_image_features`` (and the VLM's forward) that follow from square pixels of one size
+IMAGE_INPUTS = {
+    "image_sizes": "torch.tensor([list(pixels.shape[-2:])] * len(pixels), device=pixels.device)",
+    "pixel_attention_mask": (
+        "torch.ones(*pixels.shape[:-3], *pixels.shape[-2:], dtype=torch.bool, device=pixels.device)"
+    ),
+}
+#: arguments that mean the number of image tokens follows each image: plugin API 1.2 (issue 15) territory
+DYNAMIC_INPUTS = (
+    "image_grid_thw",
+    "grid_thw",
+    "image_grid_hw",
+    "spatial_shapes",
+    "image_grids",
+    "target_sizes",
+    "aspect_ratio_ids",
+)
 #: config entries that are bookkeeping (or derived from the sizes), never architecture
 _BOOKKEEPING = {
     "transformers_version",
@@ -70,9 +109,23 @@ class HFClass:
     config_class: str
     #: the image processor class (the PIL one: robovlms does not need torchvision)
     processor_class: str | None = None
-    #: whether that processor resizes the shortest edge and center-crops (CLIP) or resizes to a square
-    center_crop: bool = False
+    #: the processor's ``size`` argument as Python source, with ``size`` the preset's resolution
+    processor_args: str = ""
     presets: dict[str, dict[str, Any]] | None = None
+    #: the two towers' attribute names under ``model.model`` (the core's defaults unless found otherwise)
+    text_tower: str = "language_model"
+    vision_tower: str = "vision_tower"
+    #: extra arguments of get_image_features and the forward, by name, as Python source over ``pixels``
+    image_inputs: dict[str, str] = field(default_factory=dict)
+    #: whether the class takes images per sample, ``(batch, images, 3, H, W)``, instead of ``(batch, 3, H, W)``
+    image_axis: bool = False
+    #: whether the number of image tokens stays the same at any resolution (a resampler's latents)
+    fixed_tokens: bool = False
+    #: whether images enter as grids of merged patches with M-RoPE positions (Qwen-VL's kin): the adapter
+    #: is then a :class:`robovlms.model.mrope.MRoPEBackbone`
+    grid: bool = False
+    #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
+    budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -81,15 +134,20 @@ class HFClass:
         """``InternVLForConditionalGeneration`` -> ``InternVL``, for the adapter's class name."""
         for suffix in ("ForConditionalGeneration", "ForVisionText2Text", "ForCausalLM", "Model"):
             if self.name.endswith(suffix) and self.name != suffix:
-                return self.name[: -len(suffix)]
+                return self.name[: -len(suffix)].rstrip("_")
         return self.name
 
 
 def resolve(name: str) -> type:
     """The transformers model class called ``name``, or a one-line error (with a guess if one is close)."""
-    import transformers
-    from transformers import PreTrainedModel
-
+    try:
+        import transformers
+        from transformers import PreTrainedModel
+    except ImportError as exc:
+        raise RoboVLMsError(
+            f"--hf-class needs transformers, which does not import here ({first_line(exc)}); "
+            "pip install 'transformers>=5' or leave --hf-class out for stubs"
+        ) from None
     try:
         cls = getattr(transformers, name, None)
     except Exception as exc:  # a class whose backend is missing raises on access
@@ -102,63 +160,212 @@ def resolve(name: str) -> type:
     return cls
 
 
-def inspect_class(cls: type[Any], render_configuration: Callable[[HFClass], str]) -> HFClass:
-    """Facts about ``cls``; ``render_configuration`` turns them into the presets module, which is run here."""
+def facts(cls: type[Any]) -> HFClass:
+    """What the class's config and signatures say; a departure from the pattern becomes ``reason``."""
     try:
-        found = _pattern(cls)
-        _smoke_test(cls, render_configuration(found))
+        return _pattern(cls)
     except NotThePattern as exc:
         return HFClass(cls.__name__, cls.config_class.__name__, reason=str(exc))
-    return found
 
 
 def _pattern(cls: type[Any]) -> HFClass:
     config_class = cls.config_class
+    name = config_class.__name__
     try:
         default = config_class()
     except Exception as exc:
-        raise NotThePattern(f"{config_class.__name__}() fails: {first_line(exc, with_type=True)}") from None
-    subs = getattr(config_class, "sub_configs", {}) or {}
-    if not {"vision_config", "text_config"} <= set(subs):
-        raise NotThePattern(f"{config_class.__name__} has no vision_config and text_config")
-    if not isinstance(getattr(default, "image_token_id", None), int):
-        raise NotThePattern(f"{config_class.__name__} has no image_token_id: images do not enter as tokens")
-    features = getattr(cls, "get_image_features", None)
-    if features is None:
-        raise NotThePattern(f"{cls.__name__} has no get_image_features")
-    required = [
-        p.name
-        for p in list(inspect.signature(features).parameters.values())[1:]
-        if p.name != "pixel_values" and p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-    ]
-    if required:
-        raise NotThePattern(f"get_image_features also needs {', '.join(required)} (images of varying size or tiles)")
-    processor, center_crop = _processor(default.model_type)
+        raise NotThePattern(f"{name}() fails: {first_line(exc, with_type=True)}") from None
+    if getattr(default, "is_encoder_decoder", False):
+        raise NotThePattern(
+            f"{cls.__name__} is an encoder-decoder: its text decoder reads an encoder's states, while robovlms "
+            "runs one language model over inputs_embeds; write text_tower and forward_text for its decoder"
+        )
+    forward = inspect.signature(cls.forward).parameters
+    text = getattr(default, "text_config", None)
+    cross = isinstance(getattr(text, "encoder_hidden_size", None), int) and getattr(text, "is_decoder", False)
+    if cross or "cross_attention_mask" in forward or "image_attention_mask" in forward:
+        raise NotThePattern(
+            f"{cls.__name__} reads images through cross-attention layers, not tokens in the sequence: use "
+            'fusion = "cross_attention" and write model_encode_images and forward_text (see the guide\'s Idefics)'
+        )
+    subs = set(getattr(config_class, "sub_configs", {}) or {})
+    if "vision_config" not in subs:
+        raise NotThePattern(_no_vision(name, default, subs))
+    if "text_config" not in subs:
+        raise NotThePattern(f"{name} has a vision_config but no text_config: the language model is not a sub-model")
+    # some configs leave the id to the checkpoint (None); the presets then choose one
+    if "image_token_id" not in default.to_dict() and not isinstance(getattr(default, "image_token_id", None), int):
+        raise NotThePattern(_no_placeholder(cls, default))
+    if getattr(default, "image_grid_pinpoints", None):
+        raise NotThePattern(
+            f"{name} tiles each image (image_grid_pinpoints) and get_image_features takes image_sizes: the number "
+            "of image tokens follows each image's size and tiles, and its processor makes the tiles; write "
+            "preset_image_processor, model_encode_images and prompt for the tiling (prompt with the image known: "
+            "plugin API 1.2)"
+        )
+    for sub in ("vision_config", "text_config"):
+        if getattr(default, sub) is None:
+            raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
+    vision = default.vision_config
+    if _grid(cls, vision):
+        return _grid_class(cls, default)
+    image_inputs = _image_inputs(cls)
+    sizes = _sizes(vision)
+    if "patch_size" in sizes and "image_size" not in sizes:
+        raise NotThePattern(
+            f"{name}.vision_config has patch_size {sizes['patch_size']} but no image_size: the encoder takes each "
+            "image at its own resolution, so the number of image tokens follows the image; the prompt must be built "
+            "from each image's grid (prompt with the image known, plugin API 1.2)"
+        )
+    if not {"image_size", "patch_size"} <= set(sizes):
+        found = ", ".join(sorted(sizes)) or "no size at all"
+        raise NotThePattern(
+            f"{name}.vision_config ({type(vision).__name__}) has no image_size and patch_size (it has {found}): "
+            "robovlms cannot set the preset's resolution; write preset_config by hand"
+        )
+    processor, args = _processor(default.model_type)
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
-    except NotThePattern:
-        raise
     except Exception as exc:  # a sub-config that cannot be built with its defaults
-        raise NotThePattern(
-            f"cannot derive presets from {config_class.__name__}: {first_line(exc, with_type=True)}"
-        ) from None
-    return HFClass(cls.__name__, config_class.__name__, processor, center_crop, presets)
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs)
 
 
-def _processor(model_type: str) -> tuple[str, bool]:
+def _grid(cls: type[Any], vision: Any) -> bool:
+    """Whether ``cls`` is of Qwen-VL's kin: ``image_grid_thw`` alone beside the pixels, merged patches, and
+    the model's own ``get_vision_position_ids`` for M-RoPE (what :class:`MRoPEBackbone` calls)."""
+    inner = _inner_class(cls)
+    found = [getattr(c, "get_image_features", None) for c in (cls, inner) if c is not None]
+    names = {p for f in found if callable(f) for p in inspect.signature(f).parameters}
+    return (
+        "image_grid_thw" in names
+        and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
+        and callable(getattr(inner, "get_vision_position_ids", None))
+        and all(isinstance(getattr(vision, key, None), int) for key in ("patch_size", "spatial_merge_size"))
+    )
+
+
+def _grid_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of a grid class: its PIL processor keeps a pixel budget, tiny's the square of 32 pixels."""
     import transformers
+
+    name = type(default).__name__
+    processor = _processor_name(default.model_type)
+    try:
+        size = dict(getattr(transformers, processor)().size or {})
+    except Exception as exc:
+        raise NotThePattern(f"{processor}() fails: {first_line(exc, with_type=True)}") from None
+    if not {"shortest_edge", "longest_edge"} <= set(size):
+        raise NotThePattern(f"{processor} keeps no pixel budget (size={size}): write preset_image_processor")
+    try:
+        presets = {"tiny": _tiny(default, mrope=True), "full": _full(default)}
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    factor = TINY_IMAGE["patch_size"] * default.vision_config.spatial_merge_size
+    tiny_side = -(-TINY_IMAGE["image_size"] // factor) * factor
+    budgets = {"tiny": (factor * factor, tiny_side * tiny_side), "full": (size["shortest_edge"], size["longest_edge"])}
+    return HFClass(cls.__name__, name, processor, "", presets, grid=True, budgets=budgets)
+
+
+def _inner_class(cls: type[Any]) -> type | None:
+    """``QwenVLModel`` beside ``QwenVLForConditionalGeneration``: the class of ``model.model``."""
+    return getattr(sys.modules[cls.__module__], f"{cls.__name__.split('For')[0]}Model", None)
+
+
+def _no_vision(name: str, default: Any, subs: set[str]) -> str:
+    if "vq_config" in subs or hasattr(default, "vq_config"):
+        return f"{name} has a vq_config and no vision_config: images become discrete VQ codes, not encoder features"
+    if not subs or subs == {"text_config"}:
+        return (
+            f"{name} has no vision_config: the image reaches the language model without a vision encoder of its "
+            "own (e.g. patches projected linearly); write vision_tower and model_encode_images"
+        )
+    return f"{name} has no vision_config (its sub-configs: {', '.join(sorted(subs))}); write the towers by hand"
+
+
+def _no_placeholder(cls: type[Any], default: Any) -> str:
+    name = type(default).__name__
+    forward = inspect.signature(cls.forward).parameters
+    if "image_embeds_position_mask" in forward:
+        return (
+            f"{name} has no image_token_id, yet {cls.__name__} does put image tokens into the sequence: a mask "
+            "(image_embeds_position_mask) marks their positions instead of a placeholder id; write image_slots "
+            "and prompt for that mask (placeholders as a mask: plugin API 1.2)"
+        )
+    if hasattr(default, "num_query_tokens"):
+        return (
+            f"{name} has no image_token_id: {cls.__name__} puts {default.num_query_tokens} Q-Former query tokens "
+            "in front of the text instead of placeholders; write prompt and embed_prompt for that prefix"
+        )
+    return f"{name} has no image_token_id: robovlms cannot tell where image tokens go in the prompt"
+
+
+def _image_inputs(cls: type[Any]) -> dict[str, str]:
+    # the adapter calls model.model.get_image_features; the outer class's may pass (**kwargs) what it requires
+    inner = _inner_class(cls)
+    found = [getattr(c, "get_image_features", None) for c in (cls, inner) if c is not None]
+    if not any(callable(f) for f in found):
+        raise NotThePattern(
+            f"{cls.__name__} has no get_image_features: write model_encode_images (pixels to image tokens)"
+        )
+    parameters = [p for f in found if callable(f) for p in list(inspect.signature(f).parameters.values())[1:]]
+    required = [
+        p.name
+        for p in parameters
+        if p.name != "pixel_values" and p.default is p.empty and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    dynamic = list(dict.fromkeys(p.name for p in parameters if p.name in DYNAMIC_INPUTS))
+    if dynamic:
+        kin = "" if dynamic != ["image_grid_thw"] else " (and it has no get_vision_position_ids, as Qwen-VL's kin have)"
+        raise NotThePattern(
+            f"get_image_features also needs {', '.join(dynamic)}{kin}: the number of image tokens follows each "
+            "image's grid, so the prompt and the position ids must too (plugin API 1.2's prompt with the image known "
+            "and forward_text told where image tokens are; robovlms.model.mrope.MRoPEBackbone for Qwen-VL's kin)"
+        )
+    unknown = [name for name in required if name not in IMAGE_INPUTS]
+    if unknown:
+        raise NotThePattern(
+            f"get_image_features also needs {', '.join(unknown)}, which robovlms cannot derive from the pixels; "
+            "write model_encode_images and reference_inputs"
+        )
+    return {name: IMAGE_INPUTS[name] for name in dict.fromkeys(required)}
+
+
+def _processor(model_type: str) -> tuple[str, str]:
+    """The PIL image processor and its ``size`` argument at the preset's resolution."""
+    import transformers
+
+    name = _processor_name(model_type)
+    try:
+        size = dict(getattr(transformers, name)().size or {})
+    except Exception as exc:
+        raise NotThePattern(f"{name}() fails: {first_line(exc, with_type=True)}") from None
+    if "shortest_edge" in size and "longest_edge" not in size:
+        return name, 'size={"shortest_edge": size}, crop_size={"height": size, "width": size}'
+    if "height" in size or "longest_edge" in size:
+        # a longest edge is the side of a square frame as well; robovlms feeds square frames
+        return name, 'size={"height": size, "width": size}'
+    raise NotThePattern(
+        f"{name} resizes to a pixel budget, not a size (size={size}): the number of image tokens follows each "
+        "image (an image processor that follows the checkpoint's resizing rules: plugin API 1.2)"
+    )
+
+
+def _processor_name(model_type: str) -> str:
+    """The PIL image processor transformers maps to ``model_type``."""
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
     names = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
-    name = names.get("pil") if isinstance(names, dict) else None
+    if not isinstance(names, dict) or not names:
+        raise NotThePattern(f"transformers maps no image processor to model type {model_type!r}")
+    name = names.get("pil")
     if not name:
-        raise NotThePattern(f"{model_type!r} has no image processor that works without torchvision")
-    size = getattr(transformers, name)().size
-    if size.get("height"):
-        return name, False
-    if size.get("shortest_edge"):
-        return name, True
-    raise NotThePattern(f"{name} resizes to no fixed size (size={dict(size)})")
+        others = ", ".join(str(n) for n in names.values() if n)
+        raise NotThePattern(
+            f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant; "
+            "install torchvision, or write preset_image_processor"
+        )
+    return str(name)
 
 
 def _architecture(sub: Any) -> dict[str, Any]:
@@ -169,6 +376,11 @@ def _architecture(sub: Any) -> dict[str, Any]:
         for key, value in sub.to_dict().items()
         if key not in _BOOKKEEPING and key not in SIZE_KEYS and (key not in own or own[key] != value)
     }
+
+
+def _settings(sub: Any) -> dict[str, Any]:
+    """All of a sub-config's values as the VLM sets them, for a part that no size key describes fully."""
+    return {key: value for key, value in sub.to_dict().items() if key == "model_type" or key not in _BOOKKEEPING}
 
 
 def _sizes(sub: Any) -> dict[str, Any]:
@@ -187,37 +399,68 @@ def _shrunk(sizes: dict[str, Any], tiny: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _tiny(default: Any) -> dict[str, Any]:
+def _layers_needed(default: Any) -> int:
+    """Vision layers the VLM reads features from (``vision_feature_layer(s)``): a tiny encoder keeps them."""
+    needed = 2
+    for key in ("vision_feature_layer", "vision_feature_layers"):
+        value = getattr(default, key, None)
+        for index in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(index, int):
+                needed = max(needed, -index if index < 0 else index + 1)
+    return needed
+
+
+def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
     vision, text = default.vision_config, default.text_config
-    if not {"image_size", "patch_size"} <= set(_sizes(vision)):
-        raise NotThePattern("its vision_config has no image_size and patch_size")
+    layers = _layers_needed(default)
+    # sizes of the parts between the towers (projectors), kept at the top level of the config
     top = {
-        key: TINY_SIZES["intermediate_size"]
+        key: TINY_SIZES.get(key, TINY_SIZES["intermediate_size"])
         for key, value in default.to_dict().items()
-        if key.endswith("intermediate_size") and isinstance(value, int)
+        if (key in TINY_SIZES or key.endswith("intermediate_size")) and isinstance(value, int)
     }
+    # a vision vocabulary (Ovis's visual tokens) shrinks as the text one does
+    vision_sizes = _shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE, "vocab_size": TINY_VOCAB})
+    for key in LAYER_KEYS:
+        if key in vision_sizes:
+            vision_sizes[key] = layers
+    # layers whose features enter the language model's early layers too (Qwen3-VL's DeepStack) stay in the
+    # tiny encoder, so that the check compares them rather than a model without them
+    if getattr(vision, "deepstack_visual_indexes", None):
+        vision_sizes["deepstack_visual_indexes"] = [layers - 1]
+    # the parts between the towers that have configs of their own (a perceiver, a Q-Former) shrink too
+    others = {
+        key: {**_settings(part), **_shrunk(_sizes(part), TINY_SIZES)}
+        for key in getattr(type(default), "sub_configs", {}) or {}
+        if key not in ("vision_config", "text_config") and hasattr(part := getattr(default, key, None), "to_dict")
+    }
+    text_settings = {**_architecture(text), **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB})}
     return {
-        "vision_config": {
-            "model_type": vision.model_type,
-            **_architecture(vision),
-            **_shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE}),
-        },
-        "text_config": {
-            "model_type": text.model_type,
-            **_architecture(text),
-            **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
-            **TINY_ROLES,
-        },
+        **others,
+        "vision_config": {"model_type": vision.model_type, **_architecture(vision), **vision_sizes},
+        "text_config": {"model_type": text.model_type, **text_settings, **_tiny_rope(text, mrope), **TINY_ROLES},
         **top,
         "image_token_id": TINY_IMAGE_TOKEN,
     }
+
+
+def _tiny_rope(text: Any, mrope: bool) -> dict[str, Any]:
+    """M-RoPE's sections (rotary frequencies for time, rows and columns) cover half the rotary width, which
+    shrinks with the head; many configs leave them to a default in the modeling code, sized for the full head."""
+    rope = getattr(text, "rope_parameters", None)
+    if not isinstance(rope, dict) or not (mrope or rope.get("mrope_section")):
+        return {}
+    partial = rope.get("partial_rotary_factor", getattr(text, "partial_rotary_factor", None)) or 1.0
+    half = int(TINY_SIZES["head_dim"] * partial) // 2
+    spatial = half * 3 // 8  # Qwen2-VL's proportions, [16, 24, 24] of 64
+    return {"rope_parameters": {**rope, "mrope_section": [half - 2 * spatial, spatial, spatial]}}
 
 
 def _full(default: Any) -> dict[str, Any]:
     """transformers' defaults spelled out; special ids the text config leaves open get free ids at the top."""
     vision, text = default.vision_config, default.text_config
     vocab = text.vocab_size
-    taken = {default.image_token_id}
+    taken = {default.image_token_id} - {None}
     roles: dict[str, int] = {}
     for key in ROLE_KEYS:
         value = getattr(text, key, None)
@@ -227,61 +470,38 @@ def _full(default: Any) -> dict[str, Any]:
             taken.add(value)
     free = (i for i in range(vocab - 1, -1, -1) if i not in taken)
     roles = {key: roles[key] if key in roles else next(free) for key in ROLE_KEYS}
+    image_token = default.image_token_id if default.image_token_id is not None else next(free)
     return {
         "vision_config": {"model_type": vision.model_type, **_architecture(vision), **_sizes(vision)},
         "text_config": {"model_type": text.model_type, **_architecture(text), **_sizes(text), **roles},
-        "image_token_id": default.image_token_id,
+        "image_token_id": image_token,
     }
 
 
-def _smoke_test(cls: type[Any], configuration_source: str) -> None:
-    """Run the rendered presets through the VLM once: what fails here would fail the generated tests."""
+def towers(model: Any) -> tuple[str, str]:
+    """The names of the text and vision towers under ``model.model``, or why there are none to name."""
     import torch
 
-    from robovlms.model.images import ImageProcessor
-
-    namespace: dict[str, Any] = {}
-    try:
-        exec(compile(configuration_source, "configuration.py", "exec"), namespace)
-        config = namespace["preset_config"]("tiny", None)
-        tokenizer = namespace["preset_tokenizer"](config)
-        size = ImageProcessor.from_transformers(namespace["preset_image_processor"](config)).size
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            model = cls(config).eval()
-    except Exception as exc:
+    inner = getattr(model, "model", None)
+    if not isinstance(inner, torch.nn.Module):
+        raise NotThePattern(f"{type(model).__name__} keeps no model.model: write text_tower and vision_tower")
+    embeddings = model.get_input_embeddings()
+    text = next(
+        (
+            name
+            for name in TEXT_TOWERS
+            if isinstance(getattr(inner, name, None), torch.nn.Module)
+            and any(m is embeddings for m in getattr(inner, name).modules())
+        ),
+        None,
+    )
+    vision = next((n for n in VISION_TOWERS if isinstance(getattr(inner, n, None), torch.nn.Module)), None)
+    if text is None or vision is None:
+        children = ", ".join(name for name, _ in inner.named_children())
+        wanted = (("a language model", text), ("a vision encoder", vision))
+        missing = " and ".join(what for what, found in wanted if not found)
         raise NotThePattern(
-            f"the tiny preset derived from {cls.config_class.__name__} fails: {first_line(exc, with_type=True)}"
-        ) from None
-    try:
-        with torch.device("meta"):  # shapes only: the full architecture needs no memory here
-            cls(namespace["preset_config"]("full", None))
-    except Exception as exc:
-        raise NotThePattern(
-            f"transformers' defaults for {cls.config_class.__name__} do not build: {first_line(exc, with_type=True)}"
-        ) from None
-    inner: Any = getattr(model, "model", None)
-    towers: list[Any] = [getattr(inner, part, None) for part in ("vision_tower", "language_model")]
-    if not all(isinstance(t, torch.nn.Module) for t in towers):
-        raise NotThePattern(f"{cls.__name__}.model has no vision_tower and language_model")
-    if not any(m is model.get_input_embeddings() for m in towers[1].modules()):
-        raise NotThePattern("the token embeddings are not part of model.model.language_model")
-    if "token_type_ids" in inspect.signature(type(inner).forward).parameters:
-        raise NotThePattern(
-            "its forward takes token_type_ids: part of the sequence attends bidirectionally, and which part "
-            "is a decision for a person (see robovlms-paligemma's forward_text)"
+            f"{type(model).__name__}.model holds {children}: robovlms finds no {missing} there under "
+            f"transformers' usual names; write text_tower and vision_tower"
         )
-    try:
-        with torch.no_grad():
-            features = inner.get_image_features(pixel_values=torch.zeros(1, 3, size, size))
-            tokens = getattr(features, "pooler_output", features)
-            count = tokens.shape[1]
-            ids = [tokenizer.bos_token_id, *[config.image_token_id] * count, *tokenizer.encode("hi")]
-            inner(input_ids=torch.tensor([ids]), pixel_values=torch.zeros(1, 3, size, size))
-            # the generated tests also run the preset at another resolution
-            larger = cls(namespace["preset_config"]("tiny", RESIZED)).model
-            larger.get_image_features(pixel_values=torch.zeros(1, 3, RESIZED, RESIZED))
-    except Exception as exc:
-        raise NotThePattern(f"the tiny model's forward fails: {first_line(exc, with_type=True)}") from None
-    if tokens.ndim != 3 or tokens.shape[-1] != config.text_config.hidden_size:
-        raise NotThePattern(f"get_image_features returns {tuple(tokens.shape)}, not (1, tokens, text hidden size)")
+    return text, vision
