@@ -12,7 +12,7 @@ import pytest
 from robovlms import PluginError
 from robovlms.datasets.lerobot import LeRobotDataset
 from robovlms.datasets.recording import RECORDED, generate
-from robovlms.envs.base import BaseEnvironment, environment_class
+from robovlms.envs.base import BaseEnvironment, environment_class, environment_options, parse_options
 from robovlms.envs.registered import Tabletop
 from robovlms.envs.tabletop import TASKS
 from robovlms.envs.tabletop import TOP as CAMERA
@@ -129,10 +129,28 @@ def test_a_dataset_records_its_environment_and_tasks(tmp_path):
     done = generate(tmp_path / "data", 3, env="tabletop", tasks=["pick red", "pick blue"], image_size=16)
     info = json.loads((tmp_path / "data" / "meta" / "info.json").read_text())
     assert (
-        info[RECORDED] == {"name": "tabletop", "tasks": ["pick red", "pick blue"]} and info["robot_type"] == "tabletop"
+        info[RECORDED] == {"name": "tabletop", "tasks": ["pick red", "pick blue"], "options": {}}
+        and info["robot_type"] == "tabletop"
     )
     dataset = LeRobotDataset(done.path)
     assert len(dataset.tasks) >= 1 and all("red" in task or "blue" in task for task in dataset.tasks)
     assert dataset.features["observation.state"]["shape"] == [4] and CAMERA in dataset.features
     with pytest.raises(DatasetError, match="already exists"):
         generate(tmp_path / "data", 1)
+
+
+def test_options_are_checked_against_the_environment_and_recorded(tmp_path):
+    assert environment_options(Tabletop) == {"max_steps": 30}
+    with pytest.raises(
+        InputError, match=r"^environment 'tabletop' has no option 'jiter'; its options: max_steps \(default 30\)$"
+    ):
+        generate(tmp_path / "bad", 1, options={"jiter": 0.1})
+    with pytest.raises(InputError, match=r"option max_steps: expected a value like its default 30, got \"many\"$"):
+        generate(tmp_path / "bad", 1, options=parse_options(["max_steps=many"]))
+    with pytest.raises(InputError, match=r"--option 'max_steps': expected KEY=VALUE"):
+        parse_options(["max_steps"])
+    assert not (tmp_path / "bad").exists()  # nothing is written for a refused option
+    generate(tmp_path / "data", 2, image_size=16, options=parse_options(["max_steps=4"]))
+    info = json.loads((tmp_path / "data" / "meta" / "info.json").read_text())
+    assert info[RECORDED]["options"] == {"max_steps": 4}
+    assert max(e.length for e in LeRobotDataset(tmp_path / "data").episodes) <= 4  # the option took effect

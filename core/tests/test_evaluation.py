@@ -22,10 +22,14 @@ pytest.importorskip("robovlms_paligemma")
 pytest.importorskip("robovlms_action_heads")
 
 
+#: the run's dataset is recorded with episodes this short (the tabletop's default is 30)
+RECORDED_MAX_STEPS = 20
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("eval")
-    generate(root / "data", 4, seed=0, image_size=32)
+    generate(root / "data", 4, seed=0, image_size=32, options={"max_steps": RECORDED_MAX_STEPS})
     config = load_config(
         {
             "model": {"backbone": "paligemma", "action_head": "lstm", "history_length": 2, "action_chunk_size": 2},
@@ -78,9 +82,19 @@ def test_eval_is_deterministic_for_a_seed_and_across_workers(run):
         assert first["language_blind"][part] == second["language_blind"][part]
 
 
+def test_eval_runs_where_the_run_was_trained_unless_told_otherwise(run):
+    # two training steps never succeed: hidden-instruction episodes last as long as the environment allows
+    recorded = evaluate(run, episodes=1, seed=3)["language_blind"]
+    assert recorded["mean_episode_length"] == RECORDED_MAX_STEPS
+    result = cli("eval", str(run), "--episodes", "1", "--seed", "3", "--json", "--option", "max_steps=7")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["language_blind"]["mean_episode_length"] == 7
+    assert "has no option 'jitter'" in one_line(cli("eval", str(run), "--option", "jitter=0.1"))
+
+
 def one_line(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, repr(result.stderr)
     return result.stderr
 
 

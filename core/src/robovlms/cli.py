@@ -15,6 +15,7 @@ from robovlms.errors import ConfigError, RoboVLMsError, check_range, shown
 
 COLUMNS = ("name", "kind", "distribution", "version", "status", "reason")
 ENV_HELP = "an installed environment (robovlms plugins lists them; default tabletop)"
+OPTION_HELP = "an option of the environment, repeatable (the tabletop's max_steps; Meta-World's jitter and max_steps)"
 TRUST_HELP = "let the run's backbone folder run its own Python code (never taken from the run's own config)"
 
 
@@ -96,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_dataset_generate(args: argparse.Namespace) -> int:
     from robovlms.datasets.recording import generate
-    from robovlms.envs.base import parse_tasks
+    from robovlms.envs.base import parse_options, parse_tasks
 
     cameras = [c.strip() for c in args.cameras.split(",") if c.strip()] if args.cameras else None
     done = generate(
@@ -108,6 +109,7 @@ def cmd_dataset_generate(args: argparse.Namespace) -> int:
         image_size=args.image_size,
         cameras=cameras,
         video=args.video,
+        options=parse_options(args.option),
     )
     print(
         f"wrote {done.episodes} episodes ({done.frames} frames) of {done.environment} "
@@ -119,7 +121,7 @@ def cmd_dataset_generate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from robovlms.envs.base import parse_tasks
+    from robovlms.envs.base import parse_options, parse_tasks
     from robovlms.evaluation.closed_loop import evaluate
 
     check_range(args.episodes, "--episodes", 1, 10**6)
@@ -135,6 +137,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         workers=args.workers,
         picture=picture,
         trust_remote_code=args.trust_remote_code,
+        options=parse_options(args.option),
     )
     if args.json:
         print(json.dumps(report, indent=2))
@@ -273,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         "above without the arm)",
     )
     generate.add_argument("--video", action="store_true", help="store the cameras as mp4 video features")
+    generate.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help=OPTION_HELP)
     generate.set_defaults(func=cmd_dataset_generate)
 
     train = sub.add_parser("train", help="train a VLA on a LeRobot v3 dataset")
@@ -293,6 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--workers", type=int, default=1, help="processes running episodes in parallel")
     evaluate.add_argument("--trust-remote-code", action="store_true", help=TRUST_HELP)
+    evaluate.add_argument(
+        "--option", action="append", default=[], metavar="KEY=VALUE", help=f"{OPTION_HELP}; default: the run's"
+    )
     evaluate.set_defaults(func=cmd_eval)
 
     demo = sub.add_parser("demo", help="generate data, train a tiny VLA, evaluate it, write a report")

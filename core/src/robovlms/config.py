@@ -177,6 +177,11 @@ class DataConfig(Section):
         None, description="environment the dataset was recorded in (robovlms eval's default); null: from the dataset"
     )
     tasks: list[str] | None = Field(None, description="its tasks the run was trained on; null: from the dataset")
+    environment_options: dict[str, Any] | None = Field(
+        None,
+        description="the environment's options the dataset was recorded with (Meta-World's jitter, max_steps; "
+        "robovlms eval's default); null: from the dataset",
+    )
 
     @model_validator(mode="after")
     def _distinct_cameras(self) -> DataConfig:

@@ -20,7 +20,7 @@ import numpy as np
 from robovlms.config import Config
 from robovlms.datasets.lerobot import DatasetError
 from robovlms.datasets.writer import LeRobotWriter
-from robovlms.envs.base import environment_class
+from robovlms.envs.base import check_options, environment_class
 from robovlms.errors import check_range
 
 #: the info.json key naming the environment and tasks a dataset was recorded in
@@ -66,7 +66,8 @@ def generate(
     cls = environment_class(env)
     if not cls.HAS_EXPERT:
         raise DatasetError(f"environment {env!r} has no scripted expert to record")
-    with cls(tasks=tasks, cameras=cameras, image_size=image_size, **(options or {})) as environment:
+    options = check_options(cls, options or {})
+    with cls(tasks=tasks, cameras=cameras, image_size=image_size, **options) as environment:
         image: dict[str, Any] = {
             "dtype": "video" if video else "image",
             "shape": [image_size, image_size, 3],
@@ -77,7 +78,7 @@ def generate(
             "observation.state": {"dtype": "float32", "shape": [len(cls.STATE)], "names": list(cls.STATE)},
             "action": {"dtype": "float32", "shape": [len(cls.ACTION)], "names": list(cls.ACTION)},
         }
-        recorded = {RECORDED: {"name": env, "tasks": list(environment.tasks)}}
+        recorded = {RECORDED: {"name": env, "tasks": list(environment.tasks), "options": options}}
         with LeRobotWriter(
             out, features, cls.FPS, robot_type=env, file_size_mb=file_size_mb, extra_info=recorded
         ) as writer:
@@ -96,8 +97,10 @@ def generate(
 
 
 def with_recorded_environment(config: Config) -> Config:
-    """``config`` with ``data.environment`` and ``data.tasks`` taken from its dataset where it leaves them unset."""
-    if config.data.path is None or (config.data.environment is not None and config.data.tasks is not None):
+    """``config`` with ``data.environment``, ``data.tasks`` and ``data.environment_options`` taken from its
+    dataset where it leaves them unset."""
+    data = config.data
+    if data.path is None or None not in (data.environment, data.tasks, data.environment_options):
         return config
     try:
         recorded = json.loads((Path(config.data.path) / "meta" / "info.json").read_text()).get(RECORDED)
@@ -105,10 +108,7 @@ def with_recorded_environment(config: Config) -> Config:
         return config  # the dataset reader reports an unreadable dataset in its own words
     if not isinstance(recorded, dict):
         return config
-    data = config.data.model_copy(
-        update={
-            "environment": config.data.environment or recorded.get("name"),
-            "tasks": config.data.tasks if config.data.tasks is not None else recorded.get("tasks"),
-        }
-    )
-    return config.model_copy(update={"data": data})
+    unset = {"environment": data.environment, "tasks": data.tasks, "environment_options": data.environment_options}
+    keys = {"environment": "name", "tasks": "tasks", "environment_options": "options"}
+    update = {key: recorded.get(keys[key]) for key, value in unset.items() if value is None}
+    return config.model_copy(update={"data": data.model_copy(update=update)})

@@ -33,6 +33,8 @@ class DemoSize:
 
     episodes: int = 2000  # 12 s to generate; fewer episodes let the tiny model overfit
     eval_episodes: int = 20
+    #: processes running evaluation episodes (a simulator that renders in software gains from two)
+    eval_workers: int = 1
     max_steps: int | None = None
     seed: int = 0
     #: camera resolution of the recorded data (default: the config's vlm.image_size, at least 64)
@@ -92,6 +94,7 @@ def run_demo(
     report = evaluate(
         output / "run",
         episodes=size.eval_episodes,
+        workers=size.eval_workers,
         seed=10_000 + size.seed,
         picture=output / "rollouts.png",
         options=options,

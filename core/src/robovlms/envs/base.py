@@ -8,7 +8,9 @@ what makes the expert, the policy and the language-blind policy comparable on th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import inspect
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -108,6 +110,61 @@ def environment_class(name: str) -> type[BaseEnvironment]:
     cls = load(ENVIRONMENT, name)
     assert issubclass(cls, BaseEnvironment)  # the loader checked the kind, which only this class sets
     return cls
+
+
+#: constructor arguments every environment takes; the others are its options
+_COMMON = {"self", "tasks", "cameras", "image_size"}
+
+
+def environment_options(cls: type[BaseEnvironment]) -> dict[str, Any]:
+    """An environment's options (its constructor's other keyword arguments) with their defaults.
+
+    Options such as Meta-World's ``jitter`` change which episodes a seed draws, so a dataset records
+    the ones it was generated with and evaluation reuses them: a run is tested where it was trained.
+    """
+    parameters = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in parameters if p.name not in _COMMON and p.kind is p.KEYWORD_ONLY}
+
+
+def check_options(cls: type[BaseEnvironment], options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` as ``cls`` takes them, or a one-line error naming the option and what ``cls`` offers."""
+    offered = environment_options(cls)
+    for name, value in options.items():
+        if name not in offered:
+            listed = ", ".join(f"{key} (default {json.dumps(default)})" for key, default in offered.items())
+            raise InputError(f"environment {cls.name!r} has no option {name!r}; its options: {listed or 'none'}")
+        if not _fits(value, offered[name]):
+            raise InputError(
+                f"environment {cls.name!r} option {name}: expected a value like its default "
+                f"{json.dumps(offered[name])}, got {json.dumps(value)}"
+            )
+    return dict(options)
+
+
+def _fits(value: Any, default: Any) -> bool:
+    """Whether ``value`` has the type of the option's ``default`` (an int is a fine float, a bool no number)."""
+    if default is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def parse_options(items: Sequence[str]) -> dict[str, Any]:
+    """``--option KEY=VALUE`` arguments, each value read as JSON (``0.1``, ``true``) or else as text;
+    the environment checks them (:func:`check_options`) when it is built."""
+    options: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"--option {item!r}: expected KEY=VALUE, like jitter=0.1")
+        try:
+            options[name.strip()] = json.loads(text)
+        except ValueError:
+            options[name.strip()] = text
+    return options
 
 
 def parse_tasks(text: str | None) -> list[str] | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import statistics
 import time
 from collections.abc import Sequence
@@ -24,8 +25,9 @@ import numpy as np
 import torch
 
 from robovlms.config import DataConfig
-from robovlms.envs.base import BaseEnvironment, environment_class
+from robovlms.envs.base import BaseEnvironment, check_options, environment_class
 from robovlms.evaluation.pictures import rollout_strip
+from robovlms.model.storage import read_config
 from robovlms.model.vla import VLA
 
 #: frames per rollout drawn in the picture, and rollouts shown
@@ -152,7 +154,12 @@ def _run_policy(
             _policy_episodes(run, seeds, setting, True, 0),
         )
     shards = [seeds[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(workers, initializer=_load_policy, initargs=(run, trust_remote_code)) as pool:
+    # spawned, not forked: a fork inherits the parent's rendering context (the expert's episodes ran
+    # here), and a child that then opens its own (Meta-World's EGL renderer) hangs
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=spawn, initializer=_load_policy, initargs=(run, trust_remote_code)
+    ) as pool:
         passes = [
             [
                 pool.submit(_policy_episodes, run, shard, setting, blind, 0 if blind or i else record)
@@ -179,20 +186,22 @@ def evaluate(
 ) -> dict[str, Any]:
     """Success per task and overall for the run's policy, the expert and the language-blind policy.
 
-    ``env`` and ``tasks`` default to what the run was trained on; ``options`` go to the
-    environment's constructor. ``trust_remote_code`` lets the run's backbone folder run its own
+    ``env``, ``tasks`` and the environment's ``options`` default to what the run was trained on
+    (``options`` given here override the recorded ones by name). ``trust_remote_code`` lets the run's backbone folder run its own
     Python code (the caller's call).
     """
     run = str(run)
-    vla = _load_policy(run, trust_remote_code)  # fail early, in this process, with the loader's one-line errors
-    data = vla.config.data
+    data = read_config(Path(run), trust_remote_code=trust_remote_code).data  # a bad run or option fails first,
+    environment_name = env or data.environment or DEFAULT_ENVIRONMENT  # before any weight is read
+    chosen = check_options(environment_class(environment_name), _options(data, env, options))
+    vla = _load_policy(run, trust_remote_code)  # in this process, with the loader's one-line errors
     trained = next(iter((vla.camera_sizes or {}).values()), None)
     setting = Setting(
-        environment=env or data.environment or DEFAULT_ENVIRONMENT,
+        environment=environment_name,
         tasks=tuple(tasks) if tasks is not None else (tuple(data.tasks) if data.tasks else None),
         cameras=tuple(vla.cameras),  # the cameras it was trained on; one the environment lacks fails at once
         image_size=image_size or (trained[0] if trained else None) or _dataset_image_size(data) or 64,
-        options=tuple(sorted((options or {}).items())),
+        options=tuple(sorted(chosen.items())),
     )
     with setting.make() as environment:
         seeds = seeds_per_task(environment, seed, episodes)
@@ -211,6 +220,13 @@ def evaluate(
         rollout_strip([e for e in policy_episodes if e.frames], Path(picture), frames=PICTURE_FRAMES)
         report["picture"] = str(picture)
     return report
+
+
+def _options(data: DataConfig, env: str | None, given: dict[str, Any] | None) -> dict[str, Any]:
+    """The recorded options, when the run is evaluated in the environment it was trained in, under ``given``."""
+    same = env is None or env == (data.environment or DEFAULT_ENVIRONMENT)
+    recorded = (data.environment_options or {}) if same else {}
+    return {**recorded, **(given or {})}
 
 
 def _dataset_image_size(data: DataConfig) -> int | None:
