@@ -187,8 +187,8 @@ def evaluate(
     """Success per task and overall for the run's policy, the expert and the language-blind policy.
 
     ``env``, ``tasks`` and the environment's ``options`` default to what the run was trained on
-    (``options`` given here override the recorded ones by name). ``trust_remote_code`` lets the run's backbone folder run its own
-    Python code (the caller's call).
+    (``options`` given here override the recorded ones by name). ``trust_remote_code`` lets the
+    run's backbone folder run its own Python code (the caller's call).
     """
     run = str(run)
     data = read_config(Path(run), trust_remote_code=trust_remote_code).data  # a bad run or option fails first,
