@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
+from robovlms.scaffold.shrink import by_ending, layer_kinds
 
 #: sizes a tiny preset gives every sub-config, under each name transformers uses for them
 TINY_SIZES = {
@@ -419,6 +420,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         for key, value in default.to_dict().items()
         if (key in TINY_SIZES or key.endswith("intermediate_size")) and isinstance(value, int)
     }
+    top = {**by_ending(default.to_dict()), **top}
     # a vision vocabulary (Ovis's visual tokens) shrinks as the text one does
     vision_sizes = _shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE, "vocab_size": TINY_VOCAB})
     for key in LAYER_KEYS:
@@ -430,14 +432,24 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         vision_sizes["deepstack_visual_indexes"] = [layers - 1]
     # the parts between the towers that have configs of their own (a perceiver, a Q-Former) shrink too
     others = {
-        key: {**_settings(part), **_shrunk(_sizes(part), TINY_SIZES)}
+        key: {**_settings(part), **by_ending(part.to_dict()), **_shrunk(_sizes(part), TINY_SIZES)}
         for key in getattr(type(default), "sub_configs", {}) or {}
         if key not in ("vision_config", "text_config") and hasattr(part := getattr(default, key, None), "to_dict")
     }
-    text_settings = {**_architecture(text), **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB})}
+    text_settings = {
+        **_architecture(text),
+        **by_ending(text.to_dict()),
+        **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
+        **layer_kinds(text, TINY_SIZES["num_hidden_layers"]),
+    }
     return {
         **others,
-        "vision_config": {"model_type": vision.model_type, **_architecture(vision), **vision_sizes},
+        "vision_config": {
+            "model_type": vision.model_type,
+            **_architecture(vision),
+            **by_ending(vision.to_dict()),
+            **vision_sizes,
+        },
         "text_config": {"model_type": text.model_type, **text_settings, **_tiny_rope(text, mrope), **TINY_ROLES},
         **top,
         "image_token_id": TINY_IMAGE_TOKEN,
