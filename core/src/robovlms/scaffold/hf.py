@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
+from robovlms.scaffold.processors import sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import by_ending, layer_kinds
 
 #: sizes a tiny preset gives every sub-config, under each name transformers uses for them
@@ -336,6 +337,9 @@ def _processor(model_type: str) -> tuple[str, str]:
     """The PIL image processor and its ``size`` argument at the preset's resolution."""
     import transformers
 
+    stand_in = torchvision_stand_in(model_type)
+    if stand_in is not None:
+        return stand_in
     name = _processor_name(model_type)
     try:
         size = dict(getattr(transformers, name)().size or {})
@@ -358,13 +362,16 @@ def _processor_name(model_type: str) -> str:
 
     names = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
     if not isinstance(names, dict) or not names:
-        raise NotThePattern(f"transformers maps no image processor to model type {model_type!r}")
+        found = sibling(model_type)
+        if found is None:
+            raise NotThePattern(f"transformers maps no image processor to model type {model_type!r}")
+        names = found[1]
     name = names.get("pil")
     if not name:
         others = ", ".join(str(n) for n in names.values() if n)
         raise NotThePattern(
-            f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant; "
-            "install torchvision, or write preset_image_processor"
+            f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant, and robovlms "
+            "cannot read its size, mean, std and resampling from its class; write preset_image_processor"
         )
     return str(name)
 
