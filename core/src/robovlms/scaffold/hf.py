@@ -24,7 +24,7 @@ from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.processors import sibling, torchvision_stand_in
-from robovlms.scaffold.shrink import by_ending, layer_kinds
+from robovlms.scaffold.shrink import by_ending, dividing_heads, layer_kinds, open_head_dim
 
 #: sizes a tiny preset gives every sub-config, under each name transformers uses for them
 TINY_SIZES = {
@@ -448,6 +448,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         **by_ending(text.to_dict()),
         **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
         **layer_kinds(text, TINY_SIZES["num_hidden_layers"]),
+        **open_head_dim(text, tiny=True),
     }
     return {
         **others,
@@ -491,8 +492,19 @@ def _full(default: Any) -> dict[str, Any]:
     roles = {key: roles[key] if key in roles else next(free) for key in ROLE_KEYS}
     image_token = default.image_token_id if default.image_token_id is not None else next(free)
     return {
-        "vision_config": {"model_type": vision.model_type, **_architecture(vision), **_sizes(vision)},
-        "text_config": {"model_type": text.model_type, **_architecture(text), **_sizes(text), **roles},
+        "vision_config": {
+            "model_type": vision.model_type,
+            **_architecture(vision),
+            **_sizes(vision),
+            **dividing_heads(vision),
+        },
+        "text_config": {
+            "model_type": text.model_type,
+            **_architecture(text),
+            **_sizes(text),
+            **open_head_dim(text, tiny=False),
+            **roles,
+        },
         "image_token_id": image_token,
     }
 

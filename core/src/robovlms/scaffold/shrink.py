@@ -78,3 +78,23 @@ def layer_kinds(text: Any, layers: int) -> dict[str, Any]:
         return {}
     types = [kinds[0]] * max(0, layers - len(kinds)) + kinds
     return {"layer_types": types, "num_hidden_layers": len(types)}
+
+
+def open_head_dim(sub: Any, tiny: bool) -> dict[str, Any]:
+    """``head_dim`` where a config leaves it None yet its attention reads it as a number (HunYuan-VL): the
+    width over the heads, which is what the other configs default it to (16 in a tiny preset)."""
+    if "head_dim" not in sub.to_dict() or sub.head_dim is not None:
+        return {}
+    return {"head_dim": 16 if tiny else sub.hidden_size // sub.num_attention_heads}
+
+
+def dividing_heads(sub: Any) -> dict[str, Any]:
+    """For a full preset: the head count nearest to the default one that divides the width, where transformers'
+    defaults pair a width with a head count that does not divide it (Aya Vision's SigLIP: 1152 wide, 14 heads),
+    so no model of those defaults can be built. Of two as near, the larger count (SigLIP-so400m's 16 heads)."""
+    width, heads = getattr(sub, "hidden_size", None), getattr(sub, "num_attention_heads", None)
+    if not (isinstance(width, int) and isinstance(heads, int) and heads > 0) or width % heads == 0:
+        return {}
+    if getattr(sub, "head_dim", None):  # an explicit head width: heads need not divide the model's width
+        return {}
+    return {"num_attention_heads": min(range(1, width + 1), key=lambda n: (width % n != 0, abs(n - heads), -n))}
