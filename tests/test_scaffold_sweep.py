@@ -39,7 +39,7 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     assert outcomes["GotOcr2ForConditionalGeneration"].status == "pass", outcomes["GotOcr2ForConditionalGeneration"]
     # proteins, not images: outside the denominator, with why
     assert outcomes["EvollaForProteinText2Text"].status == "not buildable here"
-    assert "no pixel_values" in outcomes["EvollaForProteinText2Text"].reason
+    assert "reads no images" in outcomes["EvollaForProteinText2Text"].reason
     text = (tmp_path / "report.md").read_text()
     assert "2 of 5 classes get a plugin whose generated tests pass unedited" in text
     assert "1 of them cannot be built on this machine at all" in text and "of the 4 that can, 2 pass (50%)" in text

@@ -1,18 +1,21 @@
 """Whether a class of the mapping can be built on this machine at all, whatever the generator does.
 
 The sweep's target is a share of the classes a CPU can build at tiny size, so its denominator leaves
-out only what no generator could change here: a class whose inputs are not images (Evolla reads
-proteins), or one whose parts need a library that does not import on this machine (transformers'
-TimmWrapperModel needs timm, and timm torchvision). Everything else the generator refuses stays a
-refusal with its reason.
+out only what no generator could change here: a class whose encoders are all for other inputs than
+images (Evolla reads proteins; a text-only class, with no encoder at all, stays a refusal), or one
+whose parts need a library that does not import on this machine (transformers' TimmWrapperModel
+needs timm, and timm torchvision). Everything else the generator refuses stays a refusal with its
+reason.
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from robovlms.errors import first_line
+
+#: words in the name of a sub-config that encodes images (``vision_config``, ``vq_config``, ``image_config``)
+VISUAL = ("vision", "image", "vq", "visual")
 
 
 def not_buildable_here(cls: type[Any]) -> str | None:
@@ -20,9 +23,12 @@ def not_buildable_here(cls: type[Any]) -> str | None:
     import torch
     from transformers import AutoModel
 
-    if "pixel_values" not in inspect.signature(cls.forward).parameters:
-        subs = ", ".join(sorted(getattr(cls.config_class, "sub_configs", {}) or {})) or "none"
-        return f"{cls.__name__}'s forward takes no pixel_values: its inputs are not images (sub-configs: {subs})"
+    encoders = set(getattr(cls.config_class, "sub_configs", {}) or {}) - {"text_config"}
+    if encoders and not any(word in key for key in encoders for word in VISUAL):
+        return (
+            f"{cls.__name__} reads no images: its encoders are for other inputs ({', '.join(sorted(encoders))}) "
+            "and it has no vision config"
+        )
     try:
         default = cls.config_class()
     except Exception:  # the generator reports a config that cannot be built with its defaults

@@ -192,7 +192,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         )
     subs = set(getattr(config_class, "sub_configs", {}) or {})
     if "vision_config" not in subs:
-        raise NotThePattern(_no_vision(name, default, subs))
+        raise NotThePattern(_no_vision(cls, name, default, subs))
     if "text_config" not in subs:
         raise NotThePattern(f"{name} has a vision_config but no text_config: the language model is not a sub-model")
     # some configs leave the id to the checkpoint (None); the presets then choose one
@@ -220,11 +220,7 @@ def _pattern(cls: type[Any]) -> HFClass:
             "from each image's grid (prompt with the image known, plugin API 1.2)"
         )
     if not {"image_size", "patch_size"} <= set(sizes):
-        found = ", ".join(sorted(sizes)) or "no size at all"
-        raise NotThePattern(
-            f"{name}.vision_config ({type(vision).__name__}) has no image_size and patch_size (it has {found}): "
-            "robovlms cannot set the preset's resolution; write preset_config by hand"
-        )
+        raise NotThePattern(_unsized(name, vision, sizes))
     processor, args = _processor(default.model_type)
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
@@ -274,10 +270,16 @@ def _inner_class(cls: type[Any]) -> type | None:
     return getattr(sys.modules[cls.__module__], f"{cls.__name__.split('For')[0]}Model", None)
 
 
-def _no_vision(name: str, default: Any, subs: set[str]) -> str:
+def _no_vision(cls: type[Any], name: str, default: Any, subs: set[str]) -> str:
     if "vq_config" in subs or hasattr(default, "vq_config"):
         return f"{name} has a vq_config and no vision_config: images become discrete VQ codes, not encoder features"
     if not subs or subs == {"text_config"}:
+        forward = inspect.signature(cls.forward).parameters
+        if not any(word in p for p in forward for word in ("pixel", "image", "patch")):
+            return (
+                f"{cls.__name__} takes no image input at all (its forward has no pixel, image or patch argument) "
+                f"and {name} no vision_config: it is a language model; wrap the VLM class that feeds it images"
+            )
         return (
             f"{name} has no vision_config: the image reaches the language model without a vision encoder of its "
             "own (e.g. patches projected linearly); write vision_tower and model_encode_images"
@@ -300,6 +302,30 @@ def _no_placeholder(cls: type[Any], default: Any) -> str:
             "in front of the text instead of placeholders; write prompt and embed_prompt for that prefix"
         )
     return f"{name} has no image_token_id: robovlms cannot tell where image tokens go in the prompt"
+
+
+def _unsized(name: str, vision: Any, sizes: dict[str, Any]) -> str:
+    """Why a vision config without ``image_size`` and ``patch_size`` cannot be given a resolution."""
+    kind = type(vision).__name__
+    values = vision.to_dict()
+    if "codebook_size" in values or "num_embeddings" in values:
+        return (
+            f"{name}.vision_config ({kind}) is a VQ image tokenizer (codebook_size {values.get('codebook_size')}): "
+            "images become discrete codes in the text vocabulary, not encoder features at placeholders; write "
+            "model_encode_images, prompt and preset_config for those codes"
+        )
+    nested = sorted(key for key, value in values.items() if isinstance(value, dict) and "model_type" in value)
+    if nested:
+        return (
+            f"{name}.vision_config ({kind}) chains encoders of their own ({', '.join(nested)}), each with its own "
+            "resolution, and no image_size or patch_size of its own: write preset_config (the chained encoders "
+            "at one resolution), preset_image_processor and model_encode_images by hand"
+        )
+    found = ", ".join(sorted(sizes)) or "no size at all"
+    return (
+        f"{name}.vision_config ({kind}) has no image_size and patch_size (it has {found}): "
+        "robovlms cannot set the preset's resolution; write preset_config by hand"
+    )
 
 
 def _image_inputs(cls: type[Any]) -> dict[str, str]:
