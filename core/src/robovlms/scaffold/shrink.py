@@ -98,3 +98,11 @@ def dividing_heads(sub: Any) -> dict[str, Any]:
     if getattr(sub, "head_dim", None):  # an explicit head width: heads need not divide the model's width
         return {}
     return {"num_attention_heads": min(range(1, width + 1), key=lambda n: (width % n != 0, abs(n - heads), -n))}
+
+
+def head_grouping(sub: Any, heads: int) -> dict[str, Any]:
+    """As many key/value heads as query heads where the checkpoint has as many (no grouped-query attention):
+    multi-head latent attention (Mistral Large 4, DeepSeek-V3) expands keys and values to every head, so a
+    tiny preset with fewer would not build them."""
+    kv = getattr(sub, "num_key_value_heads", None)
+    return {"num_key_value_heads": heads} if kv is not None and kv == getattr(sub, "num_attention_heads", None) else {}
