@@ -46,3 +46,21 @@ def not_buildable_here(cls: type[Any]) -> str | None:
         except Exception:  # not a missing library: the generator's reason stands
             continue
     return None
+
+
+def defaults_fail(cls: type[Any]) -> str | None:
+    """Why transformers' own defaults for ``cls``'s config build no model (None when they do): then no preset
+    derived from them can be trusted, and the checkpoint's config.json must supply what they leave out."""
+    import torch
+
+    name = cls.config_class.__name__
+    try:
+        with torch.device("meta"):
+            cls(cls.config_class())
+    except Exception as exc:
+        return (
+            f"transformers' own defaults for {name} build no {cls.__name__} ({first_line(exc, with_type=True)}): "
+            f"{name} leaves settings its architecture needs to the checkpoint; write preset_config from the "
+            "checkpoint's config.json"
+        )
+    return None
