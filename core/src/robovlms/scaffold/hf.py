@@ -465,7 +465,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         vision_sizes["deepstack_visual_indexes"] = [layers - 1]
     # the parts between the towers that have configs of their own (a perceiver, a Q-Former) shrink too
     others = {
-        key: {**_settings(part), **by_ending(part.to_dict()), **_shrunk(_sizes(part), TINY_SIZES)}
+        key: {**_settings(part), **by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES)}
         for key in getattr(type(default), "sub_configs", {}) or {}
         if key not in ("vision_config", "text_config") and hasattr(part := getattr(default, key, None), "to_dict")
     }
