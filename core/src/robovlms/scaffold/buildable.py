@@ -10,12 +10,13 @@ reason.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from robovlms.errors import first_line
 
-#: words in the name of a sub-config that encodes images (``vision_config``, ``vq_config``, ``image_config``)
-VISUAL = ("vision", "image", "vq", "visual")
+#: words in the name of a sub-config or forward argument for images (``vision_config``, ``pixel_values``, ...)
+VISUAL = ("vision", "image", "vq", "visual", "pixel", "patch")
 
 
 def not_buildable_here(cls: type[Any]) -> str | None:
@@ -24,10 +25,12 @@ def not_buildable_here(cls: type[Any]) -> str | None:
     from transformers import AutoModel
 
     encoders = set(getattr(cls.config_class, "sub_configs", {}) or {}) - {"text_config"}
-    if encoders and not any(word in key for key in encoders for word in VISUAL):
+    inputs = inspect.signature(cls.forward).parameters
+    visual = [key for key in (*encoders, *inputs) if any(word in key for word in VISUAL)]
+    if encoders and not visual:
         return (
             f"{cls.__name__} reads no images: its encoders are for other inputs ({', '.join(sorted(encoders))}) "
-            "and it has no vision config"
+            "and neither a vision config nor an image input"
         )
     try:
         default = cls.config_class()
