@@ -24,7 +24,14 @@ from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.processors import sibling, torchvision_stand_in
-from robovlms.scaffold.shrink import by_ending, dividing_heads, head_grouping, layer_kinds, open_head_dim
+from robovlms.scaffold.shrink import (
+    by_ending,
+    dividing_heads,
+    head_grouping,
+    layer_kinds,
+    open_head_dim,
+    open_window,
+)
 
 #: sizes a tiny preset gives every sub-config, under each name transformers uses for them
 TINY_SIZES = {
@@ -476,6 +483,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         **layer_kinds(text, TINY_SIZES["num_hidden_layers"]),
         **open_head_dim(text, tiny=True),
         **head_grouping(text, TINY_SIZES["num_attention_heads"]),
+        **open_window(text),
     }
     return {
         **others,

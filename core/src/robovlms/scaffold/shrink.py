@@ -106,3 +106,10 @@ def head_grouping(sub: Any, heads: int) -> dict[str, Any]:
     tiny preset with fewer would not build them."""
     kv = getattr(sub, "num_key_value_heads", None)
     return {"num_key_value_heads": heads} if kv is not None and kv == getattr(sub, "num_attention_heads", None) else {}
+
+
+def open_window(sub: Any) -> dict[str, Any]:
+    """A tiny ``sliding_window`` where a config leaves it None (Step 3.7): some language models build their
+    sliding-window mask whatever their layers are, and fail without one. 16 positions, so that a sliding
+    layer, where there is one, slides within a test prompt; full-attention layers never read it."""
+    return {"sliding_window": 16} if "sliding_window" in sub.to_dict() and sub.sliding_window is None else {}
