@@ -14,7 +14,7 @@ from robovlms.model.images import ImageProcessor
 from robovlms.scaffold.buildable import defaults_fail, not_buildable_here
 from robovlms.scaffold.hf import facts
 from robovlms.scaffold.processors import sibling, torchvision_stand_in
-from robovlms.scaffold.shrink import by_ending, dividing_heads, head_grouping, layer_kinds, open_head_dim
+from robovlms.scaffold.shrink import by_ending, dividing_heads, head_grouping, layer_kinds, open_head_dim, open_window
 
 
 def test_sizes_beyond_the_usual_names_shrink_and_never_grow() -> None:
@@ -48,6 +48,8 @@ def test_heads_follow_the_checkpoints_rules() -> None:
     assert open_head_dim(transformers.HunYuanVLConfig().text_config, tiny=False) == {"head_dim": 128}
     # multi-head latent attention: as many key/value heads as query heads
     assert head_grouping(transformers.MistralLarge4Config().text_config, 4) == {"num_key_value_heads": 4}
+    # Step 3.7's language model builds a sliding-window mask whatever its layers are
+    assert open_window(transformers.Step3p7Config().text_config) == {"sliding_window": 16}
 
 
 def test_a_model_type_without_a_processor_takes_its_siblings() -> None:
