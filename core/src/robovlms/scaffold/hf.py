@@ -358,6 +358,13 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
             "and forward_text told where image tokens are; robovlms.model.mrope.MRoPEBackbone for Qwen-VL's kin)"
         )
     unknown = [name for name in required if name not in IMAGE_INPUTS]
+    if "high_res_pixel_values" in unknown:
+        raise NotThePattern(
+            "get_image_features also needs high_res_pixel_values: the same frame again for a second encoder "
+            "(high_res_vision_config) at its own size (high_res_size) and normalisation, which the processor "
+            "resizes from the raw frame, while robovlms's image_processor hands the VLM one copy; write "
+            "model_encode_images and reference_inputs with both copies"
+        )
     if unknown:
         raise NotThePattern(
             f"get_image_features also needs {', '.join(unknown)}, which robovlms cannot derive from the pixels; "
