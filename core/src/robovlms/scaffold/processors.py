@@ -95,5 +95,12 @@ def torchvision_stand_in(model_type: str) -> tuple[str, str] | None:
         return None
     mean, std = ([float(v) for v in rules[key]] for key in ("image_mean", "image_std"))
     resample = int(rules["resample"])
-    args = f'size={{"height": size, "width": size}}, image_mean={mean}, image_std={std}, resample={resample}'
-    return FIXED_SIZE_PIL, args
+    # one argument a line, with the reason first: the call is rendered into the preset's module
+    arguments = [
+        'size={"height": size, "width": size}',
+        f"image_mean={mean}",
+        f"image_std={std}",
+        f"resample={resample}",
+    ]
+    lines = [f"# {names['torchvision']}'s rule (it needs torchvision)", *(f"{a}," for a in arguments)]
+    return FIXED_SIZE_PIL, "".join(f"\n        {line}" for line in lines) + "\n    "
