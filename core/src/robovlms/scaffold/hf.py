@@ -411,7 +411,8 @@ def _processor_name(model_type: str) -> str:
         others = ", ".join(str(n) for n in names.values() if n)
         raise NotThePattern(
             f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant, and robovlms "
-            "cannot read its size, mean, std and resampling from its class; write preset_image_processor"
+            "carries no fixed size, mean, std and resampling of it into a PIL processor here; write "
+            "preset_image_processor"
         )
     return str(name)
 
