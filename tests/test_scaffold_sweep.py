@@ -1,8 +1,9 @@
-"""The generator's sweep over transformers' image-text-to-text mapping, on three of its classes.
+"""The generator's sweep over transformers' image-text-to-text mapping, on five of its classes.
 
-``nox -s scaffold_sweep`` runs it over the whole mapping; here one class whose generated plugin is
-installed and passes its own tests (Qwen2-VL, a grid per image), and two the generator refuses with
-the reason a person needs.
+``nox -s scaffold_sweep`` runs it over the whole mapping; here two classes whose generated plugins are
+installed and pass their own tests (Qwen2-VL, a grid per image; GOT-OCR2, tiny only once sizes beyond
+the usual names shrink), two the generator refuses with the reason a person needs, and one no generator
+could build here (Evolla reads proteins).
 """
 
 from __future__ import annotations
@@ -12,7 +13,13 @@ from pathlib import Path
 
 from robovlms.scaffold.sweep import mapping_classes, sweep
 
-CLASSES = ["Qwen2VLForConditionalGeneration", "Kosmos2ForConditionalGeneration", "Florence2ForConditionalGeneration"]
+CLASSES = [
+    "Qwen2VLForConditionalGeneration",
+    "Kosmos2ForConditionalGeneration",
+    "Florence2ForConditionalGeneration",
+    "GotOcr2ForConditionalGeneration",
+    "EvollaForProteinText2Text",
+]
 
 
 def test_the_mapping_is_what_the_sweep_covers() -> None:
@@ -27,6 +34,14 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     assert outcomes["Kosmos2ForConditionalGeneration"].status == "refused"
     assert "image_embeds_position_mask" in outcomes["Kosmos2ForConditionalGeneration"].reason
     assert "encoder-decoder" in outcomes["Florence2ForConditionalGeneration"].reason
+    # sizes no usual name covers (a convolutional neck) shrink, and a vision encoder whose own initializer range
+    # (1e-10) would silence the image gets a usual one: the tiny model sees the image
+    assert outcomes["GotOcr2ForConditionalGeneration"].status == "pass", outcomes["GotOcr2ForConditionalGeneration"]
+    # proteins, not images: outside the denominator, with why
+    assert outcomes["EvollaForProteinText2Text"].status == "not buildable here"
+    assert "reads no images" in outcomes["EvollaForProteinText2Text"].reason
     text = (tmp_path / "report.md").read_text()
-    assert "1 of 3 classes get a plugin whose generated tests pass unedited" in text
-    assert [o["status"] for o in json.loads((tmp_path / "report.json").read_text())] == ["pass", "refused", "refused"]
+    assert "2 of 5 classes get a plugin whose generated tests pass unedited" in text
+    assert "1 of them cannot be built on this machine at all" in text and "of the 4 that can, 2 pass (50%)" in text
+    statuses = [o["status"] for o in json.loads((tmp_path / "report.json").read_text())]
+    assert statuses == ["pass", "refused", "refused", "pass", "not buildable here"]

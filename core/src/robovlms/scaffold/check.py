@@ -27,6 +27,8 @@ FULL_PARAMETERS = 100_000_000
 FIDELITY_ATOL = 1e-4
 #: how a failure to build the tiny backbone begins (the generator then tries images per sample)
 TINY_FAILS = "building the tiny preset fails"
+#: how a failure to build the full preset begins (the generator then asks whether transformers' defaults build)
+FULL_FAILS = "building the full preset fails"
 
 
 @contextmanager
@@ -103,7 +105,9 @@ def run_backbone(backbone: type[Any]) -> bool:
     if resized.image_processor.size != RESIZED or _placeholders(resized) < _placeholders(robovlm):
         raise NotThePattern(f"vlm.image_size {RESIZED} does not give that resolution and at least as many tokens")
     with torch.device("meta"):  # shapes only: the full architecture needs no memory here
-        full = _step("building the full preset", lambda: backbone.model_class(backbone.preset_config("full", None)))
+        full = _step(
+            FULL_FAILS.removesuffix(" fails"), lambda: backbone.model_class(backbone.preset_config("full", None))
+        )
     if sum(p.numel() for p in full.parameters()) <= FULL_PARAMETERS:
         raise NotThePattern("the full preset (transformers' defaults) has fewer than 100M parameters")
     return bool(_placeholders(resized) > _placeholders(robovlm))

@@ -18,6 +18,7 @@ from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, ComponentKind
+from robovlms.scaffold.buildable import defaults_fail
 from robovlms.scaffold.hf import RESIZED, HFClass, NotThePattern, facts, resolve, towers
 from robovlms.scaffold.naming import PluginName, check_free, parse
 from robovlms.version import PLUGIN_API_VERSION, __version__
@@ -82,7 +83,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     Which towers the class has is read off a tiny model built from the rendered presets; then the
     whole plugin runs once. A failure at any step turns the facts into a reason for stubs.
     """
-    from robovlms.scaffold.check import TINY_FAILS, imported
+    from robovlms.scaffold.check import FULL_FAILS, TINY_FAILS, imported
 
     hf = facts(cls)
     if hf.reason is not None:
@@ -104,10 +105,12 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             except NotThePattern as second:
                 raise NotThePattern(f"{first}; with images per sample, {second}") from None
     except NotThePattern as exc:
-        return replace(hf, reason=str(exc), image_axis=False)
+        building = str(exc).startswith((TINY_FAILS, FULL_FAILS))
+        return replace(hf, reason=(building and defaults_fail(cls)) or str(exc), image_axis=False)
     except Exception as exc:  # the presets module itself, or the model on them
         failure = first_line(exc, with_type=True)
-        return replace(hf, reason=f"the tiny preset derived from {hf.config_class} fails: {failure}")
+        reason = defaults_fail(cls) or f"the tiny preset derived from {hf.config_class} fails: {failure}"
+        return replace(hf, reason=reason)
     return hf
 
 

@@ -23,6 +23,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
+from robovlms.scaffold.processors import sibling, torchvision_stand_in
+from robovlms.scaffold.shrink import (
+    by_ending,
+    dividing_heads,
+    head_grouping,
+    layer_kinds,
+    open_head_dim,
+    open_window,
+)
 
 #: sizes a tiny preset gives every sub-config, under each name transformers uses for them
 TINY_SIZES = {
@@ -190,7 +199,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         )
     subs = set(getattr(config_class, "sub_configs", {}) or {})
     if "vision_config" not in subs:
-        raise NotThePattern(_no_vision(name, default, subs))
+        raise NotThePattern(_no_vision(cls, name, default, subs))
     if "text_config" not in subs:
         raise NotThePattern(f"{name} has a vision_config but no text_config: the language model is not a sub-model")
     # some configs leave the id to the checkpoint (None); the presets then choose one
@@ -218,11 +227,7 @@ def _pattern(cls: type[Any]) -> HFClass:
             "from each image's grid (prompt with the image known, plugin API 1.2)"
         )
     if not {"image_size", "patch_size"} <= set(sizes):
-        found = ", ".join(sorted(sizes)) or "no size at all"
-        raise NotThePattern(
-            f"{name}.vision_config ({type(vision).__name__}) has no image_size and patch_size (it has {found}): "
-            "robovlms cannot set the preset's resolution; write preset_config by hand"
-        )
+        raise NotThePattern(_unsized(name, vision, sizes))
     processor, args = _processor(default.model_type)
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
@@ -272,10 +277,16 @@ def _inner_class(cls: type[Any]) -> type | None:
     return getattr(sys.modules[cls.__module__], f"{cls.__name__.split('For')[0]}Model", None)
 
 
-def _no_vision(name: str, default: Any, subs: set[str]) -> str:
+def _no_vision(cls: type[Any], name: str, default: Any, subs: set[str]) -> str:
     if "vq_config" in subs or hasattr(default, "vq_config"):
         return f"{name} has a vq_config and no vision_config: images become discrete VQ codes, not encoder features"
     if not subs or subs == {"text_config"}:
+        forward = inspect.signature(cls.forward).parameters
+        if not any(word in p for p in forward for word in ("pixel", "image", "patch")):
+            return (
+                f"{cls.__name__} takes no image input at all (its forward has no pixel, image or patch argument) "
+                f"and {name} no vision_config: it is a language model; wrap the VLM class that feeds it images"
+            )
         return (
             f"{name} has no vision_config: the image reaches the language model without a vision encoder of its "
             "own (e.g. patches projected linearly); write vision_tower and model_encode_images"
@@ -298,6 +309,30 @@ def _no_placeholder(cls: type[Any], default: Any) -> str:
             "in front of the text instead of placeholders; write prompt and embed_prompt for that prefix"
         )
     return f"{name} has no image_token_id: robovlms cannot tell where image tokens go in the prompt"
+
+
+def _unsized(name: str, vision: Any, sizes: dict[str, Any]) -> str:
+    """Why a vision config without ``image_size`` and ``patch_size`` cannot be given a resolution."""
+    kind = type(vision).__name__
+    values = vision.to_dict()
+    if "codebook_size" in values or "num_embeddings" in values:
+        return (
+            f"{name}.vision_config ({kind}) is a VQ image tokenizer (codebook_size {values.get('codebook_size')}): "
+            "images become discrete codes in the text vocabulary, not encoder features at placeholders; write "
+            "model_encode_images, prompt and preset_config for those codes"
+        )
+    nested = sorted(key for key, value in values.items() if isinstance(value, dict) and "model_type" in value)
+    if nested:
+        return (
+            f"{name}.vision_config ({kind}) chains encoders of their own ({', '.join(nested)}), each with its own "
+            "resolution, and no image_size or patch_size of its own: write preset_config (the chained encoders "
+            "at one resolution), preset_image_processor and model_encode_images by hand"
+        )
+    found = ", ".join(sorted(sizes)) or "no size at all"
+    return (
+        f"{name}.vision_config ({kind}) has no image_size and patch_size (it has {found}): "
+        "robovlms cannot set the preset's resolution; write preset_config by hand"
+    )
 
 
 def _image_inputs(cls: type[Any]) -> dict[str, str]:
@@ -323,6 +358,13 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
             "and forward_text told where image tokens are; robovlms.model.mrope.MRoPEBackbone for Qwen-VL's kin)"
         )
     unknown = [name for name in required if name not in IMAGE_INPUTS]
+    if "high_res_pixel_values" in unknown:
+        raise NotThePattern(
+            "get_image_features also needs high_res_pixel_values: the same frame again for a second encoder "
+            "(high_res_vision_config) at its own size (high_res_size) and normalisation, which the processor "
+            "resizes from the raw frame, while robovlms's image_processor hands the VLM one copy; write "
+            "model_encode_images and reference_inputs with both copies"
+        )
     if unknown:
         raise NotThePattern(
             f"get_image_features also needs {', '.join(unknown)}, which robovlms cannot derive from the pixels; "
@@ -335,6 +377,9 @@ def _processor(model_type: str) -> tuple[str, str]:
     """The PIL image processor and its ``size`` argument at the preset's resolution."""
     import transformers
 
+    stand_in = torchvision_stand_in(model_type)
+    if stand_in is not None:
+        return stand_in
     name = _processor_name(model_type)
     try:
         size = dict(getattr(transformers, name)().size or {})
@@ -357,13 +402,17 @@ def _processor_name(model_type: str) -> str:
 
     names = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
     if not isinstance(names, dict) or not names:
-        raise NotThePattern(f"transformers maps no image processor to model type {model_type!r}")
+        found = sibling(model_type)
+        if found is None:
+            raise NotThePattern(f"transformers maps no image processor to model type {model_type!r}")
+        names = found[1]
     name = names.get("pil")
     if not name:
         others = ", ".join(str(n) for n in names.values() if n)
         raise NotThePattern(
-            f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant; "
-            "install torchvision, or write preset_image_processor"
+            f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant, and robovlms "
+            "carries no fixed size, mean, std and resampling of it into a PIL processor here; write "
+            "preset_image_processor"
         )
     return str(name)
 
@@ -419,6 +468,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         for key, value in default.to_dict().items()
         if (key in TINY_SIZES or key.endswith("intermediate_size")) and isinstance(value, int)
     }
+    top = {**by_ending(default.to_dict()), **top}
     # a vision vocabulary (Ovis's visual tokens) shrinks as the text one does
     vision_sizes = _shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE, "vocab_size": TINY_VOCAB})
     for key in LAYER_KEYS:
@@ -430,14 +480,27 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         vision_sizes["deepstack_visual_indexes"] = [layers - 1]
     # the parts between the towers that have configs of their own (a perceiver, a Q-Former) shrink too
     others = {
-        key: {**_settings(part), **_shrunk(_sizes(part), TINY_SIZES)}
+        key: {**_settings(part), **by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES)}
         for key in getattr(type(default), "sub_configs", {}) or {}
         if key not in ("vision_config", "text_config") and hasattr(part := getattr(default, key, None), "to_dict")
     }
-    text_settings = {**_architecture(text), **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB})}
+    text_settings = {
+        **_architecture(text),
+        **by_ending(text.to_dict()),
+        **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
+        **layer_kinds(text, TINY_SIZES["num_hidden_layers"]),
+        **open_head_dim(text, tiny=True),
+        **head_grouping(text, TINY_SIZES["num_attention_heads"]),
+        **open_window(text),
+    }
     return {
         **others,
-        "vision_config": {"model_type": vision.model_type, **_architecture(vision), **vision_sizes},
+        "vision_config": {
+            "model_type": vision.model_type,
+            **_architecture(vision),
+            **by_ending(vision.to_dict()),
+            **vision_sizes,
+        },
         "text_config": {"model_type": text.model_type, **text_settings, **_tiny_rope(text, mrope), **TINY_ROLES},
         **top,
         "image_token_id": TINY_IMAGE_TOKEN,
@@ -472,8 +535,19 @@ def _full(default: Any) -> dict[str, Any]:
     roles = {key: roles[key] if key in roles else next(free) for key in ROLE_KEYS}
     image_token = default.image_token_id if default.image_token_id is not None else next(free)
     return {
-        "vision_config": {"model_type": vision.model_type, **_architecture(vision), **_sizes(vision)},
-        "text_config": {"model_type": text.model_type, **_architecture(text), **_sizes(text), **roles},
+        "vision_config": {
+            "model_type": vision.model_type,
+            **_architecture(vision),
+            **_sizes(vision),
+            **dividing_heads(vision),
+        },
+        "text_config": {
+            "model_type": text.model_type,
+            **_architecture(text),
+            **_sizes(text),
+            **open_head_dim(text, tiny=False),
+            **roles,
+        },
         "image_token_id": image_token,
     }
 

@@ -7,7 +7,8 @@ a sweep over the whole mapping costs one import of torch and transformers, not o
 
 ``python -m robovlms.scaffold.sweep OUT [CLASS ...]`` (``nox -s scaffold_sweep``) writes
 ``OUT/report.md`` and ``OUT/report.json``: per class ``pass``, ``fail`` (with the first failing
-test) or ``refused`` (with the generator's reason), and the pass count.
+test), ``refused`` (with the generator's reason) or ``not buildable here`` (with why), the pass count,
+and the share of the classes this machine can build.
 """
 
 from __future__ import annotations
@@ -25,13 +26,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from robovlms.errors import RoboVLMsError
+from robovlms.scaffold.buildable import not_buildable_here
 from robovlms.scaffold.generate import new_plugin
+from robovlms.scaffold.hf import resolve
+
+#: the status of a class no generator could cover on this machine; the target's denominator leaves it out
+UNBUILDABLE = "not buildable here"
 
 
 @dataclass
 class Outcome:
     hf_class: str
-    #: ``pass``, ``fail`` or ``refused``
+    #: ``pass``, ``fail``, ``refused`` or ``not buildable here`` (see :mod:`robovlms.scaffold.buildable`)
     status: str
     reason: str = ""
     component: str = ""
@@ -61,7 +67,9 @@ def generate(classes: Sequence[str], out: Path) -> list[Outcome]:
             continue
         assert generated.hf is not None
         if generated.hf.reason is not None:
-            outcomes.append(Outcome(hf_class, "refused", generated.hf.reason))
+            unbuildable = not_buildable_here(resolve(hf_class))
+            status = "refused" if unbuildable is None else UNBUILDABLE
+            outcomes.append(Outcome(hf_class, status, unbuildable or generated.hf.reason))
         else:
             outcomes.append(Outcome(hf_class, "fail", "its tests did not run", generated.plugin.component))
     return outcomes
@@ -106,10 +114,15 @@ def run_tests(outcomes: list[Outcome], out: Path) -> None:
 
 def report(outcomes: list[Outcome], seconds: float) -> str:
     passed = sum(o.status == "pass" for o in outcomes)
+    buildable = sum(o.status != UNBUILDABLE for o in outcomes)
+    share = f"{100 * passed / buildable:.0f}%" if buildable else "none"
     lines = [
         "# robovlms new-plugin over transformers' image-text-to-text mapping",
         "",
         f"{passed} of {len(outcomes)} classes get a plugin whose generated tests pass unedited ({seconds:.0f} s).",
+        f"{len(outcomes) - buildable} of them cannot be built on this machine at all ({UNBUILDABLE}: their inputs "
+        f"are not images, or a part needs a library that does not import here); of the {buildable} that can, "
+        f"{passed} pass ({share}).",
         "",
         "| class | result | reason |",
         "|---|---|---|",

@@ -1,0 +1,106 @@
+"""The image processor a generated preset uses where transformers maps none usable to the model type.
+
+Two cases are common. A model type that transformers built from a sibling (``glm_ocr`` and ``glm4v_moe``
+from ``glm4v``) often has no image processor of its own: it shares the sibling's multimodal processor,
+or its modular source derives its configuration from the sibling's; the sibling's PIL processor is the
+one its checkpoints are preprocessed with. A processor that exists only for torchvision (which robovlms
+does not need) still states its rules as class attributes: the size, mean, std and resampling are read
+from its source without importing it, and a PIL processor of the same fixed-size rule carries them.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import re
+from pathlib import Path
+from typing import Any
+
+#: the class attributes of a transformers image processor that state its fixed-size rule
+RULES = ("size", "image_mean", "image_std", "resample")
+#: the PIL processor that carries a torchvision-only processor's fixed-size rule: resize, rescale, normalize
+FIXED_SIZE_PIL = "SiglipImageProcessorPil"
+
+
+def sibling(model_type: str) -> tuple[str, dict[str, str]] | None:
+    """The sibling model type whose image processors ``model_type``'s checkpoints use, and those processors."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES as PROCESSORS
+
+    shared = PROCESSORS.get(model_type)
+    candidates = [other for other, name in PROCESSORS.items() if shared and name == shared and other != model_type]
+    candidates += _modular_parents(model_type)
+    for other in candidates:
+        names = IMAGES.get(other)
+        if isinstance(names, dict) and names.get("pil"):
+            return other, names
+    return None
+
+
+def _modular_parents(model_type: str) -> list[str]:
+    """Model types whose configuration ``model_type``'s modular source imports (what transformers derived it from)."""
+    spec = importlib.util.find_spec(f"transformers.models.{model_type}")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    source = Path(folders[0], f"modular_{model_type}.py") if folders else None
+    if source is None or not source.is_file():
+        return []
+    text = source.read_text(encoding="utf-8")
+    return list(dict.fromkeys(re.findall(r"^from \.\.(\w+)\.configuration_\w+ import", text, flags=re.MULTILINE)))
+
+
+def fixed_size_rules(model_type: str, name: str) -> dict[str, Any] | None:
+    """``size``, ``image_mean``, ``image_std`` and ``resample`` of the processor class ``name``, read from its
+    source (its module imports torchvision); None where one is missing or not a plain value."""
+    import transformers.image_utils as image_utils
+
+    spec = importlib.util.find_spec(f"transformers.models.{model_type}")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    found: dict[str, Any] = {}
+    for path in sorted(Path(folders[0]).glob("image_processing_*.py")) if folders else []:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                for item in node.body:
+                    target = item.targets[0] if isinstance(item, ast.Assign) else getattr(item, "target", None)
+                    value = getattr(item, "value", None)
+                    if isinstance(target, ast.Name) and target.id in RULES and value is not None:
+                        try:
+                            found[target.id] = _value(value, image_utils)
+                        except (ValueError, AttributeError):
+                            return None
+    size = found.get("size")
+    if set(found) != set(RULES) or not (isinstance(size, dict) and {"height", "width"} <= set(size)):
+        return None
+    return found
+
+
+def _value(node: ast.expr, constants: Any) -> Any:
+    """A literal, or one of transformers' constants (``OPENAI_CLIP_MEAN``, ``PILImageResampling.BICUBIC``)."""
+    if isinstance(node, ast.Name):
+        return getattr(constants, node.id)
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+        return getattr(getattr(constants, node.value.id), node.attr)
+    return ast.literal_eval(node)
+
+
+def torchvision_stand_in(model_type: str) -> tuple[str, str] | None:
+    """A PIL processor and its arguments (Python source over ``size``) with the rules of ``model_type``'s
+    processor where that exists for torchvision only; None where it has a PIL variant or its rules cannot be read."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    names = IMAGES.get(model_type)
+    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
+        return None
+    rules = fixed_size_rules(model_type, str(names["torchvision"]))
+    if rules is None:
+        return None
+    mean, std = ([float(v) for v in rules[key]] for key in ("image_mean", "image_std"))
+    resample = int(rules["resample"])
+    # one argument a line, with the reason first: the call is rendered into the preset's module
+    arguments = [
+        'size={"height": size, "width": size}',
+        f"image_mean={mean}",
+        f"image_std={std}",
+        f"resample={resample}",
+    ]
+    lines = [f"# {names['torchvision']}'s rule (it needs torchvision)", *(f"{a}," for a in arguments)]
+    return FIXED_SIZE_PIL, "".join(f"\n        {line}" for line in lines) + "\n    "

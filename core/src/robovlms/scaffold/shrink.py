@@ -1,0 +1,115 @@
+"""Sizes of a tiny preset that no name in :data:`robovlms.scaffold.hf.TINY_SIZES` covers.
+
+Parts beyond a transformer's usual sizes (mixtures of experts, linear attention, a convolutional neck or
+VQ codebook, projectors sized on the top-level config) name their sizes in many ways, but by a few
+endings: ``moe_intermediate_size``, ``linear_value_head_dim``, ``projector_hidden_size``, ``base_channels``.
+Matching the endings shrinks them in every class that uses one, instead of a list of names per class.
+A size is only ever lowered: a count already below the tiny one (one expert per token, three colour
+channels) is what the architecture needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: a key's tiny value, by how its name ends; the first ending that matches wins
+TINY_BY_ENDING = (
+    ("experts_per_tok", 2),
+    # experts of a mixture, under each name transformers gives their count
+    ("num_experts", 4),
+    ("num_local_experts", 4),
+    ("n_routed_experts", 4),
+    # linear attention's heads (a value head per key head or more: value heads are a multiple of key heads)
+    ("num_key_heads", 2),
+    ("num_value_heads", 4),
+    ("head_dim", 16),
+    ("intermediate_size", 128),
+    ("hidden_size", 64),
+    ("embed_dim", 64),
+    # a convolutional neck or VQ encoder: GroupNorm's 32 groups need a multiple of 32
+    ("_channels", 32),
+    # a VQ codebook's entries
+    ("num_embeddings", 64),
+    # learned positions a vision encoder interpolates to the image's grid (Qwen3-VL's kin): a square, 8 x 8
+    ("num_position_embeddings", 64),
+    # low-rank factors (hyper-connections' mixing, compressed attention)
+    ("lowrank", 32),
+    ("_rank", 32),
+)
+#: the spread of random weights below which a tiny model's features vanish (GotOcr2's vision encoder sets
+#: 1e-10, for weights that are always loaded); such a part gets transformers' usual spread instead
+SIGNAL_INITIALIZER_RANGE = (1e-3, 0.02)
+#: per-level channel multipliers of a convolutional encoder: two levels of the base width keep its up- and
+#: downsampling
+LEVELS = ("channel_multiplier", "ch_mult")
+
+
+def by_ending(values: Mapping[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The entries of ``values`` (a config's top level, not its sub-configs) that a tiny preset lowers."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in skip:
+            continue
+        if key == "initializer_range" and isinstance(value, float) and value < SIGNAL_INITIALIZER_RANGE[0]:
+            out[key] = SIGNAL_INITIALIZER_RANGE[1]
+            continue
+        if key in LEVELS and isinstance(value, (list, tuple)) and len(value) > 2:
+            out[key] = [1, 1]
+            continue
+        if not isinstance(value, int) or isinstance(value, bool):
+            continue
+        tiny = next((size for ending, size in TINY_BY_ENDING if key.endswith(ending)), None)
+        if tiny is not None and value > tiny:
+            out[key] = tiny
+    return out
+
+
+def layer_kinds(text: Any, layers: int) -> dict[str, Any]:
+    """One layer of each kind a hybrid language model mixes (linear and full attention, sliding windows), in
+    the order the checkpoint first uses them, and at least ``layers`` layers.
+
+    Its config fills ``layer_types`` for the tiny layer count from the checkpoint's pattern (full attention
+    every fourth layer), which in two layers leaves only the first kind: a model of linear attention alone
+    forgets the image within a few tokens, and the tiny model would test a different architecture.
+    """
+    kinds = list(dict.fromkeys(getattr(text, "layer_types", None) or []))
+    if len(kinds) < 2 or not all(isinstance(kind, str) for kind in kinds):
+        return {}
+    types = [kinds[0]] * max(0, layers - len(kinds)) + kinds
+    return {"layer_types": types, "num_hidden_layers": len(types)}
+
+
+def open_head_dim(sub: Any, tiny: bool) -> dict[str, Any]:
+    """``head_dim`` where a config leaves it None yet its attention reads it as a number (HunYuan-VL): the
+    width over the heads, which is what the other configs default it to (16 in a tiny preset)."""
+    if "head_dim" not in sub.to_dict() or sub.head_dim is not None:
+        return {}
+    return {"head_dim": 16 if tiny else sub.hidden_size // sub.num_attention_heads}
+
+
+def dividing_heads(sub: Any) -> dict[str, Any]:
+    """For a full preset: the head count nearest to the default one that divides the width, where transformers'
+    defaults pair a width with a head count that does not divide it (Aya Vision's SigLIP: 1152 wide, 14 heads),
+    so no model of those defaults can be built. Of two as near, the larger count (SigLIP-so400m's 16 heads)."""
+    width, heads = getattr(sub, "hidden_size", None), getattr(sub, "num_attention_heads", None)
+    if not (isinstance(width, int) and isinstance(heads, int) and heads > 0) or width % heads == 0:
+        return {}
+    if getattr(sub, "head_dim", None):  # an explicit head width: heads need not divide the model's width
+        return {}
+    return {"num_attention_heads": min(range(1, width + 1), key=lambda n: (width % n != 0, abs(n - heads), -n))}
+
+
+def head_grouping(sub: Any, heads: int) -> dict[str, Any]:
+    """As many key/value heads as query heads where the checkpoint has as many (no grouped-query attention):
+    multi-head latent attention (Mistral Large 4, DeepSeek-V3) expands keys and values to every head, so a
+    tiny preset with fewer would not build them."""
+    kv = getattr(sub, "num_key_value_heads", None)
+    return {"num_key_value_heads": heads} if kv is not None and kv == getattr(sub, "num_attention_heads", None) else {}
+
+
+def open_window(sub: Any) -> dict[str, Any]:
+    """A tiny ``sliding_window`` where a config leaves it None (Step 3.7): some language models build their
+    sliding-window mask whatever their layers are, and fail without one. 16 positions, so that a sliding
+    layer, where there is one, slides within a test prompt; full-attention layers never read it."""
+    return {"sliding_window": 16} if "sliding_window" in sub.to_dict() and sub.sliding_window is None else {}

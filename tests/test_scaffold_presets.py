@@ -1,0 +1,83 @@
+"""How ``robovlms new-plugin`` derives presets and image processors from a transformers class, without building models.
+
+The sweep (``tests/test_scaffold_sweep.py``, ``nox -s scaffold_sweep``) shows that the generated plugins
+pass; these tests pin the rules behind it on real transformers configs, in milliseconds each.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import transformers
+
+from robovlms.model.images import ImageProcessor
+from robovlms.scaffold.buildable import defaults_fail, not_buildable_here
+from robovlms.scaffold.hf import facts
+from robovlms.scaffold.processors import sibling, torchvision_stand_in
+from robovlms.scaffold.shrink import by_ending, dividing_heads, head_grouping, layer_kinds, open_head_dim, open_window
+
+
+def test_sizes_beyond_the_usual_names_shrink_and_never_grow() -> None:
+    text = transformers.Qwen3_5MoeConfig().text_config.to_dict()
+    small = by_ending({**text, "num_experts_per_tok": 1, "num_channels": 3, "base_channels": 128})
+    assert small["num_experts"] == 4 and small["moe_intermediate_size"] == 128
+    assert small["linear_num_value_heads"] == 4 and small["linear_value_head_dim"] == 16
+    assert small["base_channels"] == 32  # GroupNorm's 32 groups
+    # one expert per token and three colour channels are what the architecture needs
+    assert "num_experts_per_tok" not in small and "num_channels" not in small
+    assert "max_position_embeddings" not in small  # a limit, not a size
+    vq = by_ending(transformers.JanusConfig().vq_config.to_dict())
+    assert vq["num_embeddings"] == 64 and vq["channel_multiplier"] == [1, 1]
+
+
+def test_a_near_zero_initializer_range_gets_a_usual_one() -> None:
+    vision = transformers.GotOcr2Config().vision_config
+    assert vision.initializer_range < 1e-3 and by_ending(vision.to_dict())["initializer_range"] == 0.02
+
+
+def test_a_hybrid_language_model_keeps_a_layer_of_each_kind() -> None:
+    text = transformers.Qwen3_5Config().text_config
+    assert layer_kinds(text, 2) == {"layer_types": ["linear_attention", "full_attention"], "num_hidden_layers": 2}
+    assert layer_kinds(transformers.LlavaConfig().text_config, 2) == {}
+
+
+def test_heads_follow_the_checkpoints_rules() -> None:
+    # Aya Vision's defaults pair SigLIP's 1152 width with 14 heads, which no model can be built from
+    assert dividing_heads(transformers.AyaVisionConfig().vision_config) == {"num_attention_heads": 16}
+    assert dividing_heads(transformers.LlavaConfig().vision_config) == {}
+    assert open_head_dim(transformers.HunYuanVLConfig().text_config, tiny=False) == {"head_dim": 128}
+    # multi-head latent attention: as many key/value heads as query heads
+    assert head_grouping(transformers.MistralLarge4Config().text_config, 4) == {"num_key_value_heads": 4}
+    # Step 3.7's language model builds a sliding-window mask whatever its layers are
+    assert open_window(transformers.Step3p7Config().text_config) == {"sliding_window": 16}
+
+
+def test_a_model_type_without_a_processor_takes_its_siblings() -> None:
+    assert sibling("glm_ocr") == ("glm4v", {"pil": "Glm4vImageProcessorPil", "torchvision": "Glm4vImageProcessor"})
+    assert facts(transformers.GlmOcrForConditionalGeneration).processor_class == "Glm4vImageProcessorPil"
+
+
+def test_a_torchvision_only_processors_rules_are_read_from_its_source() -> None:
+    name, args = torchvision_stand_in("cohere2_vision") or ("", "")
+    made = eval(f"transformers.{name}({args})", {"transformers": transformers, "size": 40})  # as the preset does
+    processor = ImageProcessor.from_transformers(made)
+    assert processor.size == 40 and processor.resample == "bicubic"
+    assert processor.mean == tuple(transformers.image_utils.OPENAI_CLIP_MEAN)
+    assert torchvision_stand_in("llava") is None  # it has a PIL processor
+
+
+def test_refusals_say_what_the_class_is() -> None:
+    assert "VQ image tokenizer" in (facts(transformers.Apertus1p5ForConditionalGeneration).reason or "")
+    assert "chains encoders" in (facts(transformers.DeepseekOcr2ForConditionalGeneration).reason or "")
+    assert "takes no image input at all" in (facts(transformers.Mistral4ForCausalLM).reason or "")
+    qwen4 = defaults_fail(transformers.Qwen4ExpForConditionalGeneration) or ""
+    assert "leaves settings its architecture needs" in qwen4
+    assert defaults_fail(transformers.LlavaForConditionalGeneration) is None
+
+
+def test_what_cannot_be_built_here_is_told_apart() -> None:
+    if importlib.util.find_spec("timm") is None:  # TimmWrapperModel's library (and through it torchvision)
+        assert "timm" in (not_buildable_here(transformers.FastVlmForConditionalGeneration) or "")
+    assert "reads no images" in (not_buildable_here(transformers.EvollaForProteinText2Text) or "")
+    # a text-only class with no encoder at all stays the generator's refusal
+    assert not_buildable_here(transformers.Mistral4ForCausalLM) is None
