@@ -34,7 +34,22 @@ def random_model(model_class: Any, hf_config: Any) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(PRESET_SEED)
         model = model_class(hf_config)
+        _draw_zero_matrices(model, hf_config)
     return model.eval()
+
+
+def _draw_zero_matrices(model: nn.Module, hf_config: Any) -> None:
+    """Weight matrices the architecture starts at zero, drawn at random like the others.
+
+    Some VLMs zero-initialise a projection that training fills (Gemma 3's image projection): at
+    random weights such a model never sees its images, which no checkpoint of it does. Biases and
+    gates (vectors, scalars) keep their init.
+    """
+    std = getattr(hf_config.get_text_config(), "initializer_range", None) or 0.02
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.ndim >= 2 and not parameter.any():
+                parameter.normal_(0.0, std)
 
 
 def class_for(model_classes: tuple[Any, ...], hf_config: Any) -> Any:

@@ -83,6 +83,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     whole plugin runs once. A failure at any step turns the facts into a reason for stubs.
     """
     from robovlms.scaffold.check import TINY_FAILS, imported
+    from robovlms.scaffold.token_types import token_types
 
     hf = facts(cls)
     if hf.reason is not None:
@@ -92,7 +93,8 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             presets = load(f"configuration_{plugin.component}")
             model = cls(presets.preset_config("tiny", None))
             text, vision = towers(model)
-        hf = replace(hf, text_tower=text, vision_tower=vision)
+            sense = token_types(model)
+        hf = replace(hf, text_tower=text, vision_tower=vision, token_types=sense)
         try:
             hf = _run(plugin, hf)
         except NotThePattern as first:
@@ -222,6 +224,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "config_class": hf.config_class,
         "processor_class": hf.processor_class,
         "processor_args": hf.processor_args,
+        **_base(hf),
         "overrides": _overrides(hf),
         "more_tokens": "few == many  # a resampler: as many image tokens at any resolution"
         if hf.fixed_tokens
@@ -239,6 +242,13 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
     }
 
 
+def _base(hf: HFClass) -> dict[str, str]:
+    """The core class the adapter subclasses: the one that covers how the class's images and attention work."""
+    if hf.token_types is not None:
+        return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
+    return {"base_module": "robovlms", "base": "BaseRoboVLM"}
+
+
 def _overrides(hf: HFClass) -> str:
     """The adapter's methods where the class departs from the core's defaults: tower names, image inputs."""
     parts = [
@@ -249,6 +259,8 @@ def _overrides(hf: HFClass) -> str:
         )
         if part != default
     ]
+    if hf.token_types is not None:
+        parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
     if hf.grid:  # MRoPEBackbone's image path
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:

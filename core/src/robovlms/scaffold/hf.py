@@ -126,6 +126,9 @@ class HFClass:
     grid: bool = False
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: the sense in which the VLM reads ``token_type_ids`` (prefix-LM or image blocks), measured on a tiny
+    #: model; the adapter is then a :class:`robovlms.model.token_types.TokenTypeBackbone`
+    token_types: str | None = None
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
