@@ -1,8 +1,9 @@
 """Which sense of ``token_type_ids`` a VLM reads, measured on a tiny model rather than guessed from names.
 
-See :mod:`robovlms.model.token_types` for the two senses. Run over the same embeddings, a model
-whose ids mark a prefix departs from its causal pass when all ids are 0 (all prefix); a model whose
-ids mark image blocks departs only when they are 1; a model that ignores them departs from neither.
+See :mod:`robovlms.model.token_types` for the two senses. What tells them apart is whether the
+first position sees the last one (a change there changes it): with all ids 0, it does in a prefix-LM
+(all prefix) and does not where ids mark images; with all ids 1, the other way round. A model that
+reads no such ids answers the same to both.
 """
 
 from __future__ import annotations
@@ -24,14 +25,20 @@ def token_types(model: Any) -> TokenTypes | None:
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         torch.manual_seed(0)
         embeds = torch.randn(1, 6, width)
+        changed = embeds.clone()
+        changed[:, -1] += 1.0
         mask = torch.ones(1, 6, dtype=torch.long)
 
-        def run(**ids: torch.Tensor) -> torch.Tensor:
-            return inner(inputs_embeds=embeds, attention_mask=mask, use_cache=False, **ids).last_hidden_state
+        def sees_ahead(ids: torch.Tensor) -> bool:
+            first = [
+                inner(inputs_embeds=e, attention_mask=mask, token_type_ids=ids, use_cache=False).last_hidden_state[:, 0]
+                for e in (embeds, changed)
+            ]
+            return not torch.allclose(*first)
 
-        causal = run()
-        if not torch.allclose(run(token_type_ids=torch.zeros_like(mask)), causal):
-            return "prefix"
-        if not torch.allclose(run(token_type_ids=torch.ones_like(mask)), causal):
-            return "image"
+        zeros, ones = sees_ahead(torch.zeros_like(mask)), sees_ahead(torch.ones_like(mask))
+    if zeros and not ones:
+        return "prefix"
+    if ones and not zeros:
+        return "image"
     return None
