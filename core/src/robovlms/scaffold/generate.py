@@ -246,6 +246,8 @@ def _base(hf: HFClass) -> dict[str, str]:
     """The core class the adapter subclasses: the one that covers how the class's images and attention work."""
     if hf.token_types is not None:
         return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
+    if hf.tiles:
+        return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -261,7 +263,7 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.grid:  # MRoPEBackbone's image path
+    if hf.grid or hf.tiles:  # MRoPEBackbone's or TiledBackbone's image path
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:
         pixels = "pixel_values.unsqueeze(1)  # one image per sample" if hf.image_axis else "pixel_values"

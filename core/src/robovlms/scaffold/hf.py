@@ -129,6 +129,9 @@ class HFClass:
     #: the sense in which the VLM reads ``token_type_ids`` (prefix-LM or image blocks), measured on a tiny
     #: model; the adapter is then a :class:`robovlms.model.token_types.TokenTypeBackbone`
     token_types: str | None = None
+    #: whether the VLM tiles each image at ``image_grid_pinpoints``: the adapter is then a
+    #: :class:`robovlms.model.tiles.TiledBackbone`
+    tiles: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -199,13 +202,8 @@ def _pattern(cls: type[Any]) -> HFClass:
     # some configs leave the id to the checkpoint (None); the presets then choose one
     if "image_token_id" not in default.to_dict() and not isinstance(getattr(default, "image_token_id", None), int):
         raise NotThePattern(_no_placeholder(cls, default))
-    if getattr(default, "image_grid_pinpoints", None):
-        raise NotThePattern(
-            f"{name} tiles each image (image_grid_pinpoints) and get_image_features takes image_sizes: the number "
-            "of image tokens follows each image's size and tiles, and its processor makes the tiles; write "
-            "preset_image_processor, model_encode_images and prompt for the tiling (prompt with the image known: "
-            "plugin API 1.2)"
-        )
+    # tiles at pinpoints (LLaVA-NeXT's kin): robovlms.model.tiles.TiledBackbone makes a square frame one tile
+    tiles = bool(getattr(default, "image_grid_pinpoints", None))
     for sub in ("vision_config", "text_config"):
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
@@ -231,7 +229,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
-    return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs)
+    return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs, tiles=tiles)
 
 
 def _grid(cls: type[Any], vision: Any) -> bool:
