@@ -38,17 +38,22 @@ def random_model(model_class: Any, hf_config: Any) -> nn.Module:
     return model.eval()
 
 
-def _draw_zero_matrices(model: nn.Module, hf_config: Any) -> None:
-    """Weight matrices the architecture starts at zero, drawn at random like the others.
+#: a weight matrix no larger than this everywhere passes nothing on
+NEGLIGIBLE = 1e-6
 
-    Some VLMs zero-initialise a projection that training fills (Gemma 3's image projection): at
-    random weights such a model never sees its images, which no checkpoint of it does. Biases and
-    gates (vectors, scalars) keep their init.
+
+def _draw_zero_matrices(model: nn.Module, hf_config: Any) -> None:
+    """Weight matrices the architecture starts at zero (or as good as), drawn at random like the others.
+
+    Some VLMs zero-initialise a projection that training fills (Gemma 3's image projection), or draw
+    a whole encoder at a standard deviation of 1e-10 (BLIP-2's vision model): at random weights such
+    a model never sees its images, which no checkpoint of it does. Biases and gates (vectors,
+    scalars) keep their init.
     """
     std = getattr(hf_config.get_text_config(), "initializer_range", None) or 0.02
     with torch.no_grad():
         for parameter in model.parameters():
-            if parameter.ndim >= 2 and not parameter.any():
+            if parameter.ndim >= 2 and parameter.abs().max() < NEGLIGIBLE:
                 parameter.normal_(0.0, std)
 
 

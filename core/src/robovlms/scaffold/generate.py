@@ -18,7 +18,7 @@ from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, ComponentKind
-from robovlms.scaffold.hf import RESIZED, HFClass, NotThePattern, facts, resolve, towers
+from robovlms.scaffold.hf import RESIZED, HFClass, NotThePattern, facts, qformer_layout, resolve, towers
 from robovlms.scaffold.naming import PluginName, check_free, parse
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
@@ -92,9 +92,11 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
         with imported(render(plugin, BACKBONE, hf), plugin.package) as load:
             presets = load(f"configuration_{plugin.component}")
             model = cls(presets.preset_config("tiny", None))
-            text, vision = towers(model)
-            sense = token_types(model)
-        hf = replace(hf, text_tower=text, vision_tower=vision, token_types=sense)
+            if qformer_layout(model):
+                hf = replace(hf, qformer=True)
+            else:
+                text, vision = towers(model)
+                hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
         try:
             hf = _run(plugin, hf)
         except NotThePattern as first:
@@ -248,6 +250,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
     if hf.tiles:
         return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
+    if hf.qformer:
+        return {"base_module": "robovlms.model.qformer", "base": "QFormerBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -263,6 +267,8 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
+    if hf.qformer:  # QFormerBackbone's towers and image path
+        return ""
     if hf.grid or hf.tiles:  # MRoPEBackbone's or TiledBackbone's image path
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:

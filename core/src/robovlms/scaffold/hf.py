@@ -132,6 +132,9 @@ class HFClass:
     #: whether the VLM tiles each image at ``image_grid_pinpoints``: the adapter is then a
     #: :class:`robovlms.model.tiles.TiledBackbone`
     tiles: bool = False
+    #: whether the parts sit at the model's top level around a Q-Former (BLIP-2): the adapter is then a
+    #: :class:`robovlms.model.qformer.QFormerBackbone`
+    qformer: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -199,8 +202,13 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(_no_vision(name, default, subs))
     if "text_config" not in subs:
         raise NotThePattern(f"{name} has a vision_config but no text_config: the language model is not a sub-model")
-    # some configs leave the id to the checkpoint (None); the presets then choose one
-    if "image_token_id" not in default.to_dict() and not isinstance(getattr(default, "image_token_id", None), int):
+    # some configs leave the id to the checkpoint (None), some keep it under another name; the presets choose one
+    aliased = "image_token_id" in (getattr(config_class, "attribute_map", None) or {})
+    if (
+        "image_token_id" not in default.to_dict()
+        and not aliased
+        and not isinstance(getattr(default, "image_token_id", None), int)
+    ):
         raise NotThePattern(_no_placeholder(cls, default))
     # tiles at pinpoints (LLaVA-NeXT's kin): robovlms.model.tiles.TiledBackbone makes a square frame one tile
     tiles = bool(getattr(default, "image_grid_pinpoints", None))
@@ -293,12 +301,22 @@ def _no_placeholder(cls: type[Any], default: Any) -> str:
             "(image_embeds_position_mask) marks their positions instead of a placeholder id; write image_slots "
             "and prompt for that mask (placeholders as a mask: plugin API 1.2)"
         )
+    if "qformer_input_ids" in forward:
+        return _reads_instruction(cls)
     if hasattr(default, "num_query_tokens"):
         return (
             f"{name} has no image_token_id: {cls.__name__} puts {default.num_query_tokens} Q-Former query tokens "
             "in front of the text instead of placeholders; write prompt and embed_prompt for that prefix"
         )
     return f"{name} has no image_token_id: robovlms cannot tell where image tokens go in the prompt"
+
+
+def _reads_instruction(cls: type[Any]) -> str:
+    return (
+        f"{cls.__name__}'s Q-Former reads the instruction too (qformer_input_ids, from a tokenizer of its own): "
+        "its image tokens depend on the prompt, while model_encode_images sees the pixels only; write embed_prompt "
+        "to encode the images with the instruction's Q-Former ids, and reference_inputs to pass them"
+    )
 
 
 def _image_inputs(cls: type[Any]) -> dict[str, str]:
@@ -323,6 +341,8 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
             "image's grid, so the prompt and the position ids must too (plugin API 1.2's prompt with the image known "
             "and forward_text told where image tokens are; robovlms.model.mrope.MRoPEBackbone for Qwen-VL's kin)"
         )
+    if "qformer_input_ids" in required:
+        raise NotThePattern(_reads_instruction(cls))
     unknown = [name for name in required if name not in IMAGE_INPUTS]
     if unknown:
         raise NotThePattern(
@@ -477,6 +497,15 @@ def _full(default: Any) -> dict[str, Any]:
         "text_config": {"model_type": text.model_type, **_architecture(text), **_sizes(text), **roles},
         "image_token_id": image_token,
     }
+
+
+#: BLIP-2's parts, at the model's top level
+QFORMER_LAYOUT = ("vision_model", "qformer", "language_model")
+
+
+def qformer_layout(model: Any) -> bool:
+    """Whether ``model`` keeps BLIP-2's parts at its top level, with no ``model.model``."""
+    return not hasattr(model, "model") and all(hasattr(model, part) for part in QFORMER_LAYOUT)
 
 
 def towers(model: Any) -> tuple[str, str]:
