@@ -94,7 +94,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             model = cls(presets.preset_config("tiny", None))
             if qformer_layout(model):
                 hf = replace(hf, qformer=True)
-            else:
+            elif not hf.masked:  # PositionMaskBackbone knows Kosmos-2's towers
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
         try:
@@ -252,6 +252,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
     if hf.qformer:
         return {"base_module": "robovlms.model.qformer", "base": "QFormerBackbone"}
+    if hf.masked:
+        return {"base_module": "robovlms.model.position_mask", "base": "PositionMaskBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -267,7 +269,7 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.qformer:  # QFormerBackbone's towers and image path
+    if hf.qformer or hf.masked:  # QFormerBackbone's or PositionMaskBackbone's towers and image path
         return ""
     if hf.grid or hf.tiles:  # MRoPEBackbone's or TiledBackbone's image path
         return "".join(parts)

@@ -135,6 +135,9 @@ class HFClass:
     #: whether the parts sit at the model's top level around a Q-Former (BLIP-2): the adapter is then a
     #: :class:`robovlms.model.qformer.QFormerBackbone`
     qformer: bool = False
+    #: whether image positions are a mask (``image_embeds_position_mask``, Kosmos-2): the adapter is then a
+    #: :class:`robovlms.model.position_mask.PositionMaskBackbone`
+    masked: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -204,9 +207,12 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(f"{name} has a vision_config but no text_config: the language model is not a sub-model")
     # some configs leave the id to the checkpoint (None), some keep it under another name; the presets choose one
     aliased = "image_token_id" in (getattr(config_class, "attribute_map", None) or {})
+    # Kosmos-2 marks its image positions with a mask (robovlms.model.position_mask.PositionMaskBackbone)
+    masked = "image_embeds_position_mask" in forward
     if (
         "image_token_id" not in default.to_dict()
         and not aliased
+        and not masked
         and not isinstance(getattr(default, "image_token_id", None), int)
     ):
         raise NotThePattern(_no_placeholder(cls, default))
@@ -237,7 +243,9 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
-    return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs, tiles=tiles)
+    return HFClass(
+        cls.__name__, name, processor, args, presets, image_inputs=image_inputs, tiles=tiles, masked=masked
+    )
 
 
 def _grid(cls: type[Any], vision: Any) -> bool:
@@ -295,12 +303,6 @@ def _no_vision(name: str, default: Any, subs: set[str]) -> str:
 def _no_placeholder(cls: type[Any], default: Any) -> str:
     name = type(default).__name__
     forward = inspect.signature(cls.forward).parameters
-    if "image_embeds_position_mask" in forward:
-        return (
-            f"{name} has no image_token_id, yet {cls.__name__} does put image tokens into the sequence: a mask "
-            "(image_embeds_position_mask) marks their positions instead of a placeholder id; write image_slots "
-            "and prompt for that mask (placeholders as a mask: plugin API 1.2)"
-        )
     if "qformer_input_ids" in forward:
         return _reads_instruction(cls)
     if hasattr(default, "num_query_tokens"):
@@ -340,6 +342,12 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
             f"get_image_features also needs {', '.join(dynamic)}{kin}: the number of image tokens follows each "
             "image's grid, so the prompt and the position ids must too (plugin API 1.2's prompt with the image known "
             "and forward_text told where image tokens are; robovlms.model.mrope.MRoPEBackbone for Qwen-VL's kin)"
+        )
+    if "flattened_patches" in required:
+        raise NotThePattern(
+            f"{cls.__name__} takes flattened_patches instead of pixel_values (Pix2Struct's patches at each image's "
+            "own resolution, each with its row and column number): write model_encode_images and reference_inputs "
+            "that flatten the frames as its processor does, and a prompt with as many placeholders as patches"
         )
     if "qformer_input_ids" in required:
         raise NotThePattern(_reads_instruction(cls))
@@ -481,7 +489,8 @@ def _full(default: Any) -> dict[str, Any]:
     """transformers' defaults spelled out; special ids the text config leaves open get free ids at the top."""
     vision, text = default.vision_config, default.text_config
     vocab = text.vocab_size
-    taken = {default.image_token_id} - {None}
+    image = getattr(default, "image_token_id", None)
+    taken = {image} - {None}
     roles: dict[str, int] = {}
     for key in ROLE_KEYS:
         value = getattr(text, key, None)
@@ -491,7 +500,7 @@ def _full(default: Any) -> dict[str, Any]:
             taken.add(value)
     free = (i for i in range(vocab - 1, -1, -1) if i not in taken)
     roles = {key: roles[key] if key in roles else next(free) for key in ROLE_KEYS}
-    image_token = default.image_token_id if default.image_token_id is not None else next(free)
+    image_token = image if image is not None else next(free)
     return {
         "vision_config": {"model_type": vision.model_type, **_architecture(vision), **_sizes(vision)},
         "text_config": {"model_type": text.model_type, **_architecture(text), **_sizes(text), **roles},
