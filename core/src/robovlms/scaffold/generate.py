@@ -18,7 +18,16 @@ from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, ComponentKind
-from robovlms.scaffold.hf import RESIZED, HFClass, NotThePattern, facts, qformer_layout, resolve, towers
+from robovlms.scaffold.hf import (
+    RESIZED,
+    HFClass,
+    NotThePattern,
+    defaults_fail,
+    facts,
+    qformer_layout,
+    resolve,
+    towers,
+)
 from robovlms.scaffold.naming import PluginName, check_free, parse
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
@@ -111,6 +120,9 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
         return replace(hf, reason=str(exc), image_axis=False)
     except Exception as exc:  # the presets module itself, or the model on them
         failure = first_line(exc, with_type=True)
+        own = defaults_fail(cls)
+        if own is not None:  # not the shrinking's fault: the class's own defaults build no model either
+            return replace(hf, reason=own)
         return replace(hf, reason=f"the tiny preset derived from {hf.config_class} fails: {failure}")
     return hf
 

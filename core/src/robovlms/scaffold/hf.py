@@ -204,7 +204,11 @@ def _pattern(cls: type[Any]) -> HFClass:
     if "vision_config" not in subs:
         raise NotThePattern(_no_vision(name, default, subs))
     if "text_config" not in subs:
-        raise NotThePattern(f"{name} has a vision_config but no text_config: the language model is not a sub-model")
+        raise NotThePattern(
+            f"{name} has a vision_config but no text_config: the language model's sizes sit at the config's top "
+            "level and it is no sub-model of its own; write preset_config for those sizes, text_tower, and "
+            "model_encode_images and prompt for how its forward joins the image to the text"
+        )
     # some configs leave the id to the checkpoint (None), some keep it under another name; the presets choose one
     aliased = "image_token_id" in (getattr(config_class, "attribute_map", None) or {})
     # Kosmos-2 marks its image positions with a mask (robovlms.model.position_mask.PositionMaskBackbone)
@@ -291,7 +295,11 @@ def _inner_class(cls: type[Any]) -> type | None:
 
 def _no_vision(name: str, default: Any, subs: set[str]) -> str:
     if "vq_config" in subs or hasattr(default, "vq_config"):
-        return f"{name} has a vq_config and no vision_config: images become discrete VQ codes, not encoder features"
+        return (
+            f"{name} has a vq_config and no vision_config: images become discrete VQ codes, which the word "
+            "embedding embeds, not encoder features; write preset_config (the VQ model's resolution and the map of "
+            "its codes into the text vocabulary) and a prompt with one placeholder per code"
+        )
     if not subs or subs == {"text_config"}:
         return (
             f"{name} has no vision_config: the image reaches the language model without a vision encoder of its "
@@ -506,6 +514,22 @@ def _full(default: Any) -> dict[str, Any]:
         "text_config": {"model_type": text.model_type, **_architecture(text), **_sizes(text), **roles},
         "image_token_id": image_token,
     }
+
+
+def defaults_fail(cls: type[Any]) -> str | None:
+    """Why ``cls`` builds no model from its config class's own defaults (on the meta device), or None if it does."""
+    import torch
+
+    name = cls.config_class.__name__
+    try:
+        with torch.device("meta"):
+            cls(cls.config_class())
+    except Exception as exc:
+        return (
+            f"{cls.__name__} does not build from {name}()'s own defaults either ({first_line(exc, with_type=True)}): "
+            "they leave parts of the architecture to the checkpoint; write preset_config with its config.json's values"
+        )
+    return None
 
 
 #: BLIP-2's parts, at the model's top level
