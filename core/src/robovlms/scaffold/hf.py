@@ -247,9 +247,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
-    return HFClass(
-        cls.__name__, name, processor, args, presets, image_inputs=image_inputs, tiles=tiles, masked=masked
-    )
+    return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs, tiles=tiles, masked=masked)
 
 
 def _grid(cls: type[Any], vision: Any) -> bool:

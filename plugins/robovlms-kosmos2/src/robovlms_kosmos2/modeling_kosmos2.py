@@ -10,6 +10,9 @@ over non-padding tokens, hidden states read on the way) is the core's
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import ClassVar
+
 import torch
 from transformers import Kosmos2ForConditionalGeneration
 
@@ -22,7 +25,7 @@ class RoboKosmos2(PositionMaskBackbone):
     name = "kosmos2"
     model_class = Kosmos2ForConditionalGeneration
     fusion = "tokens"
-    configuration = configuration_kosmos2
+    configuration: ClassVar[ModuleType] = configuration_kosmos2
 
     @property
     def image_token_id(self) -> range:

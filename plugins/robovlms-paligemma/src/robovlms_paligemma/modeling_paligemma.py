@@ -9,6 +9,9 @@ and ``model_encode_images``.
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import ClassVar
+
 from transformers import PaliGemmaForConditionalGeneration
 
 from robovlms.model.token_types import TokenTypeBackbone
@@ -19,7 +22,7 @@ class RoboPaliGemma(TokenTypeBackbone):
     name = "paligemma"
     model_class = PaliGemmaForConditionalGeneration
     fusion = "tokens"
-    configuration = presets
+    configuration: ClassVar[ModuleType] = presets
     #: a prefix-LM: token_type_ids 0 is the bidirectional prefix (the core derives them from prefix_mask)
     token_types = "prefix"
 
