@@ -137,6 +137,11 @@ def test_a_grid_class_is_written_on_the_cores_mrope_backbone(
         ("LlavaNextForConditionalGeneration", ["(TiledBackbone):"]),
         ("Blip2ForConditionalGeneration", ["(QFormerBackbone):"]),
         ("Kosmos2ForConditionalGeneration", ["(PositionMaskBackbone):"]),
+        # cross-attention to the vision encoder's states: no placeholders in the prompt
+        (
+            "BlipForConditionalGeneration",
+            ["(EncoderStatesBackbone):", "return f\"{self.tokenizer.bos_token or ''}{instruction}\""],
+        ),
     ],
 )
 def test_other_layouts_are_written_on_a_core_class(

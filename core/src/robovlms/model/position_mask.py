@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.capture import final_states
 
 
 class PositionMaskBackbone(BaseRoboVLM):
@@ -53,10 +54,5 @@ class PositionMaskBackbone(BaseRoboVLM):
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:
         """The VLM's own forward returns logits: its text decoder's final states are read on the way."""
-        seen: list[torch.Tensor] = []
-        hook = self.text_tower.register_forward_hook(lambda _m, _i, out: seen.append(out.last_hidden_state))
-        try:
-            self.model(**self.reference_inputs(pixel_values, input_ids, attention_mask))
-        finally:
-            hook.remove()
-        return seen[0]
+        inputs = self.reference_inputs(pixel_values, input_ids, attention_mask)
+        return final_states(self.text_tower, lambda: self.model(**inputs))

@@ -103,5 +103,11 @@ def run_backbone(backbone: type[Any]) -> bool:
 
 
 def _placeholders(robovlm: Any) -> int:
-    """Image placeholders in a prompt for a square frame of the backbone's size, as its tests count them."""
+    """Image placeholders in a prompt for a square frame of the backbone's size, as its tests count them (with
+    cross-attention, the image tokens)."""
+    if robovlm.fusion == "cross_attention":
+        import torch
+
+        size = robovlm.image_processor.size
+        return int(robovlm.encode_images(torch.zeros(1, 3, size, size)).shape[1])
     return int(robovlm.image_slots(robovlm.tokenize(["pick up the red block"])["input_ids"]).sum())

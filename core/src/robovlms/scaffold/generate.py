@@ -103,7 +103,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             model = cls(presets.preset_config("tiny", None))
             if qformer_layout(model):
                 hf = replace(hf, qformer=True)
-            elif not hf.masked:  # PositionMaskBackbone knows Kosmos-2's towers
+            elif not (hf.masked or hf.cross):  # PositionMaskBackbone and EncoderStatesBackbone know the towers
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
         try:
@@ -147,13 +147,15 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     src = f"src/{plugin.package}"
     # a grid class (Qwen-VL's kin) has its own adapter and presets; tests and the rest are the pattern's
     grid = "_grid" if hf is not None and hf.reason is None and hf.grid else ""
+    # a BLIP-like class has its own adapter (no placeholders in the prompt)
+    cross = "_cross" if hf is not None and hf.reason is None and hf.cross else grid
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
         "CHANGELOG.md": "common/CHANGELOG.md",
         f"{src}/__init__.py": "common/__init__.py",
         f"{src}/plugin.py": "common/plugin.py",
-        f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling{grid}.py",
+        f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling{cross}.py",
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
@@ -245,6 +247,10 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         else "few < many",
         "transformers_imports": ", ".join(sorted([hf.config_class, hf.processor_class])),
         "resized": str(RESIZED),
+        # what grows with the resolution: placeholders in the prompt, or (cross-attention) the image tokens
+        "count": "robovlm.encode_images(torch.zeros(1, 3, *(robovlm.image_processor.size,) * 2)).shape[1]"
+        if hf.cross
+        else '(robovlm.tokenize(["pick up the red block"])["input_ids"] == robovlm.image_token_id).sum()',
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
         "budgets": _literal(hf.budgets, 0),
@@ -281,7 +287,7 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.qformer or hf.masked:  # QFormerBackbone's or PositionMaskBackbone's towers and image path
+    if hf.qformer or hf.masked or hf.cross:  # the core class's towers and image path
         return ""
     if hf.grid or hf.tiles:  # MRoPEBackbone's or TiledBackbone's image path
         return "".join(parts)

@@ -138,6 +138,9 @@ class HFClass:
     #: whether image positions are a mask (``image_embeds_position_mask``, Kosmos-2): the adapter is then a
     #: :class:`robovlms.model.position_mask.PositionMaskBackbone`
     masked: bool = False
+    #: whether a text decoder cross-attends the vision encoder's states (BLIP): the adapter is then a
+    #: :class:`robovlms.model.encoder_states.EncoderStatesBackbone`
+    cross: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -195,7 +198,10 @@ def _pattern(cls: type[Any]) -> HFClass:
     forward = inspect.signature(cls.forward).parameters
     text = getattr(default, "text_config", None)
     cross = isinstance(getattr(text, "encoder_hidden_size", None), int) and getattr(text, "is_decoder", False)
-    if cross or "cross_attention_mask" in forward or "image_attention_mask" in forward:
+    masks = {"cross_attention_mask", "image_attention_mask"} & set(forward)
+    if cross and not masks:  # BLIP: the decoder reads the encoder's states (robovlms.model.encoder_states)
+        return _encoder_states_class(cls, default)
+    if cross or masks:
         raise NotThePattern(
             f"{cls.__name__} reads images through cross-attention layers, not tokens in the sequence: use "
             'fusion = "cross_attention" and write model_encode_images and forward_text (see the guide\'s Idefics)'
@@ -248,6 +254,19 @@ def _pattern(cls: type[Any]) -> HFClass:
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs, tiles=tiles, masked=masked)
+
+
+def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of a class whose text decoder cross-attends the vision encoder's states (BLIP)."""
+    name = type(default).__name__
+    if not {"image_size", "patch_size"} <= set(_sizes(default.vision_config)):
+        raise NotThePattern(f"{name}.vision_config has no image_size and patch_size: write preset_config by hand")
+    processor, args = _processor(default.model_type)
+    try:
+        presets = {"tiny": _tiny(default), "full": _full(default)}
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    return HFClass(cls.__name__, name, processor, args, presets, cross=True)
 
 
 def _grid(cls: type[Any], vision: Any) -> bool:
