@@ -8,6 +8,11 @@ are derived from the class's own config class: ``tiny`` shrinks every size of ev
 (under its own names: ``hidden_size`` or ``embed_dim``, ``num_hidden_layers`` or ``depth``, ...),
 ``full`` spells out transformers' defaults.
 
+Other ways for images to enter are flags here, each answered by a core class the adapter
+subclasses: Qwen-VL's grids (``grid``), ``token_type_ids`` (measured in
+:mod:`robovlms.scaffold.token_types`), tiles at pinpoints (``tiles``), BLIP-2's Q-Former layout
+(``qformer``), Kosmos-2's position mask (``masked``) and BLIP's cross-attention (``cross``).
+
 Looks are not trusted: :mod:`robovlms.scaffold.check` runs the generated plugin once before it is
 written. Whatever departs from the pattern, here or there, becomes the reason the generator writes
 TODO stubs instead, so a class it calls known gets tests that pass without edits, and a class it
