@@ -198,7 +198,9 @@ def _pattern(cls: type[Any]) -> HFClass:
     if getattr(default, "is_encoder_decoder", False):
         raise NotThePattern(
             f"{cls.__name__} is an encoder-decoder: its text decoder reads an encoder's states, while robovlms "
-            "runs one language model over inputs_embeds; write text_tower and forward_text for its decoder"
+            "runs one language model over inputs_embeds; write text_tower (the decoder) and forward_text that runs "
+            "the encoder over the image (and the prompt, where the encoder reads it) and the decoder over the "
+            "prompt and action tokens, and reference_forward from its own forward's decoder_hidden_states"
         )
     forward = inspect.signature(cls.forward).parameters
     text = getattr(default, "text_config", None)
@@ -207,9 +209,12 @@ def _pattern(cls: type[Any]) -> HFClass:
     if cross and not masks:  # BLIP: the decoder reads the encoder's states (robovlms.model.encoder_states)
         return _encoder_states_class(cls, default)
     if cross or masks:
+        # a mask of its own per image (and per tile): robovlms's image_attention_mask must become it
+        which = f" under its own {' and '.join(sorted(masks))}" if masks else ""
         raise NotThePattern(
-            f"{cls.__name__} reads images through cross-attention layers, not tokens in the sequence: use "
-            'fusion = "cross_attention" and write model_encode_images and forward_text (see the guide\'s Idefics)'
+            f"{cls.__name__} reads images through cross-attention layers{which}, not tokens in the sequence: use "
+            'fusion = "cross_attention" and write model_encode_images and forward_text that turns '
+            "image_attention_mask into that mask (see the guide's Idefics; robovlms-flamingo wraps Idefics so)"
         )
     subs = set(getattr(config_class, "sub_configs", {}) or {})
     if "vision_config" not in subs:
