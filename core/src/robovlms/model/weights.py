@@ -53,7 +53,8 @@ def _draw_zero_matrices(model: nn.Module, hf_config: Any) -> None:
     std = getattr(hf_config.get_text_config(), "initializer_range", None) or 0.02
     with torch.no_grad():
         for parameter in model.parameters():
-            if parameter.ndim >= 2 and parameter.abs().max() < NEGLIGIBLE:
+            # meta tensors (shapes only, as the memory benchmark builds them) have no values to look at
+            if parameter.ndim >= 2 and not parameter.is_meta and parameter.abs().max() < NEGLIGIBLE:
                 parameter.normal_(0.0, std)
 
 
