@@ -7,7 +7,9 @@ causally. Gemma 3's are the image blocks': 1 marks image tokens, each image's bl
 bidirectionally within itself, everything else causally. That is what the checkpoints were trained
 with, so it is not a choice: a backbone sets ``token_types`` to the sense its VLM reads, and the
 core derives the ids from what ``forward_text`` is told (``prefix_mask``, ``image_index``), the same
-way the VLM's processor derives them from a prompt.
+way the VLM's processor derives them from a prompt. Gemma 3 groups image tokens into blocks by
+contiguity, so two cameras' images that touch in the prompt form one block: a prompt that keeps
+them apart (Gemma 3's processor puts start and end markers around each image) keeps them apart.
 """
 
 from __future__ import annotations
