@@ -64,16 +64,16 @@ def test_an_existing_folder_is_refused(capsys: pytest.CaptureFixture[str], tmp_p
 def test_a_class_of_another_pattern_gets_stubs_and_the_reason(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """LLaVA-NeXT tiles images (get_image_features takes image_sizes): a person decides, the generator says why."""
+    """InstructBLIP's Q-Former reads the instruction (qformer_input_ids): a person decides, the generator says why."""
     code, out, _ = new_plugin(
-        capsys, "robovlms-next", "--hf-class", "LlavaNextForConditionalGeneration", "--output", str(tmp_path)
+        capsys, "robovlms-next", "--hf-class", "InstructBlipForConditionalGeneration", "--output", str(tmp_path)
     )
-    assert code == 0 and "not of a pattern robovlms knows" in out and "image_sizes" in out
+    assert code == 0 and "not of a pattern robovlms knows" in out and "qformer_input_ids" in out
     modeling = (tmp_path / "robovlms-next/src/robovlms_next/modeling_next.py").read_text()
-    assert "model_class = LlavaNextForConditionalGeneration\n" in modeling
+    assert "model_class = InstructBlipForConditionalGeneration\n" in modeling
     for stub in ("TODO(text_tower)", "TODO(vision_tower)", "TODO(prompt)", "TODO(fusion)"):
         assert stub in modeling and stub in out
-    assert "image_sizes" in (tmp_path / "robovlms-next/README.md").read_text()
+    assert "qformer_input_ids" in (tmp_path / "robovlms-next/README.md").read_text()
 
 
 def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -89,15 +89,12 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("hf_class", "said", "wrong"),
     [
-        # finding 6: Kosmos-2 does put image tokens in the sequence, and its vision_config has both sizes
-        (
-            "Kosmos2ForConditionalGeneration",
-            ["image_embeds_position_mask", "does put image tokens into the sequence"],
-            ["images do not enter as tokens", "no image_size and patch_size"],
-        ),
+        # Kosmos-2.5 does put image tokens in the sequence (Kosmos-2 is written on PositionMaskBackbone)
+        ("Kosmos2_5ForConditionalGeneration", ["flattened_patches"], ["images do not enter as tokens"]),
         # a vision config with a patch size but no image size says so, not that both are missing
         ("InklingForConditionalGeneration", ["patch_size 40 but no image_size"], ["no image_size and"]),
-        ("Blip2ForConditionalGeneration", ["32 Q-Former query tokens"], ["images do not enter as tokens"]),
+        ("InstructBlipVideoForConditionalGeneration", ["reads the instruction too"], ["no image_token_id"]),
+        ("Granite4VisionForConditionalGeneration", ["own defaults", "write preset_config"], ["tiny preset"]),
         ("Florence2ForConditionalGeneration", ["encoder-decoder"], []),
     ],
 )
@@ -129,6 +126,63 @@ def test_a_grid_class_is_written_on_the_cores_mrope_backbone(
         assert line in modeling
     configuration = (package / "configuration_qwen.py").read_text()
     assert "BUDGETS = {" in configuration and '"mrope_section": [2, 3, 3]' in configuration
+
+
+@pytest.mark.parametrize(
+    ("hf_class", "lines"),
+    [
+        # prefix-LM and image blocks: the same core class, the sense of token_type_ids measured on the model
+        ("PaliGemmaForConditionalGeneration", ["(TokenTypeBackbone):", 'token_types = "prefix"']),
+        ("Gemma3ForConditionalGeneration", ["(TokenTypeBackbone):", 'token_types = "image"']),
+        ("LlavaNextForConditionalGeneration", ["(TiledBackbone):"]),
+        ("Blip2ForConditionalGeneration", ["(QFormerBackbone):"]),
+        ("Kosmos2ForConditionalGeneration", ["(PositionMaskBackbone):"]),
+        # cross-attention to the vision encoder's states: no placeholders in the prompt
+        (
+            "BlipForConditionalGeneration",
+            ["(EncoderStatesBackbone):", "return f\"{self.tokenizer.bos_token or ''}{instruction}\""],
+        ),
+    ],
+)
+def test_other_layouts_are_written_on_a_core_class(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, hf_class: str, lines: list[str]
+) -> None:
+    """Images that enter other than through plain placeholders: the adapter subclasses the core class that
+    knows how, and stays the pattern's (a prompt and the full preset are left to a person)."""
+    code, out, _ = new_plugin(capsys, "robovlms-layout", "--hf-class", hf_class, "--output", str(tmp_path))
+    assert code == 0 and "follows a pattern robovlms knows" in out, out
+    assert [line.split("TODO(")[1].split(")")[0] for line in out.splitlines() if "TODO(" in line] == [
+        "prompt",
+        "full preset",
+    ]
+    modeling = (tmp_path / "robovlms-layout/src/robovlms_layout/modeling_layout.py").read_text()
+    assert all(line in modeling for line in lines), modeling
+
+
+def test_a_tiled_checkpoint_without_the_frames_pinpoint_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Presets pin a square frame to one tile; a checkpoint whose pinpoints would cut it into resized tiles
+    is refused by name rather than tiled wrongly."""
+    import torch
+
+    from robovlms.config import VLMConfig
+    from robovlms.errors import PluginError
+
+    code, out, _ = new_plugin(
+        capsys, "robovlms-tiled", "--hf-class", "LlavaNextForConditionalGeneration", "--output", str(tmp_path)
+    )
+    assert code == 0, out
+    monkeypatch.syspath_prepend(str(tmp_path / "robovlms-tiled/src"))
+    from robovlms_tiled.modeling_tiled import RoboLlavaNext
+
+    robovlm = RoboLlavaNext.from_config(VLMConfig(preset="tiny"))
+    assert robovlm.model.config.image_grid_pinpoints == [[32, 32]]
+    robovlm.model.config.image_grid_pinpoints = [[32, 64], [64, 32]]
+    wanted = r"image_grid_pinpoints \[\[32, 64\], \[64, 32\]\] has no \[32, 32\]"
+    with pytest.raises(PluginError, match=wanted) as error:
+        robovlm.encode_images(torch.zeros(1, 3, 32, 32))
+    assert "\n" not in str(error.value)
 
 
 def test_towers_under_other_names_and_images_per_sample(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -34,7 +34,28 @@ def random_model(model_class: Any, hf_config: Any) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(PRESET_SEED)
         model = model_class(hf_config)
+        _draw_zero_matrices(model, hf_config)
     return model.eval()
+
+
+#: a weight matrix no larger than this everywhere passes nothing on
+NEGLIGIBLE = 1e-6
+
+
+def _draw_zero_matrices(model: nn.Module, hf_config: Any) -> None:
+    """Weight matrices the architecture starts at zero (or as good as), drawn at random like the others.
+
+    Some VLMs zero-initialise a projection that training fills (Gemma 3's image projection), or draw
+    a whole encoder at a standard deviation of 1e-10 (BLIP-2's vision model): at random weights such
+    a model never sees its images, which no checkpoint of it does. Biases and gates (vectors,
+    scalars) keep their init.
+    """
+    std = getattr(hf_config.get_text_config(), "initializer_range", None) or 0.02
+    with torch.no_grad():
+        for parameter in model.parameters():
+            # meta tensors (shapes only, as the memory benchmark builds them) have no values to look at
+            if parameter.ndim >= 2 and not parameter.is_meta and parameter.abs().max() < NEGLIGIBLE:
+                parameter.normal_(0.0, std)
 
 
 def class_for(model_classes: tuple[Any, ...], hf_config: Any) -> Any:

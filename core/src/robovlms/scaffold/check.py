@@ -10,7 +10,6 @@ A failure is a :class:`NotThePattern` that names the step, and the generator wri
 from __future__ import annotations
 
 import importlib
-import inspect
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -75,12 +74,6 @@ def run_backbone(backbone: type[Any]) -> bool:
             TINY_FAILS.removesuffix(" fails"), lambda: backbone.from_config(VLMConfig(preset="tiny")).eval()
         )
     _step("the contract check", robovlm.validate_attributes)
-    inner = robovlm.model.model
-    if "token_type_ids" in inspect.signature(type(inner).forward).parameters:
-        raise NotThePattern(
-            f"{hf_name}'s forward takes token_type_ids: part of the sequence attends bidirectionally, and which "
-            "part is a decision for a person; write forward_text for it (it receives prefix_mask)"
-        )
     frames = np.random.default_rng(0).integers(0, 256, size=(2, 40, 56, 3), dtype=np.uint8)
     pixels = _step("the image processor", lambda: robovlm.image_processor(frames))
     size = (int(pixels.shape[-2]), int(pixels.shape[-1]))
@@ -114,5 +107,11 @@ def run_backbone(backbone: type[Any]) -> bool:
 
 
 def _placeholders(robovlm: Any) -> int:
-    """Image placeholders in a prompt for a square frame of the backbone's size, as its tests count them."""
+    """Image placeholders in a prompt for a square frame of the backbone's size, as its tests count them (with
+    cross-attention, the image tokens)."""
+    if robovlm.fusion == "cross_attention":
+        import torch
+
+        size = robovlm.image_processor.size
+        return int(robovlm.encode_images(torch.zeros(1, 3, size, size)).shape[1])
     return int(robovlm.image_slots(robovlm.tokenize(["pick up the red block"])["input_ids"]).sum())

@@ -8,6 +8,11 @@ are derived from the class's own config class: ``tiny`` shrinks every size of ev
 (under its own names: ``hidden_size`` or ``embed_dim``, ``num_hidden_layers`` or ``depth``, ...),
 ``full`` spells out transformers' defaults.
 
+Other ways for images to enter are flags here, each answered by a core class the adapter
+subclasses: Qwen-VL's grids (``grid``), ``token_type_ids`` (measured in
+:mod:`robovlms.scaffold.token_types`), tiles at pinpoints (``tiles``), BLIP-2's Q-Former layout
+(``qformer``), Kosmos-2's position mask (``masked``) and BLIP's cross-attention (``cross``).
+
 Looks are not trusted: :mod:`robovlms.scaffold.check` runs the generated plugin once before it is
 written. Whatever departs from the pattern, here or there, becomes the reason the generator writes
 TODO stubs instead, so a class it calls known gets tests that pass without edits, and a class it
@@ -135,6 +140,21 @@ class HFClass:
     grid: bool = False
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: the sense in which the VLM reads ``token_type_ids`` (prefix-LM or image blocks), measured on a tiny
+    #: model; the adapter is then a :class:`robovlms.model.token_types.TokenTypeBackbone`
+    token_types: str | None = None
+    #: whether the VLM tiles each image at ``image_grid_pinpoints``: the adapter is then a
+    #: :class:`robovlms.model.tiles.TiledBackbone`
+    tiles: bool = False
+    #: whether the parts sit at the model's top level around a Q-Former (BLIP-2): the adapter is then a
+    #: :class:`robovlms.model.qformer.QFormerBackbone`
+    qformer: bool = False
+    #: whether image positions are a mask (``image_embeds_position_mask``, Kosmos-2): the adapter is then a
+    #: :class:`robovlms.model.position_mask.PositionMaskBackbone`
+    masked: bool = False
+    #: whether a text decoder cross-attends the vision encoder's states (BLIP): the adapter is then a
+    #: :class:`robovlms.model.encoder_states.EncoderStatesBackbone`
+    cross: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -187,31 +207,46 @@ def _pattern(cls: type[Any]) -> HFClass:
     if getattr(default, "is_encoder_decoder", False):
         raise NotThePattern(
             f"{cls.__name__} is an encoder-decoder: its text decoder reads an encoder's states, while robovlms "
-            "runs one language model over inputs_embeds; write text_tower and forward_text for its decoder"
+            "runs one language model over inputs_embeds; write text_tower (the decoder) and forward_text that runs "
+            "the encoder over the image (and the prompt, where the encoder reads it) and the decoder over the "
+            "prompt and action tokens, and reference_forward from its own forward's decoder_hidden_states"
         )
     forward = inspect.signature(cls.forward).parameters
     text = getattr(default, "text_config", None)
     cross = isinstance(getattr(text, "encoder_hidden_size", None), int) and getattr(text, "is_decoder", False)
-    if cross or "cross_attention_mask" in forward or "image_attention_mask" in forward:
+    masks = {"cross_attention_mask", "image_attention_mask"} & set(forward)
+    if cross and not masks:  # BLIP: the decoder reads the encoder's states (robovlms.model.encoder_states)
+        return _encoder_states_class(cls, default)
+    if cross or masks:
+        # a mask of its own per image (and per tile): robovlms's image_attention_mask must become it
+        which = f" under its own {' and '.join(sorted(masks))}" if masks else ""
         raise NotThePattern(
-            f"{cls.__name__} reads images through cross-attention layers, not tokens in the sequence: use "
-            'fusion = "cross_attention" and write model_encode_images and forward_text (see the guide\'s Idefics)'
+            f"{cls.__name__} reads images through cross-attention layers{which}, not tokens in the sequence: use "
+            'fusion = "cross_attention" and write model_encode_images and forward_text that turns '
+            "image_attention_mask into that mask (see the guide's Idefics; robovlms-flamingo wraps Idefics so)"
         )
     subs = set(getattr(config_class, "sub_configs", {}) or {})
     if "vision_config" not in subs:
         raise NotThePattern(_no_vision(cls, name, default, subs))
     if "text_config" not in subs:
-        raise NotThePattern(f"{name} has a vision_config but no text_config: the language model is not a sub-model")
-    # some configs leave the id to the checkpoint (None); the presets then choose one
-    if "image_token_id" not in default.to_dict() and not isinstance(getattr(default, "image_token_id", None), int):
-        raise NotThePattern(_no_placeholder(cls, default))
-    if getattr(default, "image_grid_pinpoints", None):
         raise NotThePattern(
-            f"{name} tiles each image (image_grid_pinpoints) and get_image_features takes image_sizes: the number "
-            "of image tokens follows each image's size and tiles, and its processor makes the tiles; write "
-            "preset_image_processor, model_encode_images and prompt for the tiling (prompt with the image known: "
-            "plugin API 1.2)"
+            f"{name} has a vision_config but no text_config: the language model's sizes sit at the config's top "
+            "level and it is no sub-model of its own; write preset_config for those sizes, text_tower, and "
+            "model_encode_images and prompt for how its forward joins the image to the text"
         )
+    # some configs leave the id to the checkpoint (None), some keep it under another name; the presets choose one
+    aliased = "image_token_id" in (getattr(config_class, "attribute_map", None) or {})
+    # Kosmos-2 marks its image positions with a mask (robovlms.model.position_mask.PositionMaskBackbone)
+    masked = "image_embeds_position_mask" in forward
+    if (
+        "image_token_id" not in default.to_dict()
+        and not aliased
+        and not masked
+        and not isinstance(getattr(default, "image_token_id", None), int)
+    ):
+        raise NotThePattern(_no_placeholder(cls, default))
+    # tiles at pinpoints (LLaVA-NeXT's kin): robovlms.model.tiles.TiledBackbone makes a square frame one tile
+    tiles = bool(getattr(default, "image_grid_pinpoints", None))
     for sub in ("vision_config", "text_config"):
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
@@ -233,7 +268,20 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
-    return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs)
+    return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs, tiles=tiles, masked=masked)
+
+
+def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of a class whose text decoder cross-attends the vision encoder's states (BLIP)."""
+    name = type(default).__name__
+    if not {"image_size", "patch_size"} <= set(_sizes(default.vision_config)):
+        raise NotThePattern(f"{name}.vision_config has no image_size and patch_size: write preset_config by hand")
+    processor, args = _processor(default.model_type)
+    try:
+        presets = {"tiny": _tiny(default), "full": _full(default)}
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    return HFClass(cls.__name__, name, processor, args, presets, cross=True)
 
 
 def _grid(cls: type[Any], vision: Any) -> bool:
@@ -279,7 +327,11 @@ def _inner_class(cls: type[Any]) -> type | None:
 
 def _no_vision(cls: type[Any], name: str, default: Any, subs: set[str]) -> str:
     if "vq_config" in subs or hasattr(default, "vq_config"):
-        return f"{name} has a vq_config and no vision_config: images become discrete VQ codes, not encoder features"
+        return (
+            f"{name} has a vq_config and no vision_config: images become discrete VQ codes, which the word "
+            "embedding embeds, not encoder features; write preset_config (the VQ model's resolution and the map of "
+            "its codes into the text vocabulary) and a prompt with one placeholder per code"
+        )
     if not subs or subs == {"text_config"}:
         forward = inspect.signature(cls.forward).parameters
         if not any(word in p for p in forward for word in ("pixel", "image", "patch")):
@@ -297,12 +349,8 @@ def _no_vision(cls: type[Any], name: str, default: Any, subs: set[str]) -> str:
 def _no_placeholder(cls: type[Any], default: Any) -> str:
     name = type(default).__name__
     forward = inspect.signature(cls.forward).parameters
-    if "image_embeds_position_mask" in forward:
-        return (
-            f"{name} has no image_token_id, yet {cls.__name__} does put image tokens into the sequence: a mask "
-            "(image_embeds_position_mask) marks their positions instead of a placeholder id; write image_slots "
-            "and prompt for that mask (placeholders as a mask: plugin API 1.2)"
-        )
+    if "qformer_input_ids" in forward:
+        return _reads_instruction(cls)
     if hasattr(default, "num_query_tokens"):
         return (
             f"{name} has no image_token_id: {cls.__name__} puts {default.num_query_tokens} Q-Former query tokens "
@@ -335,6 +383,14 @@ def _unsized(name: str, vision: Any, sizes: dict[str, Any]) -> str:
     )
 
 
+def _reads_instruction(cls: type[Any]) -> str:
+    return (
+        f"{cls.__name__}'s Q-Former reads the instruction too (qformer_input_ids, from a tokenizer of its own): "
+        "its image tokens depend on the prompt, while model_encode_images sees the pixels only; write embed_prompt "
+        "to encode the images with the instruction's Q-Former ids, and reference_inputs to pass them"
+    )
+
+
 def _image_inputs(cls: type[Any]) -> dict[str, str]:
     # the adapter calls model.model.get_image_features; the outer class's may pass (**kwargs) what it requires
     inner = _inner_class(cls)
@@ -357,6 +413,14 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
             "image's grid, so the prompt and the position ids must too (plugin API 1.2's prompt with the image known "
             "and forward_text told where image tokens are; robovlms.model.mrope.MRoPEBackbone for Qwen-VL's kin)"
         )
+    if "flattened_patches" in required:
+        raise NotThePattern(
+            f"{cls.__name__} takes flattened_patches instead of pixel_values (Pix2Struct's patches at each image's "
+            "own resolution, each with its row and column number): write model_encode_images and reference_inputs "
+            "that flatten the frames as its processor does, and a prompt with as many placeholders as patches"
+        )
+    if "qformer_input_ids" in required:
+        raise NotThePattern(_reads_instruction(cls))
     unknown = [name for name in required if name not in IMAGE_INPUTS]
     if "high_res_pixel_values" in unknown:
         raise NotThePattern(
@@ -523,7 +587,8 @@ def _full(default: Any) -> dict[str, Any]:
     """transformers' defaults spelled out; special ids the text config leaves open get free ids at the top."""
     vision, text = default.vision_config, default.text_config
     vocab = text.vocab_size
-    taken = {default.image_token_id} - {None}
+    image = getattr(default, "image_token_id", None)
+    taken = {image} - {None}
     roles: dict[str, int] = {}
     for key in ROLE_KEYS:
         value = getattr(text, key, None)
@@ -533,7 +598,7 @@ def _full(default: Any) -> dict[str, Any]:
             taken.add(value)
     free = (i for i in range(vocab - 1, -1, -1) if i not in taken)
     roles = {key: roles[key] if key in roles else next(free) for key in ROLE_KEYS}
-    image_token = default.image_token_id if default.image_token_id is not None else next(free)
+    image_token = image if image is not None else next(free)
     return {
         "vision_config": {
             "model_type": vision.model_type,
@@ -550,6 +615,15 @@ def _full(default: Any) -> dict[str, Any]:
         },
         "image_token_id": image_token,
     }
+
+
+#: BLIP-2's parts, at the model's top level
+QFORMER_LAYOUT = ("vision_model", "qformer", "language_model")
+
+
+def qformer_layout(model: Any) -> bool:
+    """Whether ``model`` keeps BLIP-2's parts at its top level, with no ``model.model``."""
+    return not hasattr(model, "model") and all(hasattr(model, part) for part in QFORMER_LAYOUT)
 
 
 def towers(model: Any) -> tuple[str, str]:

@@ -3,36 +3,29 @@
 Kosmos-2 resamples the CLIP patches into ``latent_query_num`` (64) image tokens that sit in the
 prompt between ``<image>`` and ``</image>``. Their ids are ordinary text ids (Kosmos2Processor
 writes ``<unk>``'s id + 1 onwards), so where the image goes is a position mask, not an id
-(``image_slots``). Its text positions are counted over non-padding tokens only, so left padding
-must not shift them (``forward_text``).
+(``image_slots``). The rest of Kosmos-2's layout (towers at the top level, text positions counted
+over non-padding tokens, hidden states read on the way) is the core's
+:class:`~robovlms.model.position_mask.PositionMaskBackbone`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
+from typing import ClassVar
 
 import torch
-from torch import nn
 from transformers import Kosmos2ForConditionalGeneration
 
-from robovlms import BaseRoboVLM
 from robovlms.model.backbone import EncodedPrompt
+from robovlms.model.position_mask import PositionMaskBackbone
 from robovlms_kosmos2 import configuration_kosmos2
 
 
-class RoboKosmos2(BaseRoboVLM):
+class RoboKosmos2(PositionMaskBackbone):
     name = "kosmos2"
     model_class = Kosmos2ForConditionalGeneration
     fusion = "tokens"
-    configuration = configuration_kosmos2
-
-    @property
-    def text_tower(self) -> nn.Module:
-        return self.model.text_model.model
-
-    @property
-    def vision_tower(self) -> nn.Module:
-        return self.model.vision_model
+    configuration: ClassVar[ModuleType] = configuration_kosmos2
 
     @property
     def image_token_id(self) -> range:
@@ -59,32 +52,3 @@ class RoboKosmos2(BaseRoboVLM):
             "input_ids": torch.where(slots, numbered, encoded["input_ids"]),
             "attention_mask": encoded["attention_mask"],
         }
-
-    def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.model.get_image_features(pixel_values=pixel_values).pooler_output
-
-    def forward_text(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
-        """Positions count valid tokens from ``pad_token_id + 1``, as Kosmos-2 counts them from its input ids."""
-        mask = attention_mask.long()
-        positions = mask.cumsum(dim=1) * mask + self.model.config.text_config.pad_token_id
-        return self.text_tower(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=positions, use_cache=False
-        ).last_hidden_state
-
-    def reference_forward(
-        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Kosmos-2's own forward returns logits: its text decoder's final states are read on the way."""
-        seen: list[torch.Tensor] = []
-        hook = self.text_tower.register_forward_hook(lambda _m, _i, out: seen.append(out.last_hidden_state))
-        try:
-            self.model(
-                pixel_values=pixel_values,
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                image_embeds_position_mask=self.image_slots(input_ids).long(),
-                use_cache=False,
-            )
-        finally:
-            hook.remove()
-        return seen[0]

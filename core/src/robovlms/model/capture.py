@@ -1,0 +1,24 @@
+"""Final hidden states read on the way through a VLM whose own forward returns logits only.
+
+Kosmos-2 and BLIP run their text decoder inside a forward that hands back logits; the fidelity
+test needs the decoder's final states, which a forward hook on it sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def final_states(module: nn.Module, run: Callable[[], Any]) -> torch.Tensor:
+    """``module``'s ``last_hidden_state`` from the first time ``run()`` calls it."""
+    seen: list[torch.Tensor] = []
+    hook = module.register_forward_hook(lambda _m, _i, out: seen.append(out.last_hidden_state))
+    try:
+        run()
+    finally:
+        hook.remove()
+    return seen[0]
