@@ -48,6 +48,8 @@ TINY_SIZES = {
     "resampler_n_heads": 4,
     "resampler_head_dim": 16,
 }
+#: top-level sizes of the parts between the towers (a projector's inner width), by how their names end
+TINY_INNER = ("intermediate_size", "projector_hidden_size")
 #: the names under which a vision config counts its layers
 LAYER_KEYS = ("num_hidden_layers", "depth", "layers", "num_layers")
 TINY_IMAGE = {"image_size": 32, "patch_size": 8}
@@ -121,9 +123,11 @@ class HFClass:
     image_axis: bool = False
     #: whether the number of image tokens stays the same at any resolution (a resampler's latents)
     fixed_tokens: bool = False
-    #: whether images enter as grids of merged patches with M-RoPE positions (Qwen-VL's kin): the adapter
-    #: is then a :class:`robovlms.model.mrope.MRoPEBackbone`
+    #: whether images enter as grids of merged patches (``image_grid_thw``): the adapter is then a
+    #: :class:`robovlms.model.grid.GridBackbone`, a :class:`robovlms.model.mrope.MRoPEBackbone` with ``mrope``
     grid: bool = False
+    #: whether a grid class's positions are 3-D (M-RoPE, Qwen-VL's kin), laid out by its ``get_vision_position_ids``
+    mrope: bool = False
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: why the class is not of the pattern; None when it is
@@ -232,15 +236,14 @@ def _pattern(cls: type[Any]) -> HFClass:
 
 
 def _grid(cls: type[Any], vision: Any) -> bool:
-    """Whether ``cls`` is of Qwen-VL's kin: ``image_grid_thw`` alone beside the pixels, merged patches, and
-    the model's own ``get_vision_position_ids`` for M-RoPE (what :class:`MRoPEBackbone` calls)."""
+    """Whether ``cls`` takes Qwen-VL's image format: ``image_grid_thw`` alone beside the pixels, and merged
+    patches (what :class:`GridBackbone` makes); its positions are then M-RoPE's or plain text's."""
     inner = _inner_class(cls)
     found = [getattr(c, "get_image_features", None) for c in (cls, inner) if c is not None]
     names = {p for f in found if callable(f) for p in inspect.signature(f).parameters}
     return (
         "image_grid_thw" in names
         and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
-        and callable(getattr(inner, "get_vision_position_ids", None))
         and all(isinstance(getattr(vision, key, None), int) for key in ("patch_size", "spatial_merge_size"))
     )
 
@@ -257,14 +260,15 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         raise NotThePattern(f"{processor}() fails: {first_line(exc, with_type=True)}") from None
     if not {"shortest_edge", "longest_edge"} <= set(size):
         raise NotThePattern(f"{processor} keeps no pixel budget (size={size}): write preset_image_processor")
+    mrope = callable(getattr(_inner_class(cls), "get_vision_position_ids", None))
     try:
-        presets = {"tiny": _tiny(default, mrope=True), "full": _full(default)}
+        presets = {"tiny": _tiny(default, mrope=mrope), "full": _full(default)}
     except Exception as exc:
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     factor = TINY_IMAGE["patch_size"] * default.vision_config.spatial_merge_size
     tiny_side = -(-TINY_IMAGE["image_size"] // factor) * factor
     budgets = {"tiny": (factor * factor, tiny_side * tiny_side), "full": (size["shortest_edge"], size["longest_edge"])}
-    return HFClass(cls.__name__, name, processor, "", presets, grid=True, budgets=budgets)
+    return HFClass(cls.__name__, name, processor, "", presets, grid=True, mrope=mrope, budgets=budgets)
 
 
 def _inner_class(cls: type[Any]) -> type | None:
@@ -396,6 +400,9 @@ def _shrunk(sizes: dict[str, Any], tiny: dict[str, Any]) -> dict[str, Any]:
         if small is None:
             continue
         out[key] = [small] * len(value) if isinstance(value, (list, tuple)) else small
+    # a model without grouped-query attention (some configs insist on it) keeps as many key-value heads as heads
+    if "num_key_value_heads" in out and sizes["num_key_value_heads"] == sizes.get("num_attention_heads"):
+        out["num_key_value_heads"] = out["num_attention_heads"]
     return out
 
 
@@ -417,7 +424,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
     top = {
         key: TINY_SIZES.get(key, TINY_SIZES["intermediate_size"])
         for key, value in default.to_dict().items()
-        if (key in TINY_SIZES or key.endswith("intermediate_size")) and isinstance(value, int)
+        if (key in TINY_SIZES or key.endswith(TINY_INNER)) and isinstance(value, int)
     }
     # a vision vocabulary (Ovis's visual tokens) shrinks as the text one does
     vision_sizes = _shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE, "vocab_size": TINY_VOCAB})
@@ -435,6 +442,8 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         if key not in ("vision_config", "text_config") and hasattr(part := getattr(default, key, None), "to_dict")
     }
     text_settings = {**_architecture(text), **_shrunk(_sizes(text), {**TINY_SIZES, "vocab_size": TINY_VOCAB})}
+    if "num_hidden_layers" in text_settings:
+        text_settings["num_hidden_layers"] = _text_layers(text)
     return {
         **others,
         "vision_config": {"model_type": vision.model_type, **_architecture(vision), **vision_sizes},
@@ -442,6 +451,14 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         **top,
         "image_token_id": TINY_IMAGE_TOKEN,
     }
+
+
+def _text_layers(text: Any) -> int:
+    """Two layers, or as many as reach the first attention layer: in a hybrid (LFM's short convolutions
+    first) the last token of two layers sees only a few tokens back, never the image."""
+    kinds = getattr(text, "layer_types", None) or []
+    first = next((i for i, kind in enumerate(kinds) if "attention" in str(kind)), 0)
+    return max(TINY_SIZES["num_hidden_layers"], first + 1)
 
 
 def _tiny_rope(text: Any, mrope: bool) -> dict[str, Any]:

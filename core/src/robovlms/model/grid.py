@@ -1,0 +1,84 @@
+"""Backbones whose images enter as grids of patches (``image_grid_thw``): the image path alone.
+
+Qwen2-VL's processor format spread beyond Qwen-VL's kin: many VLMs (EXAONE 4.5, LFM3-VL, dots3,
+GLM-5-Next, HyperCLOVA X, ...) take each image as flat patches with a ``(time, rows, columns)`` grid
+and make one image token per merged block of patches, so the count follows the image; their language
+models then number positions 1-D, as text, which the core's default ``forward_text`` does. What they
+share lives here, once: a backbone sets ``model_class`` and its presets and writes
+``prompt(instruction, image)``; the rest follows from its ``vision_config`` (``patch_size``,
+``spatial_merge_size``, ``temporal_patch_size``). :class:`~robovlms.model.mrope.MRoPEBackbone` adds
+the 3-D positions of the classes that have them.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.sequence import ImageLayout
+
+
+class GridBackbone(BaseRoboVLM):
+    """A ``tokens``-fusion backbone whose images enter as grids of merged patches."""
+
+    @property
+    def _vision(self) -> Any:
+        return self.model.config.vision_config
+
+    def image_layout(self, height: int, width: int) -> ImageLayout:
+        """One token per merged block of patches: the grid is the frame's size over patch size times merge size."""
+        side = self._vision.patch_size * self._vision.spatial_merge_size
+        grid = (height // side, width // side)
+        return ImageLayout(height, width, tokens=grid[0] * grid[1], grid=grid)
+
+    def grid_thw(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``image_grid_thw`` of ``(B, 3, H, W)`` pixels: one frame, H and W in patches."""
+        patch = self._vision.patch_size
+        grid = [1, pixel_values.shape[-2] // patch, pixel_values.shape[-1] // patch]
+        return torch.tensor([grid] * pixel_values.shape[0], device=pixel_values.device)
+
+    def patchify(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` to flat patches ``(B * H/P * W/P, 3 * T * P * P)``, the frame repeated over the
+        temporal patch (none where the encoder has no time axis), in the merge order of Qwen-VL's image
+        processor."""
+        b, c, h, w = pixel_values.shape
+        p, m = self._vision.patch_size, self._vision.spatial_merge_size
+        t = getattr(self._vision, "temporal_patch_size", None) or 1
+        x = pixel_values.reshape(b, c, h // p // m, m, p, w // p // m, m, p)
+        x = x.permute(0, 2, 5, 3, 6, 1, 4, 7).unsqueeze(-3).expand(*([-1] * 6), t, -1, -1)
+        return x.reshape(b * (h // p) * (w // p), c * t * p * p)
+
+    def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        features = self.model.model.get_image_features(
+            pixel_values=self.patchify(pixel_values), image_grid_thw=self.grid_thw(pixel_values)
+        )
+        features = getattr(features, "pooler_output", features)
+        if isinstance(features, torch.Tensor):  # every image's tokens in one flat tensor
+            features = features.chunk(pixel_values.shape[0])
+        return torch.stack(list(features))
+
+    def forward_text(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
+        """Positions as text's; no cache, which some language models (linear-attention hybrids) cannot size
+        from a single pass."""
+        return self.text_tower(
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False
+        ).last_hidden_state
+
+    def reference_inputs(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, Any]:
+        """The model's own inputs: flat patches, their grids, and (where its forward asks) which tokens are
+        image tokens."""
+        inputs = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "pixel_values": self.patchify(pixel_values),
+            "image_grid_thw": self.grid_thw(pixel_values),
+            "use_cache": False,
+        }
+        if "mm_token_type_ids" in inspect.signature(self.model.forward).parameters:
+            inputs["mm_token_type_ids"] = self.image_slots(input_ids).int()
+        return inputs
