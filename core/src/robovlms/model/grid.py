@@ -60,11 +60,29 @@ class GridBackbone(BaseRoboVLM):
             features = features.chunk(pixel_values.shape[0])
         return torch.stack(list(features))
 
-    def forward_text(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
-        """Positions as text's; no cache, which some language models (linear-attention hybrids) cannot size
-        from a single pass."""
+    def text_inputs(
+        self, image_index: torch.Tensor, attention_mask: torch.Tensor, layout: ImageLayout
+    ) -> dict[str, Any]:
+        """What the language model takes besides embeddings and mask, from where the images sit: nothing
+        here (positions as text's); M-RoPE's positions, DeepStack's features in the subclasses."""
+        return {}
+
+    def forward_text(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        image_index: torch.Tensor | None = None,
+        image_layout: ImageLayout | None = None,
+        **_: Any,
+    ) -> torch.Tensor:
+        """Told where the images are, the language model gets :meth:`text_inputs`; without, a text-only
+        sequence's. No cache, which some language models (linear-attention hybrids) cannot size from one pass."""
+        extra = {}
+        if image_index is not None and image_layout is not None:
+            extra = self.text_inputs(image_index, attention_mask, image_layout)
         return self.text_tower(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False, **extra
         ).last_hidden_state
 
     def reference_inputs(

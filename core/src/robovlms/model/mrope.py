@@ -46,19 +46,8 @@ class MRoPEBackbone(GridBackbone):
                 positions[:, row, valid] = torch.cat(pieces, dim=1).to(positions.device)
         return positions
 
-    def forward_text(
-        self,
-        inputs_embeds: torch.Tensor,
-        attention_mask: torch.Tensor,
-        *,
-        image_index: torch.Tensor | None = None,
-        image_layout: ImageLayout | None = None,
-        **_: Any,
-    ) -> torch.Tensor:
-        """Told where the images are, positions are M-RoPE's; without, a text-only sequence's."""
-        positions = None
-        if image_index is not None and image_layout is not None:
-            positions = self.rope_positions(image_index, attention_mask, image_layout)
-        return self.text_tower(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=positions, use_cache=False
-        ).last_hidden_state
+    def text_inputs(
+        self, image_index: torch.Tensor, attention_mask: torch.Tensor, layout: ImageLayout
+    ) -> dict[str, Any]:
+        """M-RoPE's positions; without images (text only), the language model numbers positions itself."""
+        return {"position_ids": self.rope_positions(image_index, attention_mask, layout)}

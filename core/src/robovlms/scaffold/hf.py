@@ -47,6 +47,11 @@ TINY_SIZES = {
     "resampler_depth": 2,
     "resampler_n_heads": 4,
     "resampler_head_dim": 16,
+    # an audio encoder beside the towers (Qwen-Omni's thinkers), under Whisper's names
+    "encoder_attention_heads": 4,
+    "encoder_ffn_dim": 128,
+    "encoder_layers": 2,
+    "output_dim": 64,
 }
 #: top-level sizes of the parts between the towers (a projector's inner width), by how their names end
 TINY_INNER = ("intermediate_size", "projector_hidden_size")
@@ -128,6 +133,9 @@ class HFClass:
     grid: bool = False
     #: whether a grid class's positions are 3-D (M-RoPE, Qwen-VL's kin), laid out by its ``get_vision_position_ids``
     mrope: bool = False
+    #: whether an M-RoPE class also feeds vision layers into the language model's first layers (Qwen3-VL's
+    #: DeepStack): the adapter is then a :class:`robovlms.model.deepstack.DeepStackBackbone`
+    deepstack: bool = False
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: why the class is not of the pattern; None when it is
@@ -268,7 +276,10 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     factor = TINY_IMAGE["patch_size"] * default.vision_config.spatial_merge_size
     tiny_side = -(-TINY_IMAGE["image_size"] // factor) * factor
     budgets = {"tiny": (factor * factor, tiny_side * tiny_side), "full": (size["shortest_edge"], size["longest_edge"])}
-    return HFClass(cls.__name__, name, processor, "", presets, grid=True, mrope=mrope, budgets=budgets)
+    deepstack = mrope and bool(getattr(default.vision_config, "deepstack_visual_indexes", None))
+    return HFClass(
+        cls.__name__, name, processor, "", presets, grid=True, mrope=mrope, deepstack=deepstack, budgets=budgets
+    )
 
 
 def _inner_class(cls: type[Any]) -> type | None:
@@ -360,8 +371,13 @@ def _processor_name(model_type: str) -> str:
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
     names = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
+    # a variant's model type (``qwen3_vl_moe``, ``qwen2_5_omni_thinker``) shares its family's processor
+    family = model_type
+    while not names and "_" in family:
+        family = family.rsplit("_", 1)[0]
+        names = IMAGE_PROCESSOR_MAPPING_NAMES.get(family) or {}
     if not isinstance(names, dict) or not names:
-        raise NotThePattern(f"transformers maps no image processor to model type {model_type!r}")
+        raise NotThePattern(f"transformers maps no image processor to model type {model_type!r} or its family's")
     name = names.get("pil")
     if not name:
         others = ", ".join(str(n) for n in names.values() if n)
