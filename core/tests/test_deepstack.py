@@ -1,0 +1,68 @@
+"""DeepStackBackbone: each image position of a sequence gets its own image's early-layer features."""
+
+from __future__ import annotations
+
+import torch
+from transformers import Qwen2VLImageProcessorPil, Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+from robovlms.config import VLMConfig
+from robovlms.model.deepstack import DeepStackBackbone
+from robovlms.model.grid import GridBackbone
+from robovlms.model.mrope import MRoPEBackbone
+from robovlms.scaffold.hf import facts
+
+
+class Qwen3VL(DeepStackBackbone):
+    name = "qwen3vl"
+    model_class = Qwen3VLForConditionalGeneration
+
+
+def test_images_far_apart_get_their_own_deepstack_features() -> None:
+    """Three images per row, text between them (the interleaved history's layout): robovlms's language
+    pass equals Qwen3-VL's own forward over the same tokens, which places DeepStack features itself."""
+    presets = facts(Qwen3VLForConditionalGeneration).presets
+    assert presets is not None
+    torch.manual_seed(0)
+    model = Qwen3VLForConditionalGeneration(Qwen3VLConfig(**presets["tiny"])).eval()
+    robovlm = Qwen3VL(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
+    pixels = torch.randn(6, 3, 32, 32)  # 2 rows of 3 images, 2 x 2 tokens each
+    image = robovlm.image_token_id
+    row = [5, 6, *[image] * 4, 7, *[image] * 4, 8, 9, *[image] * 4, 10]
+    ids = torch.tensor([row, row[::-1]])
+    index = torch.full_like(ids, -1)
+    for r in range(2):
+        slots = (ids[r] == image).nonzero().flatten()
+        index[r, slots] = torch.arange(3).repeat_interleave(4)
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        tokens = robovlm.encode_images(pixels)
+        embeds = robovlm.embed_text(ids).masked_scatter((ids == image).unsqueeze(-1), tokens)
+        ours = robovlm.forward_text(embeds, mask, image_index=index, image_layout=robovlm.layout_of(pixels))
+        without = MRoPEBackbone.forward_text(
+            robovlm, embeds, mask, image_index=index, image_layout=robovlm.layout_of(pixels)
+        )
+        own = model.model(
+            input_ids=ids,
+            attention_mask=mask,
+            pixel_values=robovlm.patchify(pixels),
+            image_grid_thw=robovlm.grid_thw(pixels),
+            mm_token_type_ids=(ids == image).int(),
+            use_cache=False,
+        ).last_hidden_state
+    torch.testing.assert_close(ours, own, atol=1e-5, rtol=0)
+    assert (without - own).abs().max() > 1e-3  # the DeepStack features matter: without them, another result
+    assert robovlm._deepstack is None  # one encoding serves one pass
+
+
+def test_grid_backbone_without_images_numbers_positions_as_text() -> None:
+    presets = facts(Qwen3VLForConditionalGeneration).presets
+    assert presets is not None
+    model = Qwen3VLForConditionalGeneration(Qwen3VLConfig(**presets["tiny"])).eval()
+    robovlm = Qwen3VL(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
+    embeds, mask = torch.randn(1, 5, robovlm.hidden_size), torch.ones(1, 5, dtype=torch.long)
+    with torch.no_grad():
+        plain = GridBackbone.forward_text(robovlm, embeds, mask)
+        told = robovlm.forward_text(
+            embeds, mask, image_index=torch.full((1, 5), -1), image_layout=robovlm.layout_of(torch.zeros(1, 3, 32, 32))
+        )
+    torch.testing.assert_close(plain, told, atol=1e-5, rtol=0)
