@@ -485,8 +485,10 @@ def _tiny_rope(text: Any, mrope: bool) -> dict[str, Any]:
         return {}
     partial = rope.get("partial_rotary_factor", getattr(text, "partial_rotary_factor", None)) or 1.0
     half = int(TINY_SIZES["head_dim"] * partial) // 2
-    spatial = half * 3 // 8  # Qwen2-VL's proportions, [16, 24, 24] of 64
-    return {"rope_parameters": {**rope, "mrope_section": [half - 2 * spatial, spatial, spatial]}}
+    # about Qwen2-VL's proportions ([16, 24, 24] of 64), with the first two sections equal: ERNIE's
+    # order is (rows, columns, time) and pairs the first two
+    spatial = half * 3 // 8
+    return {"rope_parameters": {**rope, "mrope_section": [spatial, spatial, half - 2 * spatial]}}
 
 
 def _full(default: Any) -> dict[str, Any]:
