@@ -13,7 +13,7 @@ the 3-D positions of the classes that have them.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 
@@ -23,6 +23,11 @@ from robovlms.model.sequence import ImageLayout
 
 class GridBackbone(BaseRoboVLM):
     """A ``tokens``-fusion backbone whose images enter as grids of merged patches."""
+
+    #: the order of the processor's flat patches: ``merged`` (Qwen-VL's: each merged block's patches
+    #: together, each patch one row of ``3 * T * P * P``) or ``rows`` (PaddleOCR-VL's: patches row by
+    #: row, each ``(3 * T, P, P)``)
+    patch_layout: ClassVar[Literal["merged", "rows"]] = "merged"
 
     @property
     def _vision(self) -> Any:
@@ -42,11 +47,13 @@ class GridBackbone(BaseRoboVLM):
 
     def patchify(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` to flat patches ``(B * H/P * W/P, 3 * T * P * P)``, the frame repeated over the
-        temporal patch (none where the encoder has no time axis), in the merge order of Qwen-VL's image
-        processor."""
+        temporal patch (none where the encoder has no time axis), in the order of :attr:`patch_layout`."""
         b, c, h, w = pixel_values.shape
         p, m = self._vision.patch_size, self._vision.spatial_merge_size
         t = getattr(self._vision, "temporal_patch_size", None) or 1
+        if self.patch_layout == "rows":
+            x = pixel_values.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).unsqueeze(4)
+            return x.expand(-1, -1, -1, -1, t, -1, -1).reshape(b * (h // p) * (w // p), c * t, p, p)
         x = pixel_values.reshape(b, c, h // p // m, m, p, w // p // m, m, p)
         x = x.permute(0, 2, 5, 3, 6, 1, 4, 7).unsqueeze(-3).expand(*([-1] * 6), t, -1, -1)
         return x.reshape(b * (h // p) * (w // p), c * t * p * p)

@@ -136,6 +136,8 @@ class HFClass:
     #: whether an M-RoPE class also feeds vision layers into the language model's first layers (Qwen3-VL's
     #: DeepStack): the adapter is then a :class:`robovlms.model.deepstack.DeepStackBackbone`
     deepstack: bool = False
+    #: a grid class's :attr:`robovlms.model.grid.GridBackbone.patch_layout`, as its processor's ``patchify`` shows
+    patch_layout: str = "merged"
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: why the class is not of the pattern; None when it is
@@ -276,9 +278,24 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     factor = TINY_IMAGE["patch_size"] * default.vision_config.spatial_merge_size
     tiny_side = -(-TINY_IMAGE["image_size"] // factor) * factor
     budgets = {"tiny": (factor * factor, tiny_side * tiny_side), "full": (size["shortest_edge"], size["longest_edge"])}
+    from robovlms.scaffold.patches import patch_layout
+
+    try:
+        layout = patch_layout(processor, default.vision_config)
+    except ValueError as exc:
+        raise NotThePattern(str(exc)) from None
     deepstack = mrope and bool(getattr(default.vision_config, "deepstack_visual_indexes", None))
     return HFClass(
-        cls.__name__, name, processor, "", presets, grid=True, mrope=mrope, deepstack=deepstack, budgets=budgets
+        cls.__name__,
+        name,
+        processor,
+        "",
+        presets,
+        grid=True,
+        mrope=mrope,
+        deepstack=deepstack,
+        budgets=budgets,
+        patch_layout=layout,
     )
 
 

@@ -1,15 +1,23 @@
-"""DeepStackBackbone: each image position of a sequence gets its own image's early-layer features."""
+"""The core's grid backbones: patches in the processor's order, DeepStack features at their images' positions."""
 
 from __future__ import annotations
 
+import pytest
 import torch
-from transformers import Qwen2VLImageProcessorPil, Qwen3VLConfig, Qwen3VLForConditionalGeneration
+from transformers import (
+    PaddleOCRVLConfig,
+    Qwen2VLConfig,
+    Qwen2VLImageProcessorPil,
+    Qwen3VLConfig,
+    Qwen3VLForConditionalGeneration,
+)
 
 from robovlms.config import VLMConfig
 from robovlms.model.deepstack import DeepStackBackbone
 from robovlms.model.grid import GridBackbone
 from robovlms.model.mrope import MRoPEBackbone
 from robovlms.scaffold.hf import facts
+from robovlms.scaffold.patches import patch_layout
 
 
 class Qwen3VL(DeepStackBackbone):
@@ -66,3 +74,30 @@ def test_grid_backbone_without_images_numbers_positions_as_text() -> None:
             embeds, mask, image_index=torch.full((1, 5), -1), image_layout=robovlm.layout_of(torch.zeros(1, 3, 32, 32))
         )
     torch.testing.assert_close(plain, told, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("processor", "config", "layout"),
+    [
+        ("Qwen2VLImageProcessorPil", Qwen2VLConfig, "merged"),
+        ("PaddleOCRVLImageProcessorPil", PaddleOCRVLConfig, "rows"),
+    ],
+)
+def test_patch_layout_is_the_processors_own(processor: str, config: type, layout: str) -> None:
+    """PaddleOCR-VL's processor lays patches row by row, Qwen's by merged block: the generator finds out by
+    running each."""
+    assert patch_layout(processor, config().vision_config) == layout
+
+
+def test_a_patch_order_robovlms_does_not_know_says_what_to_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Qwen2VLImageProcessorPil.patchify
+
+    def reversed_patches(self, image, patch_size, merge_size, temporal_patch_size):  # type: ignore[no-untyped-def]
+        flat, rows, columns = original(self, image, patch_size, merge_size, temporal_patch_size)
+        return flat[::-1].copy(), rows, columns
+
+    monkeypatch.setattr(Qwen2VLImageProcessorPil, "patchify", reversed_patches)
+    with pytest.raises(
+        ValueError, match=r"in an order robovlms does not know \(it knows merged, rows\): write patchify"
+    ):
+        patch_layout("Qwen2VLImageProcessorPil", Qwen2VLConfig().vision_config)
