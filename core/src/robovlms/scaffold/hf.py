@@ -229,7 +229,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(
             f"{name}.vision_config has patch_size {sizes['patch_size']} but no image_size: the encoder takes each "
             "image at its own resolution, so the number of image tokens follows the image; the prompt must be built "
-            "from each image's grid (prompt with the image known, plugin API 1.2)"
+            "from each image's grid (prompt with the image known, plugin API 1.2)" + _processor_note(default.model_type)
         )
     if not {"image_size", "patch_size"} <= set(sizes):
         found = ", ".join(sorted(sizes)) or "no size at all"
@@ -258,6 +258,39 @@ def _grid(cls: type[Any], vision: Any) -> bool:
     )
 
 
+def _dynamic_reason(cls: type[Any], dynamic: list[str], takes: set[str]) -> str:
+    """Why a class whose image tokens follow each image's grid is not one :class:`GridBackbone` covers."""
+    default = cls.config_class()
+    if dynamic == ["image_grid_thw"]:
+        vision = default.vision_config
+        has = {key: getattr(vision, key, None) for key in ("patch_size", "spatial_merge_size", "merge_kernel_size")}
+        found = ", ".join(f"{key} {value}" for key, value in has.items() if value is not None) or "no sizes"
+        others = ", ".join(sorted(takes - {"pixel_values", "image_grid_thw", "kwargs"}))
+        why = (
+            f"get_image_features takes image_grid_thw (Qwen-VL's image format), but {type(vision).__name__} has "
+            f"{found}, not the integer patch_size and spatial_merge_size robovlms.model.grid.GridBackbone cuts "
+            f"and merges patches by{f', and it also takes {others}' if others else ''}: subclass GridBackbone "
+            "with image_layout, patchify and model_encode_images for its merge"
+        )
+    else:
+        why = (
+            f"get_image_features also needs {', '.join(dynamic)}: the number of image tokens follows each image's "
+            "grid as its processor computes it (no Qwen-VL image_grid_thw); write image_layout (tokens per frame), "
+            "prompt(instruction, image) and model_encode_images and reference_inputs that pass "
+            f"{', '.join(dynamic)} (robovlms.model.grid.GridBackbone does this for image_grid_thw)"
+        )
+    return why + _processor_note(default.model_type)
+
+
+def _processor_note(model_type: str) -> str:
+    """What is wrong with the class's processor too, for a reason that names another departure first."""
+    try:
+        _processor_name(model_type)
+    except NotThePattern as exc:
+        return f"; besides, {exc}"
+    return ""
+
+
 def _grid_class(cls: type[Any], default: Any) -> HFClass:
     """The facts of a grid class: its PIL processor keeps a pixel budget, tiny's the square of 32 pixels."""
     import transformers
@@ -269,8 +302,25 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     except Exception as exc:
         raise NotThePattern(f"{processor}() fails: {first_line(exc, with_type=True)}") from None
     if not {"shortest_edge", "longest_edge"} <= set(size):
-        raise NotThePattern(f"{processor} keeps no pixel budget (size={size}): write preset_image_processor")
-    mrope = callable(getattr(_inner_class(cls), "get_vision_position_ids", None))
+        tokens = [
+            key for key in ("min_image_tokens", "max_image_tokens") if hasattr(getattr(transformers, processor), key)
+        ]
+        budget = (
+            f"a budget of image tokens ({', '.join(tokens)}) and pads each frame to it" if tokens else "no pixel budget"
+        )
+        raise NotThePattern(
+            f"{processor} keeps {budget} (size={size}), not Qwen-VL's pixel budget (shortest_edge, longest_edge) that "
+            "robovlms's ImageProcessor follows: write preset_image_processor and image_layout for its rule"
+        )
+    inner = _inner_class(cls)
+    mrope = callable(getattr(inner, "get_vision_position_ids", None))
+    if not mrope and inner is not None and callable(getattr(inner, "get_rope_index", None)):
+        raise NotThePattern(
+            f"{cls.__name__}'s positions are 3-D (M-RoPE), but its get_rope_index finds images by the "
+            "vision_start markers before them and it has no get_vision_position_ids to lay out one image's block "
+            "(robovlms.model.mrope.MRoPEBackbone calls it): write prompt with the markers and text_inputs with "
+            f"the positions of {inner.__name__}.get_rope_index"
+        )
     try:
         presets = {"tiny": _tiny(default, mrope=mrope), "full": _full(default)}
     except Exception as exc:
@@ -348,12 +398,7 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
     ]
     dynamic = list(dict.fromkeys(p.name for p in parameters if p.name in DYNAMIC_INPUTS))
     if dynamic:
-        kin = "" if dynamic != ["image_grid_thw"] else " (and it has no get_vision_position_ids, as Qwen-VL's kin have)"
-        raise NotThePattern(
-            f"get_image_features also needs {', '.join(dynamic)}{kin}: the number of image tokens follows each "
-            "image's grid, so the prompt and the position ids must too (plugin API 1.2's prompt with the image known "
-            "and forward_text told where image tokens are; robovlms.model.mrope.MRoPEBackbone for Qwen-VL's kin)"
-        )
+        raise NotThePattern(_dynamic_reason(cls, dynamic, {p.name for p in parameters}))
     unknown = [name for name in required if name not in IMAGE_INPUTS]
     if unknown:
         raise NotThePattern(
