@@ -1,8 +1,8 @@
-"""The generator's sweep over transformers' image-text-to-text mapping, on three of its classes.
+"""The generator's sweep over transformers' image-text-to-text mapping, on four of its classes.
 
-``nox -s scaffold_sweep`` runs it over the whole mapping; here one class whose generated plugin is
-installed and passes its own tests (Qwen2-VL, a grid per image), and two the generator refuses with
-the reason a person needs.
+``nox -s scaffold_sweep`` runs it over the whole mapping; here two classes whose generated plugins are
+installed and pass their own tests (Qwen2-VL, a grid per image; Qwen3-VL, with DeepStack), and two the
+generator refuses with the reason a person needs.
 """
 
 from __future__ import annotations
@@ -12,7 +12,12 @@ from pathlib import Path
 
 from robovlms.scaffold.sweep import mapping_classes, sweep
 
-CLASSES = ["Qwen2VLForConditionalGeneration", "Kosmos2ForConditionalGeneration", "Florence2ForConditionalGeneration"]
+CLASSES = [
+    "Qwen2VLForConditionalGeneration",
+    "Kosmos2ForConditionalGeneration",
+    "Florence2ForConditionalGeneration",
+    "Qwen3VLForConditionalGeneration",
+]
 
 
 def test_the_mapping_is_what_the_sweep_covers() -> None:
@@ -24,9 +29,12 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     outcomes = {o.hf_class: o for o in sweep(tmp_path, CLASSES)}
     # a grid class (dynamic resolution, M-RoPE) on the core's MRoPEBackbone
     assert outcomes["Qwen2VLForConditionalGeneration"].status == "pass", outcomes["Qwen2VLForConditionalGeneration"]
+    # DeepStack (early vision layers added in the language model's first layers) on the core's DeepStackBackbone
+    assert outcomes["Qwen3VLForConditionalGeneration"].status == "pass", outcomes["Qwen3VLForConditionalGeneration"]
     assert outcomes["Kosmos2ForConditionalGeneration"].status == "refused"
     assert "image_embeds_position_mask" in outcomes["Kosmos2ForConditionalGeneration"].reason
     assert "encoder-decoder" in outcomes["Florence2ForConditionalGeneration"].reason
     text = (tmp_path / "report.md").read_text()
-    assert "1 of 3 classes get a plugin whose generated tests pass unedited" in text
-    assert [o["status"] for o in json.loads((tmp_path / "report.json").read_text())] == ["pass", "refused", "refused"]
+    assert "2 of 4 classes get a plugin whose generated tests pass unedited" in text
+    statuses = [o["status"] for o in json.loads((tmp_path / "report.json").read_text())]
+    assert statuses == ["pass", "refused", "refused", "pass"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from transformers import (
+    Cosmos3EdgeConfig,
+    HunYuanVLConfig,
     PaddleOCRVLConfig,
     Qwen2VLConfig,
     Qwen2VLImageProcessorPil,
@@ -80,12 +82,14 @@ def test_grid_backbone_without_images_numbers_positions_as_text() -> None:
     ("processor", "config", "layout"),
     [
         ("Qwen2VLImageProcessorPil", Qwen2VLConfig, "merged"),
+        ("Cosmos3EdgeImageProcessorPil", Cosmos3EdgeConfig, "merged_hwc"),
+        ("HunYuanVLImageProcessorPil", HunYuanVLConfig, "rows_flat"),
         ("PaddleOCRVLImageProcessorPil", PaddleOCRVLConfig, "rows"),
     ],
 )
 def test_patch_layout_is_the_processors_own(processor: str, config: type, layout: str) -> None:
-    """PaddleOCR-VL's processor lays patches row by row, Qwen's by merged block: the generator finds out by
-    running each."""
+    """Processors lay patches out by merged block (Qwen's) or row by row, each patch channels first or
+    last: the generator finds out by running each."""
     assert patch_layout(processor, config().vision_config) == layout
 
 
@@ -98,6 +102,7 @@ def test_a_patch_order_robovlms_does_not_know_says_what_to_write(monkeypatch: py
 
     monkeypatch.setattr(Qwen2VLImageProcessorPil, "patchify", reversed_patches)
     with pytest.raises(
-        ValueError, match=r"in an order robovlms does not know \(it knows merged, rows\): write patchify"
+        ValueError,
+        match=r"in an order robovlms does not know \(it knows merged, merged_hwc, rows_flat, rows\): write patchify",
     ):
         patch_layout("Qwen2VLImageProcessorPil", Qwen2VLConfig().vision_config)

@@ -24,10 +24,11 @@ from robovlms.model.sequence import ImageLayout
 class GridBackbone(BaseRoboVLM):
     """A ``tokens``-fusion backbone whose images enter as grids of merged patches."""
 
-    #: the order of the processor's flat patches: ``merged`` (Qwen-VL's: each merged block's patches
-    #: together, each patch one row of ``3 * T * P * P``) or ``rows`` (PaddleOCR-VL's: patches row by
-    #: row, each ``(3 * T, P, P)``)
-    patch_layout: ClassVar[Literal["merged", "rows"]] = "merged"
+    #: how the processor lays out flat patches: ``merged`` (Qwen-VL's: each merged block's patches together,
+    #: each patch one row of channels, time, rows, columns), ``merged_hwc`` (the same blocks, each patch's
+    #: values as rows, columns, channels, time: Cosmos 3 Edge), ``rows_flat`` (patches row by row, each as
+    #: ``merged``'s: HunYuan-VL) or ``rows`` (row by row, each ``(3 * T, P, P)``: PaddleOCR-VL)
+    patch_layout: ClassVar[Literal["merged", "merged_hwc", "rows_flat", "rows"]] = "merged"
 
     @property
     def _vision(self) -> Any:
@@ -46,17 +47,21 @@ class GridBackbone(BaseRoboVLM):
         return torch.tensor([grid] * pixel_values.shape[0], device=pixel_values.device)
 
     def patchify(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``(B, 3, H, W)`` to flat patches ``(B * H/P * W/P, 3 * T * P * P)``, the frame repeated over the
-        temporal patch (none where the encoder has no time axis), in the order of :attr:`patch_layout`."""
+        """``(B, 3, H, W)`` to flat patches ``(B * H/P * W/P, 3 * T * P * P)`` (``rows``: ``(..., 3 * T, P, P)``),
+        the frame repeated over the temporal patch (none where the encoder has no time axis), laid out as
+        :attr:`patch_layout` says."""
         b, c, h, w = pixel_values.shape
         p, m = self._vision.patch_size, self._vision.spatial_merge_size
         t = getattr(self._vision, "temporal_patch_size", None) or 1
-        if self.patch_layout == "rows":
-            x = pixel_values.reshape(b, c, h // p, p, w // p, p).permute(0, 2, 4, 1, 3, 5).unsqueeze(4)
-            return x.expand(-1, -1, -1, -1, t, -1, -1).reshape(b * (h // p) * (w // p), c * t, p, p)
-        x = pixel_values.reshape(b, c, h // p // m, m, p, w // p // m, m, p)
-        x = x.permute(0, 2, 5, 3, 6, 1, 4, 7).unsqueeze(-3).expand(*([-1] * 6), t, -1, -1)
-        return x.reshape(b * (h // p) * (w // p), c * t * p * p)
+        rows, columns = h // p, w // p
+        x = pixel_values.reshape(b, c, rows, p, columns, p).permute(0, 2, 4, 1, 3, 5)  # (B, rows, columns, C, P, P)
+        if self.patch_layout.startswith("merged"):  # each merged block's m x m patches together
+            x = x.reshape(b, rows // m, m, columns // m, m, c, p, p).transpose(2, 3)
+        x = x.reshape(b * rows * columns, c, p, p)
+        if self.patch_layout == "merged_hwc":
+            return x.permute(0, 2, 3, 1).unsqueeze(-1).expand(-1, -1, -1, -1, t).reshape(len(x), -1)
+        x = x.unsqueeze(2).expand(-1, -1, t, -1, -1)
+        return x.reshape(len(x), c * t, p, p) if self.patch_layout == "rows" else x.reshape(len(x), -1)
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         features = self.model.model.get_image_features(

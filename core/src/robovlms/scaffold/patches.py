@@ -14,7 +14,7 @@ from typing import Any
 from robovlms.errors import first_line
 
 #: the layouts :class:`GridBackbone` knows, in the order they are tried
-LAYOUTS = ("merged", "rows")
+LAYOUTS = ("merged", "merged_hwc", "rows_flat", "rows")
 
 
 def patch_layout(processor_class: str, vision: Any) -> str:
