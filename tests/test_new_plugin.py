@@ -99,6 +99,8 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
         ("InklingForConditionalGeneration", ["patch_size 40 but no image_size"], ["no image_size and"]),
         ("Blip2ForConditionalGeneration", ["32 Q-Former query tokens"], ["images do not enter as tokens"]),
         ("Florence2ForConditionalGeneration", ["encoder-decoder"], []),
+        # Qwen-VL's image format with another merge, and a processor that needs torchvision besides
+        ("Kimi_K25ForConditionalGeneration", ["merge_kernel_size (2, 2)", "subclass GridBackbone", "torchvision"], []),
     ],
 )
 def test_reasons_say_what_the_class_does(
@@ -128,7 +130,7 @@ def test_a_grid_class_is_written_on_the_cores_mrope_backbone(
     for line in ("class RoboQwen2VL(MRoPEBackbone):", "self.model.model.visual", "image.tokens"):
         assert line in modeling
     configuration = (package / "configuration_qwen.py").read_text()
-    assert "BUDGETS = {" in configuration and '"mrope_section": [2, 3, 3]' in configuration
+    assert "BUDGETS = {" in configuration and '"mrope_section": [3, 3, 2]' in configuration
 
 
 def test_towers_under_other_names_and_images_per_sample(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
