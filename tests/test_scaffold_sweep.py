@@ -1,8 +1,8 @@
-"""The generator's sweep over transformers' image-text-to-text mapping, on four of its classes.
+"""The generator's sweep over transformers' image-text-to-text mapping, on five of its classes.
 
-``nox -s scaffold_sweep`` runs it over the whole mapping; here two classes whose generated plugins are
-installed and pass their own tests (Qwen2-VL, a grid per image; Qwen3-VL, with DeepStack), and two the
-generator refuses with the reason a person needs.
+``nox -s scaffold_sweep`` runs it over the whole mapping; here three classes whose generated plugins are
+installed and pass their own tests (Qwen2-VL, a grid per image; Qwen3-VL, with DeepStack; VideoLLaMA 3,
+text positions), and two the generator refuses with the reason a person needs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ CLASSES = [
     "Kosmos2ForConditionalGeneration",
     "Florence2ForConditionalGeneration",
     "Qwen3VLForConditionalGeneration",
+    "VideoLlama3ForConditionalGeneration",
 ]
 
 
@@ -31,10 +32,13 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     assert outcomes["Qwen2VLForConditionalGeneration"].status == "pass", outcomes["Qwen2VLForConditionalGeneration"]
     # DeepStack (early vision layers added in the language model's first layers) on the core's DeepStackBackbone
     assert outcomes["Qwen3VLForConditionalGeneration"].status == "pass", outcomes["Qwen3VLForConditionalGeneration"]
+    # Qwen-VL's image format with text positions and the processor's merge, on the core's GridBackbone
+    video_llama = outcomes["VideoLlama3ForConditionalGeneration"]
+    assert video_llama.status == "pass", video_llama
     assert outcomes["Kosmos2ForConditionalGeneration"].status == "refused"
     assert "image_embeds_position_mask" in outcomes["Kosmos2ForConditionalGeneration"].reason
     assert "encoder-decoder" in outcomes["Florence2ForConditionalGeneration"].reason
     text = (tmp_path / "report.md").read_text()
-    assert "2 of 4 classes get a plugin whose generated tests pass unedited" in text
+    assert "3 of 5 classes get a plugin whose generated tests pass unedited" in text
     statuses = [o["status"] for o in json.loads((tmp_path / "report.json").read_text())]
-    assert statuses == ["pass", "refused", "refused", "pass"]
+    assert statuses == ["pass", "refused", "refused", "pass", "pass"]

@@ -90,7 +90,8 @@ def test_grid_backbone_without_images_numbers_positions_as_text() -> None:
 def test_patch_layout_is_the_processors_own(processor: str, config: type, layout: str) -> None:
     """Processors lay patches out by merged block (Qwen's) or row by row, each patch channels first or
     last: the generator finds out by running each."""
-    assert patch_layout(processor, config().vision_config) == layout
+    vision = config().vision_config
+    assert patch_layout(processor, vision, vision.spatial_merge_size) == layout
 
 
 def test_a_patch_order_robovlms_does_not_know_says_what_to_write(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,4 +106,4 @@ def test_a_patch_order_robovlms_does_not_know_says_what_to_write(monkeypatch: py
         ValueError,
         match=r"in an order robovlms does not know \(it knows merged, merged_hwc, rows_flat, rows\): write patchify",
     ):
-        patch_layout("Qwen2VLImageProcessorPil", Qwen2VLConfig().vision_config)
+        patch_layout("Qwen2VLImageProcessorPil", Qwen2VLConfig().vision_config, 2)

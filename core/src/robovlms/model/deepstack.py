@@ -27,9 +27,7 @@ class DeepStackBackbone(MRoPEBackbone):
     _deepstack: list[torch.Tensor] | None = None
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        output = self.model.model.get_image_features(
-            pixel_values=self.patchify(pixel_values), image_grid_thw=self.grid_thw(pixel_values)
-        )
+        output = self.model.model.get_image_features(**self.image_inputs(pixel_values))
         self._deepstack = [torch.stack(list(layer)) for layer in output.deepstack_features]
         return torch.stack(list(output.pooler_output))
 

@@ -34,9 +34,15 @@ class GridBackbone(BaseRoboVLM):
     def _vision(self) -> Any:
         return self.model.config.vision_config
 
+    @property
+    def merge_size(self) -> int:
+        """Patches merged per side into one image token: the vision config's ``spatial_merge_size``, else the
+        processor's ``merge_size``, which the model then takes per image (VideoLLaMA 3's ``image_merge_sizes``)."""
+        return int(getattr(self._vision, "spatial_merge_size", None) or self.transformers_processor.merge_size)
+
     def image_layout(self, height: int, width: int) -> ImageLayout:
         """One token per merged block of patches: the grid is the frame's size over patch size times merge size."""
-        side = self._vision.patch_size * self._vision.spatial_merge_size
+        side = self._vision.patch_size * self.merge_size
         grid = (height // side, width // side)
         return ImageLayout(height, width, tokens=grid[0] * grid[1], grid=grid)
 
@@ -51,7 +57,7 @@ class GridBackbone(BaseRoboVLM):
         the frame repeated over the temporal patch (none where the encoder has no time axis), laid out as
         :attr:`patch_layout` says."""
         b, c, h, w = pixel_values.shape
-        p, m = self._vision.patch_size, self._vision.spatial_merge_size
+        p, m = self._vision.patch_size, self.merge_size
         t = getattr(self._vision, "temporal_patch_size", None) or 1
         rows, columns = h // p, w // p
         x = pixel_values.reshape(b, c, rows, p, columns, p).permute(0, 2, 4, 1, 3, 5)  # (B, rows, columns, C, P, P)
@@ -63,10 +69,15 @@ class GridBackbone(BaseRoboVLM):
         x = x.unsqueeze(2).expand(-1, -1, t, -1, -1)
         return x.reshape(len(x), c * t, p, p) if self.patch_layout == "rows" else x.reshape(len(x), -1)
 
+    def image_inputs(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The image path's inputs: flat patches, their grids, and each image's merge where the model takes it."""
+        inputs = {"pixel_values": self.patchify(pixel_values), "image_grid_thw": self.grid_thw(pixel_values)}
+        if "image_merge_sizes" in inspect.signature(self.model.model.get_image_features).parameters:
+            inputs["image_merge_sizes"] = torch.full((len(pixel_values),), self.merge_size, device=pixel_values.device)
+        return inputs
+
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        features = self.model.model.get_image_features(
-            pixel_values=self.patchify(pixel_values), image_grid_thw=self.grid_thw(pixel_values)
-        )
+        features = self.model.model.get_image_features(**self.image_inputs(pixel_values))
         features = getattr(features, "pooler_output", features)
         if isinstance(features, torch.Tensor):  # every image's tokens in one flat tensor
             features = features.chunk(pixel_values.shape[0])
@@ -105,8 +116,7 @@ class GridBackbone(BaseRoboVLM):
         inputs = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
-            "pixel_values": self.patchify(pixel_values),
-            "image_grid_thw": self.grid_thw(pixel_values),
+            **self.image_inputs(pixel_values),
             "use_cache": False,
         }
         if "mm_token_type_ids" in inspect.signature(self.model.forward).parameters:

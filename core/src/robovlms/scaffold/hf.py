@@ -254,7 +254,9 @@ def _grid(cls: type[Any], vision: Any) -> bool:
     return (
         "image_grid_thw" in names
         and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
-        and all(isinstance(getattr(vision, key, None), int) for key in ("patch_size", "spatial_merge_size"))
+        and isinstance(getattr(vision, "patch_size", None), int)
+        # the merge is the vision config's, or the processor's that the model takes per image (VideoLLaMA 3)
+        and (isinstance(getattr(vision, "spatial_merge_size", None), int) or "image_merge_sizes" in names)
     )
 
 
@@ -268,9 +270,10 @@ def _dynamic_reason(cls: type[Any], dynamic: list[str], takes: set[str]) -> str:
         others = ", ".join(sorted(takes - {"pixel_values", "image_grid_thw", "kwargs"}))
         why = (
             f"get_image_features takes image_grid_thw (Qwen-VL's image format), but {type(vision).__name__} has "
-            f"{found}, not the integer patch_size and spatial_merge_size robovlms.model.grid.GridBackbone cuts "
-            f"and merges patches by{f', and it also takes {others}' if others else ''}: subclass GridBackbone "
-            "with image_layout, patchify and model_encode_images for its merge"
+            f"{found}, not the integer patch_size and spatial_merge_size (or image_merge_sizes from the processor) "
+            f"that robovlms.model.grid.GridBackbone cuts and merges patches by"
+            f"{f', and it also takes {others}' if others else ''}: subclass GridBackbone with image_layout, "
+            "patchify and model_encode_images for its merge"
         )
     else:
         why = (
@@ -298,9 +301,13 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     name = type(default).__name__
     processor = _processor_name(default.model_type)
     try:
-        size = dict(getattr(transformers, processor)().size or {})
+        made = getattr(transformers, processor)()
+        size = dict(made.size or {})
     except Exception as exc:
         raise NotThePattern(f"{processor}() fails: {first_line(exc, with_type=True)}") from None
+    merge = getattr(default.vision_config, "spatial_merge_size", None) or getattr(made, "merge_size", None)
+    if not isinstance(merge, int):
+        raise NotThePattern(f"neither {name}.vision_config nor {processor} says how many patches make a token")
     if not {"shortest_edge", "longest_edge"} <= set(size):
         tokens = [
             key for key in ("min_image_tokens", "max_image_tokens") if hasattr(getattr(transformers, processor), key)
@@ -325,13 +332,13 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         presets = {"tiny": _tiny(default, mrope=mrope), "full": _full(default)}
     except Exception as exc:
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
-    factor = TINY_IMAGE["patch_size"] * default.vision_config.spatial_merge_size
+    factor = TINY_IMAGE["patch_size"] * merge
     tiny_side = -(-TINY_IMAGE["image_size"] // factor) * factor
     budgets = {"tiny": (factor * factor, tiny_side * tiny_side), "full": (size["shortest_edge"], size["longest_edge"])}
     from robovlms.scaffold.patches import patch_layout
 
     try:
-        layout = patch_layout(processor, default.vision_config)
+        layout = patch_layout(processor, default.vision_config, merge)
     except ValueError as exc:
         raise NotThePattern(str(exc)) from None
     deepstack = mrope and bool(getattr(default.vision_config, "deepstack_visual_indexes", None))

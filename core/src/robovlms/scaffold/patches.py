@@ -17,8 +17,9 @@ from robovlms.errors import first_line
 LAYOUTS = ("merged", "merged_hwc", "rows_flat", "rows")
 
 
-def patch_layout(processor_class: str, vision: Any) -> str:
-    """The :attr:`GridBackbone.patch_layout` whose patches equal ``processor_class``'s for ``vision``; a
+def patch_layout(processor_class: str, vision: Any, merge: int) -> str:
+    """The :attr:`GridBackbone.patch_layout` whose patches equal ``processor_class``'s for ``vision`` and
+    ``merge`` patches per side to a token; a
     ValueError that says what to write where none does."""
     import numpy as np
     import torch
@@ -26,7 +27,7 @@ def patch_layout(processor_class: str, vision: Any) -> str:
 
     from robovlms.model.grid import GridBackbone
 
-    patch, merge = vision.patch_size, vision.spatial_merge_size
+    patch = vision.patch_size
     temporal = getattr(vision, "temporal_patch_size", None) or 1
     frame = np.random.default_rng(0).standard_normal((3, 2 * patch * merge, 3 * patch * merge)).astype(np.float32)
     try:
@@ -37,7 +38,7 @@ def patch_layout(processor_class: str, vision: Any) -> str:
             f"{processor_class}.patchify does not run as Qwen-VL's does ({first_line(exc, with_type=True)}): "
             "write patchify for its patch order"
         ) from None
-    probe = type("Probe", (), {"_vision": vision})
+    probe = type("Probe", (), {"_vision": vision, "merge_size": merge})
     for layout in LAYOUTS:
         probe.patch_layout = layout  # type: ignore[attr-defined]
         ours = GridBackbone.patchify(probe, torch.from_numpy(frame)[None])  # type: ignore[arg-type]
