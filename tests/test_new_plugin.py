@@ -96,6 +96,8 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
         ("InstructBlipVideoForConditionalGeneration", ["reads the instruction too"], ["no image_token_id"]),
         ("Granite4VisionForConditionalGeneration", ["own defaults", "write preset_config"], ["tiny preset"]),
         ("Florence2ForConditionalGeneration", ["encoder-decoder"], []),
+        # Qwen-VL's image format with another merge, and a processor that needs torchvision besides
+        ("Kimi_K25ForConditionalGeneration", ["merge_kernel_size (2, 2)", "subclass GridBackbone", "torchvision"], []),
     ],
 )
 def test_reasons_say_what_the_class_does(
@@ -125,7 +127,7 @@ def test_a_grid_class_is_written_on_the_cores_mrope_backbone(
     for line in ("class RoboQwen2VL(MRoPEBackbone):", "self.model.model.visual", "image.tokens"):
         assert line in modeling
     configuration = (package / "configuration_qwen.py").read_text()
-    assert "BUDGETS = {" in configuration and '"mrope_section": [2, 3, 3]' in configuration
+    assert "BUDGETS = {" in configuration and '"mrope_section": [3, 3, 2]' in configuration
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,9 @@
-"""The generator's sweep over transformers' image-text-to-text mapping, on five of its classes.
+"""The generator's sweep over transformers' image-text-to-text mapping, on six of its classes.
 
-``nox -s scaffold_sweep`` runs it over the whole mapping; here two classes whose generated plugins are
-installed and pass their own tests (Qwen2-VL, a grid per image; GOT-OCR2, tiny only once sizes beyond
-the usual names shrink), two the generator refuses with the reason a person needs, and one no generator
-could build here (Evolla reads proteins). The other layouts' generated plugins run their tests there
+``nox -s scaffold_sweep`` runs it over the whole mapping; here three classes whose generated plugins are
+installed and pass their own tests (Qwen2-VL, a grid per image; Qwen3-VL, with DeepStack; GOT-OCR2, tiny
+only once sizes beyond the usual names shrink), two the generator refuses with the reason a person needs,
+and one no generator could build here (Evolla reads proteins). The other layouts' generated plugins run their tests there
 (about 13 s each); tests/test_new_plugin.py checks what the generator writes for them after its own run.
 """
 
@@ -20,6 +20,7 @@ CLASSES = [
     "Florence2ForConditionalGeneration",
     "GotOcr2ForConditionalGeneration",
     "EvollaForProteinText2Text",
+    "Qwen3VLForConditionalGeneration",
 ]
 
 
@@ -32,6 +33,8 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     outcomes = {o.hf_class: o for o in sweep(tmp_path, CLASSES)}
     # a grid class (dynamic resolution, M-RoPE) on the core's MRoPEBackbone
     assert outcomes["Qwen2VLForConditionalGeneration"].status == "pass", outcomes["Qwen2VLForConditionalGeneration"]
+    # DeepStack (early vision layers added in the language model's first layers) on the core's DeepStackBackbone
+    assert outcomes["Qwen3VLForConditionalGeneration"].status == "pass", outcomes["Qwen3VLForConditionalGeneration"]
     assert outcomes["Kosmos2_5ForConditionalGeneration"].status == "refused"
     assert "flattened_patches" in outcomes["Kosmos2_5ForConditionalGeneration"].reason
     assert "encoder-decoder" in outcomes["Florence2ForConditionalGeneration"].reason
@@ -42,7 +45,7 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     assert outcomes["EvollaForProteinText2Text"].status == "not buildable here"
     assert "reads no images" in outcomes["EvollaForProteinText2Text"].reason
     text = (tmp_path / "report.md").read_text()
-    assert "2 of 5 classes get a plugin whose generated tests pass unedited" in text
-    assert "1 of them cannot be built on this machine at all" in text and "of the 4 that can, 2 pass (50%)" in text
+    assert "3 of 6 classes get a plugin whose generated tests pass unedited" in text
+    assert "1 of them cannot be built on this machine at all" in text and "of the 5 that can, 3 pass (60%)" in text
     statuses = [o["status"] for o in json.loads((tmp_path / "report.json").read_text())]
-    assert statuses == ["pass", "refused", "refused", "pass", "not buildable here"]
+    assert statuses == ["pass", "refused", "refused", "pass", "not buildable here", "pass"]

@@ -61,7 +61,14 @@ TINY_SIZES = {
     "resampler_depth": 2,
     "resampler_n_heads": 4,
     "resampler_head_dim": 16,
+    # an audio encoder beside the towers (Qwen-Omni's thinkers), under Whisper's names
+    "encoder_attention_heads": 4,
+    "encoder_ffn_dim": 128,
+    "encoder_layers": 2,
+    "output_dim": 64,
 }
+#: top-level sizes of the parts between the towers (a projector's inner width), by how their names end
+TINY_INNER = ("intermediate_size", "projector_hidden_size")
 #: the names under which a vision config counts its layers
 LAYER_KEYS = ("num_hidden_layers", "depth", "layers", "num_layers")
 TINY_IMAGE = {"image_size": 32, "patch_size": 8}
@@ -135,9 +142,16 @@ class HFClass:
     image_axis: bool = False
     #: whether the number of image tokens stays the same at any resolution (a resampler's latents)
     fixed_tokens: bool = False
-    #: whether images enter as grids of merged patches with M-RoPE positions (Qwen-VL's kin): the adapter
-    #: is then a :class:`robovlms.model.mrope.MRoPEBackbone`
+    #: whether images enter as grids of merged patches (``image_grid_thw``): the adapter is then a
+    #: :class:`robovlms.model.grid.GridBackbone`, a :class:`robovlms.model.mrope.MRoPEBackbone` with ``mrope``
     grid: bool = False
+    #: whether a grid class's positions are 3-D (M-RoPE, Qwen-VL's kin), laid out by its ``get_vision_position_ids``
+    mrope: bool = False
+    #: whether an M-RoPE class also feeds vision layers into the language model's first layers (Qwen3-VL's
+    #: DeepStack): the adapter is then a :class:`robovlms.model.deepstack.DeepStackBackbone`
+    deepstack: bool = False
+    #: a grid class's :attr:`robovlms.model.grid.GridBackbone.patch_layout`, as its processor's ``patchify`` shows
+    patch_layout: str = "merged"
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: the sense in which the VLM reads ``token_type_ids`` (prefix-LM or image blocks), measured on a tiny
@@ -259,7 +273,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(
             f"{name}.vision_config has patch_size {sizes['patch_size']} but no image_size: the encoder takes each "
             "image at its own resolution, so the number of image tokens follows the image; the prompt must be built "
-            "from each image's grid (prompt with the image known, plugin API 1.2)"
+            "from each image's grid (prompt with the image known, plugin API 1.2)" + _processor_note(default.model_type)
         )
     if not {"image_size", "patch_size"} <= set(sizes):
         raise NotThePattern(_unsized(name, vision, sizes))
@@ -285,17 +299,52 @@ def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
 
 
 def _grid(cls: type[Any], vision: Any) -> bool:
-    """Whether ``cls`` is of Qwen-VL's kin: ``image_grid_thw`` alone beside the pixels, merged patches, and
-    the model's own ``get_vision_position_ids`` for M-RoPE (what :class:`MRoPEBackbone` calls)."""
+    """Whether ``cls`` takes Qwen-VL's image format: ``image_grid_thw`` alone beside the pixels, and merged
+    patches (what :class:`GridBackbone` makes); its positions are then M-RoPE's or plain text's."""
     inner = _inner_class(cls)
     found = [getattr(c, "get_image_features", None) for c in (cls, inner) if c is not None]
     names = {p for f in found if callable(f) for p in inspect.signature(f).parameters}
     return (
         "image_grid_thw" in names
         and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
-        and callable(getattr(inner, "get_vision_position_ids", None))
-        and all(isinstance(getattr(vision, key, None), int) for key in ("patch_size", "spatial_merge_size"))
+        and isinstance(getattr(vision, "patch_size", None), int)
+        # the merge is the vision config's, or the processor's that the model takes per image (VideoLLaMA 3)
+        and (isinstance(getattr(vision, "spatial_merge_size", None), int) or "image_merge_sizes" in names)
     )
+
+
+def _dynamic_reason(cls: type[Any], dynamic: list[str], takes: set[str]) -> str:
+    """Why a class whose image tokens follow each image's grid is not one :class:`GridBackbone` covers."""
+    default = cls.config_class()
+    if dynamic == ["image_grid_thw"]:
+        vision = default.vision_config
+        has = {key: getattr(vision, key, None) for key in ("patch_size", "spatial_merge_size", "merge_kernel_size")}
+        found = ", ".join(f"{key} {value}" for key, value in has.items() if value is not None) or "no sizes"
+        others = ", ".join(sorted(takes - {"pixel_values", "image_grid_thw", "kwargs"}))
+        why = (
+            f"get_image_features takes image_grid_thw (Qwen-VL's image format), but {type(vision).__name__} has "
+            f"{found}, not the integer patch_size and spatial_merge_size (or image_merge_sizes from the processor) "
+            f"that robovlms.model.grid.GridBackbone cuts and merges patches by"
+            f"{f', and it also takes {others}' if others else ''}: subclass GridBackbone with image_layout, "
+            "patchify and model_encode_images for its merge"
+        )
+    else:
+        why = (
+            f"get_image_features also needs {', '.join(dynamic)}: the number of image tokens follows each image's "
+            "grid as its processor computes it (no Qwen-VL image_grid_thw); write image_layout (tokens per frame), "
+            "prompt(instruction, image) and model_encode_images and reference_inputs that pass "
+            f"{', '.join(dynamic)} (robovlms.model.grid.GridBackbone does this for image_grid_thw)"
+        )
+    return why + _processor_note(default.model_type)
+
+
+def _processor_note(model_type: str) -> str:
+    """What is wrong with the class's processor too, for a reason that names another departure first."""
+    try:
+        _processor_name(model_type)
+    except NotThePattern as exc:
+        return f"; besides, {exc}"
+    return ""
 
 
 def _grid_class(cls: type[Any], default: Any) -> HFClass:
@@ -305,19 +354,59 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     name = type(default).__name__
     processor = _processor_name(default.model_type)
     try:
-        size = dict(getattr(transformers, processor)().size or {})
+        made = getattr(transformers, processor)()
+        size = dict(made.size or {})
     except Exception as exc:
         raise NotThePattern(f"{processor}() fails: {first_line(exc, with_type=True)}") from None
+    merge = getattr(default.vision_config, "spatial_merge_size", None) or getattr(made, "merge_size", None)
+    if not isinstance(merge, int):
+        raise NotThePattern(f"neither {name}.vision_config nor {processor} says how many patches make a token")
     if not {"shortest_edge", "longest_edge"} <= set(size):
-        raise NotThePattern(f"{processor} keeps no pixel budget (size={size}): write preset_image_processor")
+        tokens = [
+            key for key in ("min_image_tokens", "max_image_tokens") if hasattr(getattr(transformers, processor), key)
+        ]
+        budget = (
+            f"a budget of image tokens ({', '.join(tokens)}) and pads each frame to it" if tokens else "no pixel budget"
+        )
+        raise NotThePattern(
+            f"{processor} keeps {budget} (size={size}), not Qwen-VL's pixel budget (shortest_edge, longest_edge) that "
+            "robovlms's ImageProcessor follows: write preset_image_processor and image_layout for its rule"
+        )
+    inner = _inner_class(cls)
+    mrope = callable(getattr(inner, "get_vision_position_ids", None))
+    if not mrope and inner is not None and callable(getattr(inner, "get_rope_index", None)):
+        raise NotThePattern(
+            f"{cls.__name__}'s positions are 3-D (M-RoPE), but its get_rope_index finds images by the "
+            "vision_start markers before them and it has no get_vision_position_ids to lay out one image's block "
+            "(robovlms.model.mrope.MRoPEBackbone calls it): write prompt with the markers and text_inputs with "
+            f"the positions of {inner.__name__}.get_rope_index"
+        )
     try:
-        presets = {"tiny": _tiny(default, mrope=True), "full": _full(default)}
+        presets = {"tiny": _tiny(default, mrope=mrope), "full": _full(default)}
     except Exception as exc:
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
-    factor = TINY_IMAGE["patch_size"] * default.vision_config.spatial_merge_size
+    factor = TINY_IMAGE["patch_size"] * merge
     tiny_side = -(-TINY_IMAGE["image_size"] // factor) * factor
     budgets = {"tiny": (factor * factor, tiny_side * tiny_side), "full": (size["shortest_edge"], size["longest_edge"])}
-    return HFClass(cls.__name__, name, processor, "", presets, grid=True, budgets=budgets)
+    from robovlms.scaffold.patches import patch_layout
+
+    try:
+        layout = patch_layout(processor, default.vision_config, merge)
+    except ValueError as exc:
+        raise NotThePattern(str(exc)) from None
+    deepstack = mrope and bool(getattr(default.vision_config, "deepstack_visual_indexes", None))
+    return HFClass(
+        cls.__name__,
+        name,
+        processor,
+        "",
+        presets,
+        grid=True,
+        mrope=mrope,
+        deepstack=deepstack,
+        budgets=budgets,
+        patch_layout=layout,
+    )
 
 
 def _inner_class(cls: type[Any]) -> type | None:
@@ -407,12 +496,7 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
     ]
     dynamic = list(dict.fromkeys(p.name for p in parameters if p.name in DYNAMIC_INPUTS))
     if dynamic:
-        kin = "" if dynamic != ["image_grid_thw"] else " (and it has no get_vision_position_ids, as Qwen-VL's kin have)"
-        raise NotThePattern(
-            f"get_image_features also needs {', '.join(dynamic)}{kin}: the number of image tokens follows each "
-            "image's grid, so the prompt and the position ids must too (plugin API 1.2's prompt with the image known "
-            "and forward_text told where image tokens are; robovlms.model.mrope.MRoPEBackbone for Qwen-VL's kin)"
-        )
+        raise NotThePattern(_dynamic_reason(cls, dynamic, {p.name for p in parameters}))
     if "flattened_patches" in required:
         raise NotThePattern(
             f"{cls.__name__} takes flattened_patches instead of pixel_values (Pix2Struct's patches at each image's "
@@ -465,10 +549,15 @@ def _processor_name(model_type: str) -> str:
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES
 
     names = IMAGE_PROCESSOR_MAPPING_NAMES.get(model_type) or {}
+    # a variant's model type (``qwen3_vl_moe``, ``qwen2_5_omni_thinker``) shares its family's processor
+    family = model_type
+    while not names and "_" in family:
+        family = family.rsplit("_", 1)[0]
+        names = IMAGE_PROCESSOR_MAPPING_NAMES.get(family) or {}
     if not isinstance(names, dict) or not names:
         found = sibling(model_type)
         if found is None:
-            raise NotThePattern(f"transformers maps no image processor to model type {model_type!r}")
+            raise NotThePattern(f"transformers maps no image processor to model type {model_type!r} or its family's")
         names = found[1]
     name = names.get("pil")
     if not name:
@@ -509,6 +598,9 @@ def _shrunk(sizes: dict[str, Any], tiny: dict[str, Any]) -> dict[str, Any]:
         if small is None:
             continue
         out[key] = [small] * len(value) if isinstance(value, (list, tuple)) else small
+    # a model without grouped-query attention (some configs insist on it) keeps as many key-value heads as heads
+    if "num_key_value_heads" in out and sizes["num_key_value_heads"] == sizes.get("num_attention_heads"):
+        out["num_key_value_heads"] = out["num_attention_heads"]
     return out
 
 
@@ -530,7 +622,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
     top = {
         key: TINY_SIZES.get(key, TINY_SIZES["intermediate_size"])
         for key, value in default.to_dict().items()
-        if (key in TINY_SIZES or key.endswith("intermediate_size")) and isinstance(value, int)
+        if (key in TINY_SIZES or key.endswith(TINY_INNER)) and isinstance(value, int)
     }
     top = {**by_ending(default.to_dict()), **top}
     # a vision vocabulary (Ovis's visual tokens) shrinks as the text one does
@@ -579,8 +671,10 @@ def _tiny_rope(text: Any, mrope: bool) -> dict[str, Any]:
         return {}
     partial = rope.get("partial_rotary_factor", getattr(text, "partial_rotary_factor", None)) or 1.0
     half = int(TINY_SIZES["head_dim"] * partial) // 2
-    spatial = half * 3 // 8  # Qwen2-VL's proportions, [16, 24, 24] of 64
-    return {"rope_parameters": {**rope, "mrope_section": [half - 2 * spatial, spatial, spatial]}}
+    # about Qwen2-VL's proportions ([16, 24, 24] of 64), with the first two sections equal: ERNIE's
+    # order is (rows, columns, time) and pairs the first two
+    spatial = half * 3 // 8
+    return {"rope_parameters": {**rope, "mrope_section": [spatial, spatial, half - 2 * spatial]}}
 
 
 def _full(default: Any) -> dict[str, Any]:

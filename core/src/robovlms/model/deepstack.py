@@ -1,0 +1,56 @@
+"""Qwen3-VL's DeepStack: image features that enter the language model's first layers as well.
+
+Qwen3-VL and its kin add, besides the image tokens at the placeholders, features of earlier vision
+layers to the hidden states of the image positions after each of the language model's first layers.
+The backbone contract carries image tokens only (``encode_images`` gives ``(B, N, D)``, which the VLA
+places, cameras and frames alike); so :class:`DeepStackBackbone` keeps the DeepStack features of the
+images it last encoded and hands them to the language model at the positions ``image_index`` names
+(plugin API 1.2), image by image in the order they were encoded. A ``robovlms_encode_images`` hook
+that replaces the encoding leaves no such features: the language model then runs without them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from robovlms.errors import PluginError
+from robovlms.model.mrope import MRoPEBackbone
+from robovlms.model.sequence import NO_IMAGE, ImageLayout, image_runs
+
+
+class DeepStackBackbone(MRoPEBackbone):
+    """An :class:`MRoPEBackbone` whose vision encoder also feeds the language model's first layers."""
+
+    #: per DeepStack layer, the features of every image of the last encoding, ``(images, N, D)``
+    _deepstack: list[torch.Tensor] | None = None
+
+    def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        output = self.model.model.get_image_features(**self.image_inputs(pixel_values))
+        self._deepstack = [torch.stack(list(layer)) for layer in output.deepstack_features]
+        return torch.stack(list(output.pooler_output))
+
+    def text_inputs(
+        self, image_index: torch.Tensor, attention_mask: torch.Tensor, layout: ImageLayout
+    ) -> dict[str, Any]:
+        """M-RoPE's positions, and each image position's DeepStack features, row by row as the positions run."""
+        inputs = super().text_inputs(image_index, attention_mask, layout)
+        stacked, self._deepstack = self._deepstack, None  # the features of one encoding serve one pass
+        visual = image_index != NO_IMAGE
+        if stacked is None or not visual.any():
+            return inputs
+        rows, images = image_index.shape[0], stacked[0].shape[0]
+        if images % rows:
+            raise PluginError(
+                f"backbone {self.name!r}: {images} images were encoded for {rows} sequences; DeepStack needs "
+                "each sequence's images encoded together, in sequence order"
+            )
+        per_row = images // rows
+        order = [
+            row * per_row + image for row in range(rows) for image, _ in image_runs(image_index[row]) if image >= 0
+        ]
+        pick = torch.tensor(order, device=stacked[0].device)
+        inputs["visual_pos_masks"] = visual
+        inputs["deepstack_visual_embeds"] = [layer[pick].flatten(0, 1) for layer in stacked]
+        return inputs

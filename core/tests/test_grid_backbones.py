@@ -1,0 +1,109 @@
+"""The core's grid backbones: patches in the processor's order, DeepStack features at their images' positions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import (
+    Cosmos3EdgeConfig,
+    HunYuanVLConfig,
+    PaddleOCRVLConfig,
+    Qwen2VLConfig,
+    Qwen2VLImageProcessorPil,
+    Qwen3VLConfig,
+    Qwen3VLForConditionalGeneration,
+)
+
+from robovlms.config import VLMConfig
+from robovlms.model.deepstack import DeepStackBackbone
+from robovlms.model.grid import GridBackbone
+from robovlms.model.mrope import MRoPEBackbone
+from robovlms.scaffold.hf import facts
+from robovlms.scaffold.patches import patch_layout
+
+
+class Qwen3VL(DeepStackBackbone):
+    name = "qwen3vl"
+    model_class = Qwen3VLForConditionalGeneration
+
+
+def test_images_far_apart_get_their_own_deepstack_features() -> None:
+    """Three images per row, text between them (the interleaved history's layout): robovlms's language
+    pass equals Qwen3-VL's own forward over the same tokens, which places DeepStack features itself."""
+    presets = facts(Qwen3VLForConditionalGeneration).presets
+    assert presets is not None
+    torch.manual_seed(0)
+    model = Qwen3VLForConditionalGeneration(Qwen3VLConfig(**presets["tiny"])).eval()
+    robovlm = Qwen3VL(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
+    pixels = torch.randn(6, 3, 32, 32)  # 2 rows of 3 images, 2 x 2 tokens each
+    image = robovlm.image_token_id
+    row = [5, 6, *[image] * 4, 7, *[image] * 4, 8, 9, *[image] * 4, 10]
+    ids = torch.tensor([row, row[::-1]])
+    index = torch.full_like(ids, -1)
+    for r in range(2):
+        slots = (ids[r] == image).nonzero().flatten()
+        index[r, slots] = torch.arange(3).repeat_interleave(4)
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        tokens = robovlm.encode_images(pixels)
+        embeds = robovlm.embed_text(ids).masked_scatter((ids == image).unsqueeze(-1), tokens)
+        ours = robovlm.forward_text(embeds, mask, image_index=index, image_layout=robovlm.layout_of(pixels))
+        without = MRoPEBackbone.forward_text(
+            robovlm, embeds, mask, image_index=index, image_layout=robovlm.layout_of(pixels)
+        )
+        own = model.model(
+            input_ids=ids,
+            attention_mask=mask,
+            pixel_values=robovlm.patchify(pixels),
+            image_grid_thw=robovlm.grid_thw(pixels),
+            mm_token_type_ids=(ids == image).int(),
+            use_cache=False,
+        ).last_hidden_state
+    torch.testing.assert_close(ours, own, atol=1e-5, rtol=0)
+    assert (without - own).abs().max() > 1e-3  # the DeepStack features matter: without them, another result
+    assert robovlm._deepstack is None  # one encoding serves one pass
+
+
+def test_grid_backbone_without_images_numbers_positions_as_text() -> None:
+    presets = facts(Qwen3VLForConditionalGeneration).presets
+    assert presets is not None
+    model = Qwen3VLForConditionalGeneration(Qwen3VLConfig(**presets["tiny"])).eval()
+    robovlm = Qwen3VL(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
+    embeds, mask = torch.randn(1, 5, robovlm.hidden_size), torch.ones(1, 5, dtype=torch.long)
+    with torch.no_grad():
+        plain = GridBackbone.forward_text(robovlm, embeds, mask)
+        told = robovlm.forward_text(
+            embeds, mask, image_index=torch.full((1, 5), -1), image_layout=robovlm.layout_of(torch.zeros(1, 3, 32, 32))
+        )
+    torch.testing.assert_close(plain, told, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("processor", "config", "layout"),
+    [
+        ("Qwen2VLImageProcessorPil", Qwen2VLConfig, "merged"),
+        ("Cosmos3EdgeImageProcessorPil", Cosmos3EdgeConfig, "merged_hwc"),
+        ("HunYuanVLImageProcessorPil", HunYuanVLConfig, "rows_flat"),
+        ("PaddleOCRVLImageProcessorPil", PaddleOCRVLConfig, "rows"),
+    ],
+)
+def test_patch_layout_is_the_processors_own(processor: str, config: type, layout: str) -> None:
+    """Processors lay patches out by merged block (Qwen's) or row by row, each patch channels first or
+    last: the generator finds out by running each."""
+    vision = config().vision_config
+    assert patch_layout(processor, vision, vision.spatial_merge_size) == layout
+
+
+def test_a_patch_order_robovlms_does_not_know_says_what_to_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = Qwen2VLImageProcessorPil.patchify
+
+    def reversed_patches(self, image, patch_size, merge_size, temporal_patch_size):  # type: ignore[no-untyped-def]
+        flat, rows, columns = original(self, image, patch_size, merge_size, temporal_patch_size)
+        return flat[::-1].copy(), rows, columns
+
+    monkeypatch.setattr(Qwen2VLImageProcessorPil, "patchify", reversed_patches)
+    with pytest.raises(
+        ValueError,
+        match=r"in an order robovlms does not know \(it knows merged, merged_hwc, rows_flat, rows\): write patchify",
+    ):
+        patch_layout("Qwen2VLImageProcessorPil", Qwen2VLConfig().vision_config, 2)
