@@ -3,8 +3,9 @@
 ``nox -s scaffold_sweep`` runs it over the whole mapping; here three classes whose generated plugins are
 installed and pass their own tests (Qwen2-VL, a grid per image; Qwen3-VL, with DeepStack; GOT-OCR2, tiny
 only once sizes beyond the usual names shrink), two the generator refuses with the reason a person needs,
-and one no generator could build here (Evolla reads proteins). The other layouts' generated plugins run their tests there
-(about 13 s each); tests/test_new_plugin.py checks what the generator writes for them after its own run.
+and one no generator could build here (Evolla reads proteins). The other layouts' generated plugins run their
+tests there (about 13 s each); tests/test_new_plugin.py checks what the generator writes for them after
+its own run.
 """
 
 from __future__ import annotations
