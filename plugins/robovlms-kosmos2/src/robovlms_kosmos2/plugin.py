@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import robovlms
 
-PLUGIN_API = "1.2"
+PLUGIN_API = "1.3"
 
 
 @robovlms.hookimpl

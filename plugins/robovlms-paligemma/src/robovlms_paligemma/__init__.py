@@ -1,3 +1,3 @@
 """RoboPaliGemma: Google's PaliGemma vision-language model as a robovlms backbone."""
 
-__version__ = "0.1.1"
+__version__ = "0.1.2"
