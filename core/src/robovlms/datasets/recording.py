@@ -103,7 +103,7 @@ def with_recorded_environment(config: Config) -> Config:
     if data.path is None or None not in (data.environment, data.tasks, data.environment_options):
         return config
     try:
-        recorded = json.loads((Path(config.data.path) / "meta" / "info.json").read_text()).get(RECORDED)
+        recorded = json.loads((Path(data.path) / "meta" / "info.json").read_text()).get(RECORDED)
     except (OSError, ValueError, AttributeError):
         return config  # the dataset reader reports an unreadable dataset in its own words
     if not isinstance(recorded, dict):
