@@ -36,6 +36,7 @@ from robovlms.scaffold.shrink import (
     layer_kinds,
     open_head_dim,
     open_window,
+    shuffled_widths,
 )
 
 #: sizes a tiny preset gives every sub-config, under each name transformers uses for them
@@ -163,6 +164,9 @@ class HFClass:
     #: whether the parts sit at the model's top level around a Q-Former (BLIP-2): the adapter is then a
     #: :class:`robovlms.model.qformer.QFormerBackbone`
     qformer: bool = False
+    #: whether the parts sit at the model's top level around a projector (Llama 4): the adapter is then a
+    #: :class:`robovlms.model.top_level.TopLevelBackbone`
+    top_level: bool = False
     #: whether image positions are a mask (``image_embeds_position_mask``, Kosmos-2): the adapter is then a
     #: :class:`robovlms.model.position_mask.PositionMaskBackbone`
     masked: bool = False
@@ -656,6 +660,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
             **_architecture(vision),
             **by_ending(vision.to_dict()),
             **vision_sizes,
+            **shuffled_widths(vision, vision_sizes.get("hidden_size", TINY_SIZES["hidden_size"])),
         },
         "text_config": {"model_type": text.model_type, **text_settings, **_tiny_rope(text, mrope), **TINY_ROLES},
         **top,
@@ -718,6 +723,15 @@ QFORMER_LAYOUT = ("vision_model", "qformer", "language_model")
 def qformer_layout(model: Any) -> bool:
     """Whether ``model`` keeps BLIP-2's parts at its top level, with no ``model.model``."""
     return not hasattr(model, "model") and all(hasattr(model, part) for part in QFORMER_LAYOUT)
+
+
+#: Llama 4's parts, at the model's top level
+TOP_LEVEL_LAYOUT = ("vision_model", "multi_modal_projector", "language_model")
+
+
+def top_level_layout(model: Any) -> bool:
+    """Whether ``model`` keeps Llama 4's parts at its top level, with no ``model.model``."""
+    return not hasattr(model, "model") and all(hasattr(model, part) for part in TOP_LEVEL_LAYOUT)
 
 
 def towers(model: Any) -> tuple[str, str]:
