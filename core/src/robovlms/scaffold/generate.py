@@ -284,6 +284,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.position_mask", "base": "PositionMaskBackbone"}
     if hf.top_level:
         return {"base_module": "robovlms.model.top_level", "base": "TopLevelBackbone"}
+    if hf.encoder:
+        return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 

@@ -37,6 +37,8 @@ from robovlms.scaffold.shrink import (
     open_head_dim,
     open_window,
     shuffled_widths,
+    staged,
+    staged_sizes,
 )
 
 #: sizes a tiny preset gives every sub-config, under each name transformers uses for them
@@ -67,6 +69,10 @@ TINY_SIZES = {
     "encoder_ffn_dim": 128,
     "encoder_layers": 2,
     "output_dim": 64,
+    # an encoder-decoder language model's decoder (BART's names)
+    "decoder_attention_heads": 4,
+    "decoder_ffn_dim": 128,
+    "decoder_layers": 2,
 }
 #: top-level sizes of the parts between the towers (a projector's inner width), by how their names end
 TINY_INNER = ("intermediate_size", "projector_hidden_size")
@@ -167,6 +173,9 @@ class HFClass:
     #: whether the parts sit at the model's top level around a projector (Llama 4): the adapter is then a
     #: :class:`robovlms.model.top_level.TopLevelBackbone`
     top_level: bool = False
+    #: whether the image tokens enter the encoder of an encoder-decoder language model (Florence-2): the adapter
+    #: is then a :class:`robovlms.model.encoder_fusion.EncoderFusionBackbone`
+    encoder: bool = False
     #: whether image positions are a mask (``image_embeds_position_mask``, Kosmos-2): the adapter is then a
     #: :class:`robovlms.model.position_mask.PositionMaskBackbone`
     masked: bool = False
@@ -222,7 +231,10 @@ def _pattern(cls: type[Any]) -> HFClass:
         default = config_class()
     except Exception as exc:
         raise NotThePattern(f"{name}() fails: {first_line(exc, with_type=True)}") from None
-    if getattr(default, "is_encoder_decoder", False):
+    subs = set(getattr(config_class, "sub_configs", {}) or {})
+    # an encoder-decoder whose encoder reads the image tokens at placeholders with the text (Florence-2)
+    encoder = getattr(default, "is_encoder_decoder", False)
+    if encoder and not ({"vision_config", "text_config"} <= subs and hasattr(default, "image_token_id")):
         raise NotThePattern(
             f"{cls.__name__} is an encoder-decoder: its text decoder reads an encoder's states, while robovlms "
             "runs one language model over inputs_embeds; write text_tower (the decoder) and forward_text that runs "
@@ -243,7 +255,6 @@ def _pattern(cls: type[Any]) -> HFClass:
             'fusion = "cross_attention" and write model_encode_images and forward_text that turns '
             "image_attention_mask into that mask (see the guide's Idefics; robovlms-flamingo wraps Idefics so)"
         )
-    subs = set(getattr(config_class, "sub_configs", {}) or {})
     if "vision_config" not in subs:
         raise NotThePattern(_no_vision(cls, name, default, subs))
     if "text_config" not in subs:
@@ -273,20 +284,30 @@ def _pattern(cls: type[Any]) -> HFClass:
         return _grid_class(cls, default)
     image_inputs = _image_inputs(cls)
     sizes = _sizes(vision)
-    if "patch_size" in sizes and "image_size" not in sizes:
+    if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
         raise NotThePattern(
             f"{name}.vision_config has patch_size {sizes['patch_size']} but no image_size: the encoder takes each "
             "image at its own resolution, so the number of image tokens follows the image; the prompt must be built "
             "from each image's grid (prompt with the image known, plugin API 1.2)" + _processor_note(default.model_type)
         )
-    if not {"image_size", "patch_size"} <= set(sizes):
+    if not {"image_size", "patch_size"} <= set(sizes) and not staged(vision):
         raise NotThePattern(_unsized(name, vision, sizes))
     processor, args = _processor(default.model_type)
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
-    return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs, tiles=tiles, masked=masked)
+    return HFClass(
+        cls.__name__,
+        name,
+        processor,
+        args,
+        presets,
+        image_inputs=image_inputs,
+        tiles=tiles,
+        masked=masked,
+        encoder=encoder,
+    )
 
 
 def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
@@ -661,6 +682,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
             **by_ending(vision.to_dict()),
             **vision_sizes,
             **shuffled_widths(vision, vision_sizes.get("hidden_size", TINY_SIZES["hidden_size"])),
+            **(staged_sizes(vision, TINY_IMAGE["image_size"]) if staged(vision) else {}),
         },
         "text_config": {"model_type": text.model_type, **text_settings, **_tiny_rope(text, mrope), **TINY_ROLES},
         **top,

@@ -130,3 +130,27 @@ def shuffled_widths(vision: Any, hidden: int) -> dict[str, Any]:
         "projector_output_dim": TINY_WIDTH,
         "vision_output_dim": TINY_WIDTH,
     }
+
+
+def staged(vision: Any) -> bool:
+    """Whether ``vision`` is a staged convolutional encoder (Florence-2's DaViT): widths, heads and patch sizes
+    per stage, and no ``image_size``, since the stages take any resolution."""
+    return all(isinstance(getattr(vision, key, None), (list, tuple)) for key in ("embed_dim", "depths"))
+
+
+def staged_sizes(vision: Any, image_size: int) -> dict[str, Any]:
+    """A tiny staged encoder: one block per stage, the tiny width and heads in each (as many groups as heads),
+    the first stage's kernel as wide as its stride with no padding, so that the preset's patch size is the
+    stride its image tokens are counted in, and ``image_size`` for the processor's resolution."""
+    stages = len(vision.depths)
+    first = vision.patch_stride[0]
+    return {
+        "depths": [1] * stages,
+        "embed_dim": [TINY_WIDTH] * stages,
+        "num_heads": [4] * stages,
+        "num_groups": [4] * stages,
+        "patch_size": [first, *vision.patch_size[1:]],
+        "patch_padding": [0, *vision.patch_padding[1:]],
+        "projection_dim": TINY_WIDTH,
+        "image_size": image_size,
+    }
