@@ -18,8 +18,11 @@ class Florence2(EncoderFusionBackbone):
 
 @pytest.fixture(scope="module")
 def florence2() -> Florence2:
-    presets = facts(Florence2ForConditionalGeneration).presets
-    assert presets is not None
+    found = facts(Florence2ForConditionalGeneration)
+    presets = found.presets
+    assert found.encoder and presets is not None  # new-plugin writes the adapter on EncoderFusionBackbone
+    # the staged encoder's tiny stages: the first kernel as wide as its stride, the preset's patch size
+    assert presets["tiny"]["vision_config"]["patch_size"][0] == Florence2Config().vision_config.patch_stride[0]
     torch.manual_seed(0)
     model = Florence2ForConditionalGeneration(Florence2Config(**presets["tiny"])).eval()
     processor = CLIPImageProcessorPil(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48})

@@ -8,7 +8,7 @@ from transformers import Llama4Config, Llama4ForConditionalGeneration, SiglipIma
 
 from robovlms.config import VLMConfig
 from robovlms.model.top_level import TopLevelBackbone
-from robovlms.scaffold.hf import facts
+from robovlms.scaffold.hf import facts, top_level_layout
 
 
 class Llama4(TopLevelBackbone):
@@ -45,4 +45,5 @@ def test_two_images_per_row_match_llama4s_own_forward(llama4: Llama4) -> None:
     valid = mask.bool()
     torch.testing.assert_close(ours[valid], own[valid], atol=1e-5, rtol=0)
     assert llama4.vision_tower is llama4.model.vision_model
+    assert top_level_layout(llama4.model)  # how new-plugin tells it to write the adapter on TopLevelBackbone
     assert not any(p is llama4.word_embedding.weight for p in llama4.vision_tower.parameters())

@@ -235,12 +235,7 @@ def _pattern(cls: type[Any]) -> HFClass:
     # an encoder-decoder whose encoder reads the image tokens at placeholders with the text (Florence-2)
     encoder = getattr(default, "is_encoder_decoder", False)
     if encoder and not ({"vision_config", "text_config"} <= subs and hasattr(default, "image_token_id")):
-        raise NotThePattern(
-            f"{cls.__name__} is an encoder-decoder: its text decoder reads an encoder's states, while robovlms "
-            "runs one language model over inputs_embeds; write text_tower (the decoder) and forward_text that runs "
-            "the encoder over the image (and the prompt, where the encoder reads it) and the decoder over the "
-            "prompt and action tokens, and reference_forward from its own forward's decoder_hidden_states"
-        )
+        raise NotThePattern(_encoder_decoder(cls, default))
     forward = inspect.signature(cls.forward).parameters
     text = getattr(default, "text_config", None)
     cross = isinstance(getattr(text, "encoder_hidden_size", None), int) and getattr(text, "is_decoder", False)
@@ -307,6 +302,34 @@ def _pattern(cls: type[Any]) -> HFClass:
         tiles=tiles,
         masked=masked,
         encoder=encoder,
+    )
+
+
+def _encoder_decoder(cls: type[Any], default: Any) -> str:
+    """Why an encoder-decoder is not Florence-2's kind, whose encoder reads image tokens with the text."""
+    forward = set(inspect.signature(cls.forward).parameters)
+    what = f"{cls.__name__} is an encoder-decoder"
+    if "bbox" in forward:
+        return (
+            f"{what} whose encoder reads the image's patches with the text tokens, each token placed by its box "
+            "on the page (bbox, from OCR), which a camera frame's instruction does not have; write embed_prompt "
+            "with boxes for the instruction, and reference_inputs that pass them"
+        )
+    nested = getattr(default, "encoder", None)
+    if all(hasattr(nested, sub) for sub in ("vision_config", "text_config", "image_token_id")):
+        return (
+            f"{what} whose encoder reads image tokens at image_token_id placeholders with the text, as "
+            "Florence-2's (robovlms.model.encoder_fusion.EncoderFusionBackbone), but its config nests vision_config "
+            "and text_config under encoder and the decoder's sizes under decoder, where the presets are not "
+            "derived; write preset_config for that layout and subclass EncoderFusionBackbone"
+        )
+    image = "flattened_patches" if "flattened_patches" in forward else "pixel_values"
+    return (
+        f"{what} whose encoder reads only the image ({image}); the text enters only its decoder, which "
+        "cross-attends the encoder's states, so the decoder is the fusion module, not a multimodal encoder; "
+        "write text_tower (the decoder), forward_text that hands it the image states as encoder_hidden_states "
+        "(robovlms.model.encoder_states.EncoderStatesBackbone's pattern), and reference_forward from its own "
+        "forward's decoder_hidden_states"
     )
 
 
