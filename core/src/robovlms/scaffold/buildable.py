@@ -62,7 +62,7 @@ def defaults_fail(cls: type[Any]) -> str | None:
             cls(cls.config_class())
     except Exception as exc:
         unset = left_unset(cls)
-        which = f" ({', '.join(unset)} None, which its modeling code reads)" if unset else ""
+        which = f" (it leaves None {', '.join(unset)}, which its modeling code reads)" if unset else ""
         return (
             f"transformers' own defaults for {name} build no {cls.__name__} ({first_line(exc, with_type=True)}): "
             f"{name} leaves settings its architecture needs to the checkpoint{which}; write preset_config from the "
@@ -78,12 +78,13 @@ def left_unset(cls: type[Any]) -> list[str]:
 
     source = inspect.getsource(sys.modules[cls.__module__])
     default = cls.config_class()
+    parts: list[tuple[str, dict[str, Any]]] = [("", default.to_dict())]
+    for key in getattr(cls.config_class, "sub_configs", {}) or {}:
+        sub: Any = getattr(default, key, None)
+        if hasattr(sub, "to_dict"):
+            parts.append((f"{key}.", sub.to_dict()))
     found = []
-    for prefix, values in [("", default.to_dict())] + [
-        (f"{key}.", sub.to_dict())
-        for key in getattr(cls.config_class, "sub_configs", {}) or {}
-        if hasattr(sub := getattr(default, key, None), "to_dict")
-    ]:
+    for prefix, values in parts:
         found += [
             f"{prefix}{key}"
             for key, value in values.items()
