@@ -94,8 +94,14 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
         # a vision config with a patch size but no image size says so, not that both are missing
         ("InklingForConditionalGeneration", ["patch_size 40 but no image_size"], ["no image_size and"]),
         ("InstructBlipVideoForConditionalGeneration", ["reads the instruction too"], ["no image_token_id"]),
-        ("Granite4VisionForConditionalGeneration", ["own defaults", "write preset_config"], ["tiny preset"]),
-        ("Florence2ForConditionalGeneration", ["encoder-decoder"], []),
+        (
+            "Granite4VisionForConditionalGeneration",
+            ["own defaults", "leaves None downsample_rate, deepstack_layer_map", "write preset_config"],
+            ["tiny preset"],
+        ),
+        # encoder-decoders other than Florence-2's kind (EncoderFusionBackbone) say what their encoder reads
+        ("VisionEncoderDecoderModel", ["encoder reads only the image (pixel_values)", "decoder_hidden_states"], []),
+        ("UdopForConditionalGeneration", ["bbox"], ["reads only the image"]),
         # Qwen-VL's image format with another merge, and a processor that needs torchvision besides
         ("Kimi_K25ForConditionalGeneration", ["merge_kernel_size (2, 2)", "subclass GridBackbone", "torchvision"], []),
     ],

@@ -18,7 +18,7 @@ from robovlms.scaffold.sweep import mapping_classes, sweep
 CLASSES = [
     "Qwen2VLForConditionalGeneration",
     "Kosmos2_5ForConditionalGeneration",
-    "Florence2ForConditionalGeneration",
+    "Pix2StructForConditionalGeneration",
     "GotOcr2ForConditionalGeneration",
     "EvollaForProteinText2Text",
     "Qwen3VLForConditionalGeneration",
@@ -38,7 +38,8 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     assert outcomes["Qwen3VLForConditionalGeneration"].status == "pass", outcomes["Qwen3VLForConditionalGeneration"]
     assert outcomes["Kosmos2_5ForConditionalGeneration"].status == "refused"
     assert "flattened_patches" in outcomes["Kosmos2_5ForConditionalGeneration"].reason
-    assert "encoder-decoder" in outcomes["Florence2ForConditionalGeneration"].reason
+    # an encoder-decoder whose encoder reads only the image (Florence-2's reads the text too, and passes)
+    assert "encoder reads only the image" in outcomes["Pix2StructForConditionalGeneration"].reason
     # sizes no usual name covers (a convolutional neck) shrink, and a vision encoder whose own initializer range
     # (1e-10) would silence the image gets a usual one: the tiny model sees the image
     assert outcomes["GotOcr2ForConditionalGeneration"].status == "pass", outcomes["GotOcr2ForConditionalGeneration"]

@@ -61,9 +61,34 @@ def defaults_fail(cls: type[Any]) -> str | None:
         with torch.device("meta"):
             cls(cls.config_class())
     except Exception as exc:
+        unset = left_unset(cls)
+        which = f" (it leaves None {', '.join(unset)}, which its modeling code reads)" if unset else ""
         return (
             f"transformers' own defaults for {name} build no {cls.__name__} ({first_line(exc, with_type=True)}): "
-            f"{name} leaves settings its architecture needs to the checkpoint; write preset_config from the "
+            f"{name} leaves settings its architecture needs to the checkpoint{which}; write preset_config from the "
             "checkpoint's config.json"
         )
     return None
+
+
+def left_unset(cls: type[Any]) -> list[str]:
+    """The settings ``cls``'s default config leaves None that its modeling code reads as ``config.<name>``: the
+    ones a checkpoint's config.json must give (Granite 4 Vision's ``deepstack_layer_map``)."""
+    import sys
+
+    source = inspect.getsource(sys.modules[cls.__module__])
+    default = cls.config_class()
+    parts: list[tuple[str, dict[str, Any]]] = [("", default.to_dict())]
+    for key in getattr(cls.config_class, "sub_configs", {}) or {}:
+        sub: Any = getattr(default, key, None)
+        if hasattr(sub, "to_dict"):
+            parts.append((f"{key}.", sub.to_dict()))
+    found = []
+    for prefix, values in parts:
+        found += [
+            f"{prefix}{key}"
+            for key, value in values.items()
+            # special token ids are no architecture: a config leaves them to the tokenizer
+            if value is None and not key.startswith("_") and not key.endswith("_token_id") and f"config.{key}" in source
+        ]
+    return found

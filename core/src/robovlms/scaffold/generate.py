@@ -19,7 +19,16 @@ from typing import Any
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.plugins.kinds import ACTION_HEAD, BACKBONE, ComponentKind
 from robovlms.scaffold.buildable import defaults_fail
-from robovlms.scaffold.hf import RESIZED, HFClass, NotThePattern, facts, qformer_layout, resolve, towers
+from robovlms.scaffold.hf import (
+    RESIZED,
+    HFClass,
+    NotThePattern,
+    facts,
+    qformer_layout,
+    resolve,
+    top_level_layout,
+    towers,
+)
 from robovlms.scaffold.naming import PluginName, check_free, parse
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
@@ -95,6 +104,8 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             model = cls(presets.preset_config("tiny", None))
             if qformer_layout(model):
                 hf = replace(hf, qformer=True)
+            elif top_level_layout(model):
+                hf = replace(hf, top_level=True)
             elif not (hf.masked or hf.cross):  # PositionMaskBackbone and EncoderStatesBackbone know the towers
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
@@ -271,6 +282,10 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.qformer", "base": "QFormerBackbone"}
     if hf.masked:
         return {"base_module": "robovlms.model.position_mask", "base": "PositionMaskBackbone"}
+    if hf.top_level:
+        return {"base_module": "robovlms.model.top_level", "base": "TopLevelBackbone"}
+    if hf.encoder:
+        return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -286,7 +301,7 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.qformer or hf.masked or hf.cross:  # the core class's towers and image path
+    if hf.qformer or hf.masked or hf.cross or hf.top_level:  # the core class's towers and image path
         return ""
     if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
         return "".join(parts)

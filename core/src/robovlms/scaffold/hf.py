@@ -36,6 +36,9 @@ from robovlms.scaffold.shrink import (
     layer_kinds,
     open_head_dim,
     open_window,
+    shuffled_widths,
+    staged,
+    staged_sizes,
 )
 
 #: sizes a tiny preset gives every sub-config, under each name transformers uses for them
@@ -66,6 +69,10 @@ TINY_SIZES = {
     "encoder_ffn_dim": 128,
     "encoder_layers": 2,
     "output_dim": 64,
+    # an encoder-decoder language model's decoder (BART's names)
+    "decoder_attention_heads": 4,
+    "decoder_ffn_dim": 128,
+    "decoder_layers": 2,
 }
 #: top-level sizes of the parts between the towers (a projector's inner width), by how their names end
 TINY_INNER = ("intermediate_size", "projector_hidden_size")
@@ -163,6 +170,12 @@ class HFClass:
     #: whether the parts sit at the model's top level around a Q-Former (BLIP-2): the adapter is then a
     #: :class:`robovlms.model.qformer.QFormerBackbone`
     qformer: bool = False
+    #: whether the parts sit at the model's top level around a projector (Llama 4): the adapter is then a
+    #: :class:`robovlms.model.top_level.TopLevelBackbone`
+    top_level: bool = False
+    #: whether the image tokens enter the encoder of an encoder-decoder language model (Florence-2): the adapter
+    #: is then a :class:`robovlms.model.encoder_fusion.EncoderFusionBackbone`
+    encoder: bool = False
     #: whether image positions are a mask (``image_embeds_position_mask``, Kosmos-2): the adapter is then a
     #: :class:`robovlms.model.position_mask.PositionMaskBackbone`
     masked: bool = False
@@ -218,13 +231,11 @@ def _pattern(cls: type[Any]) -> HFClass:
         default = config_class()
     except Exception as exc:
         raise NotThePattern(f"{name}() fails: {first_line(exc, with_type=True)}") from None
-    if getattr(default, "is_encoder_decoder", False):
-        raise NotThePattern(
-            f"{cls.__name__} is an encoder-decoder: its text decoder reads an encoder's states, while robovlms "
-            "runs one language model over inputs_embeds; write text_tower (the decoder) and forward_text that runs "
-            "the encoder over the image (and the prompt, where the encoder reads it) and the decoder over the "
-            "prompt and action tokens, and reference_forward from its own forward's decoder_hidden_states"
-        )
+    subs = set(getattr(config_class, "sub_configs", {}) or {})
+    # an encoder-decoder whose encoder reads the image tokens at placeholders with the text (Florence-2)
+    encoder = getattr(default, "is_encoder_decoder", False)
+    if encoder and not ({"vision_config", "text_config"} <= subs and hasattr(default, "image_token_id")):
+        raise NotThePattern(_encoder_decoder(cls, default))
     forward = inspect.signature(cls.forward).parameters
     text = getattr(default, "text_config", None)
     cross = isinstance(getattr(text, "encoder_hidden_size", None), int) and getattr(text, "is_decoder", False)
@@ -239,7 +250,6 @@ def _pattern(cls: type[Any]) -> HFClass:
             'fusion = "cross_attention" and write model_encode_images and forward_text that turns '
             "image_attention_mask into that mask (see the guide's Idefics; robovlms-flamingo wraps Idefics so)"
         )
-    subs = set(getattr(config_class, "sub_configs", {}) or {})
     if "vision_config" not in subs:
         raise NotThePattern(_no_vision(cls, name, default, subs))
     if "text_config" not in subs:
@@ -269,20 +279,58 @@ def _pattern(cls: type[Any]) -> HFClass:
         return _grid_class(cls, default)
     image_inputs = _image_inputs(cls)
     sizes = _sizes(vision)
-    if "patch_size" in sizes and "image_size" not in sizes:
+    if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
         raise NotThePattern(
             f"{name}.vision_config has patch_size {sizes['patch_size']} but no image_size: the encoder takes each "
             "image at its own resolution, so the number of image tokens follows the image; the prompt must be built "
             "from each image's grid (prompt with the image known, plugin API 1.2)" + _processor_note(default.model_type)
         )
-    if not {"image_size", "patch_size"} <= set(sizes):
+    if not {"image_size", "patch_size"} <= set(sizes) and not staged(vision):
         raise NotThePattern(_unsized(name, vision, sizes))
     processor, args = _processor(default.model_type)
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
-    return HFClass(cls.__name__, name, processor, args, presets, image_inputs=image_inputs, tiles=tiles, masked=masked)
+    return HFClass(
+        cls.__name__,
+        name,
+        processor,
+        args,
+        presets,
+        image_inputs=image_inputs,
+        tiles=tiles,
+        masked=masked,
+        encoder=encoder,
+    )
+
+
+def _encoder_decoder(cls: type[Any], default: Any) -> str:
+    """Why an encoder-decoder is not Florence-2's kind, whose encoder reads image tokens with the text."""
+    forward = set(inspect.signature(cls.forward).parameters)
+    what = f"{cls.__name__} is an encoder-decoder"
+    if "bbox" in forward:
+        return (
+            f"{what} whose encoder reads the image's patches with the text tokens, each token placed by its box "
+            "on the page (bbox, from OCR), which a camera frame's instruction does not have; write embed_prompt "
+            "with boxes for the instruction, and reference_inputs that pass them"
+        )
+    nested = getattr(default, "encoder", None)
+    if all(hasattr(nested, sub) for sub in ("vision_config", "text_config", "image_token_id")):
+        return (
+            f"{what} whose encoder reads image tokens at image_token_id placeholders with the text, as "
+            "Florence-2's (robovlms.model.encoder_fusion.EncoderFusionBackbone), but its config nests vision_config "
+            "and text_config under encoder and the decoder's sizes under decoder, where the presets are not "
+            "derived; write preset_config for that layout and subclass EncoderFusionBackbone"
+        )
+    image = "flattened_patches" if "flattened_patches" in forward else "pixel_values"
+    return (
+        f"{what} whose encoder reads only the image ({image}); the text enters only its decoder, which "
+        "cross-attends the encoder's states, so the decoder is the fusion module, not a multimodal encoder; "
+        "write text_tower (the decoder), forward_text that hands it the image states as encoder_hidden_states "
+        "(robovlms.model.encoder_states.EncoderStatesBackbone's pattern), and reference_forward from its own "
+        "forward's decoder_hidden_states"
+    )
 
 
 def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
@@ -656,6 +704,8 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
             **_architecture(vision),
             **by_ending(vision.to_dict()),
             **vision_sizes,
+            **shuffled_widths(vision, vision_sizes.get("hidden_size", TINY_SIZES["hidden_size"])),
+            **(staged_sizes(vision, TINY_IMAGE["image_size"]) if staged(vision) else {}),
         },
         "text_config": {"model_type": text.model_type, **text_settings, **_tiny_rope(text, mrope), **TINY_ROLES},
         **top,
@@ -718,6 +768,15 @@ QFORMER_LAYOUT = ("vision_model", "qformer", "language_model")
 def qformer_layout(model: Any) -> bool:
     """Whether ``model`` keeps BLIP-2's parts at its top level, with no ``model.model``."""
     return not hasattr(model, "model") and all(hasattr(model, part) for part in QFORMER_LAYOUT)
+
+
+#: Llama 4's parts, at the model's top level
+TOP_LEVEL_LAYOUT = ("vision_model", "multi_modal_projector", "language_model")
+
+
+def top_level_layout(model: Any) -> bool:
+    """Whether ``model`` keeps Llama 4's parts at its top level, with no ``model.model``."""
+    return not hasattr(model, "model") and all(hasattr(model, part) for part in TOP_LEVEL_LAYOUT)
 
 
 def towers(model: Any) -> tuple[str, str]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+#: the width of a tiny model's parts
+TINY_WIDTH = 64
 #: a key's tiny value, by how its name ends; the first ending that matches wins
 TINY_BY_ENDING = (
     ("experts_per_tok", 2),
@@ -113,3 +115,42 @@ def open_window(sub: Any) -> dict[str, Any]:
     sliding-window mask whatever their layers are, and fail without one. 16 positions, so that a sliding
     layer, where there is one, slides within a test prompt; full-attention layers never read it."""
     return {"sliding_window": 16} if "sliding_window" in sub.to_dict() and sub.sliding_window is None else {}
+
+
+def shuffled_widths(vision: Any, hidden: int) -> dict[str, Any]:
+    """Llama 4's vision adapter: a pixel shuffle by ``pixel_shuffle_ratio`` hands its MLP ``hidden / ratio**2``
+    channels as ``intermediate_size`` (so the checkpoint sizes them: 1408 and 5632), and the MLP's widths
+    (``projector_input_dim``, ``projector_output_dim`` = ``vision_output_dim``) meet the text projector's input."""
+    ratio = getattr(vision, "pixel_shuffle_ratio", None)
+    if not isinstance(ratio, float) or "projector_input_dim" not in vision.to_dict():
+        return {}
+    return {
+        "intermediate_size": round(hidden / ratio**2),
+        "projector_input_dim": TINY_WIDTH,
+        "projector_output_dim": TINY_WIDTH,
+        "vision_output_dim": TINY_WIDTH,
+    }
+
+
+def staged(vision: Any) -> bool:
+    """Whether ``vision`` is a staged convolutional encoder (Florence-2's DaViT): widths, heads and patch sizes
+    per stage, and no ``image_size``, since the stages take any resolution."""
+    return all(isinstance(getattr(vision, key, None), (list, tuple)) for key in ("embed_dim", "depths"))
+
+
+def staged_sizes(vision: Any, image_size: int) -> dict[str, Any]:
+    """A tiny staged encoder: one block per stage, the tiny width and heads in each (as many groups as heads),
+    the first stage's kernel as wide as its stride with no padding, so that the preset's patch size is the
+    stride its image tokens are counted in, and ``image_size`` for the processor's resolution."""
+    stages = len(vision.depths)
+    first = vision.patch_stride[0]
+    return {
+        "depths": [1] * stages,
+        "embed_dim": [TINY_WIDTH] * stages,
+        "num_heads": [4] * stages,
+        "num_groups": [4] * stages,
+        "patch_size": [first, *vision.patch_size[1:]],
+        "patch_padding": [0, *vision.patch_padding[1:]],
+        "projection_dim": TINY_WIDTH,
+        "image_size": image_size,
+    }
