@@ -13,7 +13,7 @@ import transformers
 from robovlms.model.images import ImageProcessor
 from robovlms.scaffold.buildable import defaults_fail, not_buildable_here
 from robovlms.scaffold.hf import facts
-from robovlms.scaffold.processors import sibling, torchvision_stand_in
+from robovlms.scaffold.processors import grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import by_ending, dividing_heads, head_grouping, layer_kinds, open_head_dim, open_window
 
 
@@ -64,6 +64,15 @@ def test_a_torchvision_only_processors_rules_are_read_from_its_source() -> None:
     assert processor.size == 40 and processor.resample == "bicubic"
     assert processor.mean == tuple(transformers.image_utils.OPENAI_CLIP_MEAN)
     assert torchvision_stand_in("llava") is None  # it has a PIL processor
+
+
+def test_a_torchvision_only_grid_processor_whose_code_is_qwen2_vls_gets_its_pil_processor() -> None:
+    name, args, budget = grid_stand_in("minimax_m3_vl") or ("", "", {})
+    assert budget == {"shortest_edge": 4 * 28 * 28, "longest_edge": 451584}  # its own, not Qwen2-VL's
+    made = eval(f"transformers.{name}({args})", {"transformers": transformers})  # as the preset does
+    assert list(made.image_mean) == list(transformers.image_utils.OPENAI_CLIP_MEAN) and made.resample == 3
+    assert grid_stand_in("kimi_k25") is None  # its own resizing and padding: no stand-in
+    assert grid_stand_in("qwen2_vl") is None  # it has a PIL processor
 
 
 def test_refusals_say_what_the_class_is() -> None:

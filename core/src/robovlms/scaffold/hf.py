@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
-from robovlms.scaffold.processors import sibling, torchvision_stand_in
+from robovlms.scaffold.processors import grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import (
     by_ending,
     dividing_heads,
@@ -352,10 +352,12 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     import transformers
 
     name = type(default).__name__
-    processor = _processor_name(default.model_type)
+    # a torchvision-only processor whose code is Qwen2-VL's: Qwen2-VL's PIL one with its budget, mean and std
+    stand_in = grid_stand_in(default.model_type)
+    processor, args = stand_in[:2] if stand_in else (_processor_name(default.model_type), "")
     try:
         made = getattr(transformers, processor)()
-        size = dict(made.size or {})
+        size = stand_in[2] if stand_in else dict(made.size or {})
     except Exception as exc:
         raise NotThePattern(f"{processor}() fails: {first_line(exc, with_type=True)}") from None
     merge = getattr(default.vision_config, "spatial_merge_size", None) or getattr(made, "merge_size", None)
@@ -399,7 +401,7 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         cls.__name__,
         name,
         processor,
-        "",
+        args,
         presets,
         grid=True,
         mrope=mrope,
