@@ -36,6 +36,7 @@ from robovlms.scaffold.shrink import (
     layer_kinds,
     open_head_dim,
     open_window,
+    per_layer,
 )
 
 #: sizes a tiny preset gives every sub-config, under each name transformers uses for them
@@ -638,7 +639,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         vision_sizes["deepstack_visual_indexes"] = [layers - 1]
     # the parts between the towers that have configs of their own (a perceiver, a Q-Former) shrink too
     others = {
-        key: {**_settings(part), **by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES)}
+        key: _tiny_part(part)
         for key in getattr(type(default), "sub_configs", {}) or {}
         if key not in ("vision_config", "text_config") and hasattr(part := getattr(default, key, None), "to_dict")
     }
@@ -651,6 +652,12 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         **head_grouping(text, TINY_SIZES["num_attention_heads"]),
         **open_window(text),
     }
+
+    def shrink(entry: dict[str, Any]) -> dict[str, Any]:
+        return {**entry, **by_ending(entry), **_shrunk(entry, TINY_SIZES)}
+
+    text_settings.update(per_layer(text, text_settings["num_hidden_layers"], shrink))
+    vision_sizes.update(per_layer(vision, layers, shrink))
     return {
         **others,
         "vision_config": {
@@ -663,6 +670,22 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         **top,
         "image_token_id": TINY_IMAGE_TOKEN,
     }
+
+
+def _tiny_part(part: Any) -> dict[str, Any]:
+    """A part between the towers, every value as the VLM sets it but its sizes, tiny; a value the part's
+    config derives from its sizes (dots3's audio ``conv_output_size``) is derived from the tiny ones."""
+    tiny = {**by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES)}
+    try:
+        derived = type(part)(**tiny).to_dict()
+    except Exception:  # a part whose sizes alone do not build: its values as set
+        derived = {}
+    own = type(part)().to_dict()
+    settings = {
+        key: derived[key] if key in derived and key in own and own[key] == value else value
+        for key, value in _settings(part).items()
+    }
+    return {**settings, **tiny}
 
 
 def _tiny_rope(text: Any, mrope: bool) -> dict[str, Any]:
