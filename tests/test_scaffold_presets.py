@@ -13,7 +13,7 @@ import transformers
 from robovlms.model.images import ImageProcessor
 from robovlms.scaffold.buildable import defaults_fail, not_buildable_here
 from robovlms.scaffold.hf import facts
-from robovlms.scaffold.processors import grid_stand_in, sibling, torchvision_stand_in
+from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import by_ending, dividing_heads, head_grouping, layer_kinds, open_head_dim, open_window
 
 
@@ -93,6 +93,8 @@ def test_a_torchvision_only_grid_processor_whose_code_is_qwen2_vls_gets_its_pil_
     made = eval(f"transformers.{name}({args})", {"transformers": transformers})  # as the preset does
     assert list(made.image_mean) == list(transformers.image_utils.OPENAI_CLIP_MEAN) and made.resample == 3
     assert grid_stand_in("kimi_k25") is None  # its own resizing and padding: no stand-in
+    assert "its patchify, _preprocess differ from Qwen2-VL's" in grid_departures("kimi_k25")  # the refusal says so
+    assert grid_departures("minimax_m3_vl") == ""
     assert grid_stand_in("qwen2_vl") is None  # it has a PIL processor
 
 

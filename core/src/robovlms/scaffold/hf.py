@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
-from robovlms.scaffold.processors import grid_stand_in, sibling, torchvision_stand_in
+from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import (
     by_ending,
     dividing_heads,
@@ -567,8 +567,8 @@ def _processor_name(model_type: str) -> str:
         others = ", ".join(str(n) for n in names.values() if n)
         raise NotThePattern(
             f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant, and robovlms "
-            "carries no fixed size, mean, std and resampling of it into a PIL processor here; write "
-            "preset_image_processor"
+            "carries no fixed size, mean, std and resampling of it into a PIL processor here"
+            f"{grid_departures(model_type)}; write preset_image_processor"
         )
     return str(name)
 

@@ -131,6 +131,26 @@ def grid_stand_in(model_type: str) -> tuple[str, str, dict[str, int]] | None:
     return GRID_PIL, "".join(f"\n        {line}" for line in lines), budget
 
 
+def grid_departures(model_type: str) -> str:
+    """How ``model_type``'s torchvision-only processor departs from Qwen2-VL's code (why Qwen2-VL's PIL
+    processor cannot stand in for it), for a refusal; empty where it is no grid processor or has a PIL one."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    names = IMAGES.get(model_type)
+    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
+        return ""
+    name = str(names["torchvision"])
+    modules = _source(model_type)
+    if not any(isinstance(n, ast.ClassDef) and n.name == name for m in modules for n in ast.walk(m)):
+        return ""
+    theirs, reference = _code(modules, name), _code(_source("qwen2_vl"), "Qwen2VLImageProcessor")
+    missing = [key for key in GRID_CODE if key not in theirs]
+    differ = [key for key in GRID_CODE if key in theirs and theirs[key] != reference.get(key)]
+    parts = [f"it has no {', '.join(missing)} of its own"] if missing else []
+    parts += [f"its {', '.join(differ)} differ{'s' if len(differ) == 1 else ''} from Qwen2-VL's"] if differ else []
+    return f" (nor can Qwen2-VL's PIL processor stand in: {'; '.join(parts)})" if parts else ""
+
+
 def _value(node: ast.expr, constants: Any) -> Any:
     """A literal, or one of transformers' constants (``OPENAI_CLIP_MEAN``, ``PILImageResampling.BICUBIC``)."""
     if isinstance(node, ast.Name):
