@@ -79,6 +79,8 @@ TINY_VOCAB = 320
 #: the stand-in tokenizer's special ids: three roles, then 256 bytes, then the image placeholder
 TINY_ROLES = {"pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2}
 TINY_IMAGE_TOKEN = 259
+#: the marker before an image's placeholders where the class finds images by it (Qwen2.5-Omni's thinker)
+TINY_VISION_START = 260
 #: keys that size a model: the ones a person compares with the checkpoint's config.json
 SIZE_KEYS = (*TINY_SIZES, "image_size", "patch_size", "vocab_size")
 ROLE_KEYS = tuple(TINY_ROLES)
@@ -151,6 +153,9 @@ class HFClass:
     #: whether an M-RoPE class also feeds vision layers into the language model's first layers (Qwen3-VL's
     #: DeepStack): the adapter is then a :class:`robovlms.model.deepstack.DeepStackBackbone`
     deepstack: bool = False
+    #: whether an M-RoPE class lays positions out only in ``get_rope_index``, after a ``vision_start`` marker
+    #: (Qwen2.5-Omni's thinker): the adapter is then a :class:`robovlms.model.rope_index.RopeIndexBackbone`
+    rope_index: bool = False
     #: a grid class's :attr:`robovlms.model.grid.GridBackbone.patch_layout`, as its processor's ``patchify`` shows
     patch_layout: str = "merged"
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
@@ -377,17 +382,29 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         )
     inner = _inner_class(cls)
     mrope = callable(getattr(inner, "get_vision_position_ids", None))
-    if not mrope and inner is not None and callable(getattr(inner, "get_rope_index", None)):
+    rope_index = not mrope and inner is not None and callable(getattr(inner, "get_rope_index", None))
+    if rope_index and getattr(default.vision_config, "deepstack_visual_indexes", None):
         raise NotThePattern(
-            f"{cls.__name__}'s positions are 3-D (M-RoPE), but its get_rope_index finds images by the "
-            "vision_start markers before them and it has no get_vision_position_ids to lay out one image's block "
-            "(robovlms.model.mrope.MRoPEBackbone calls it): write prompt with the markers and text_inputs with "
-            f"the positions of {inner.__name__}.get_rope_index"
+            f"{cls.__name__}'s positions come from get_rope_index after vision_start markers and its vision "
+            "layers also feed the language model's first layers (DeepStack): robovlms.model.rope_index."
+            "RopeIndexBackbone lays out the first and robovlms.model.deepstack.DeepStackBackbone the second, no "
+            "core class both; subclass RopeIndexBackbone with DeepStackBackbone's text_inputs and model_encode_images"
+        )
+    positioned: Any = inner  # a class with get_rope_index where rope_index
+    rope_source = inspect.getsource(positioned.get_rope_index) if rope_index else ""
+    if rope_index and "vision_start_token_id" not in rope_source:
+        raise NotThePattern(
+            f"{cls.__name__}'s positions are 3-D (M-RoPE), but it has no get_vision_position_ids to lay out one "
+            "image's block (robovlms.model.mrope.MRoPEBackbone calls it) and its get_rope_index does not find "
+            "images by the vision_start markers robovlms.model.rope_index.RopeIndexBackbone writes: write prompt "
+            f"and text_inputs with the positions of {getattr(inner, '__name__', '')}.get_rope_index"
         )
     try:
-        presets = {"tiny": _tiny(default, mrope=mrope), "full": _full(default)}
+        presets = {"tiny": _tiny(default, mrope=mrope or rope_index), "full": _full(default)}
     except Exception as exc:
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    if rope_index:  # the marker get_rope_index finds images by, in the tiny vocabulary (the config may lack it)
+        presets["tiny"]["vision_start_token_id"] = TINY_VISION_START
     factor = TINY_IMAGE["patch_size"] * merge
     tiny_side = -(-TINY_IMAGE["image_size"] // factor) * factor
     budgets = {"tiny": (factor * factor, tiny_side * tiny_side), "full": (size["shortest_edge"], size["longest_edge"])}
@@ -405,8 +422,9 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         args,
         presets,
         grid=True,
-        mrope=mrope,
+        mrope=mrope or rope_index,
         deepstack=deepstack,
+        rope_index=rope_index,
         budgets=budgets,
         patch_layout=layout,
     )
