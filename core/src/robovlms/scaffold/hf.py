@@ -674,7 +674,9 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
     def shrink(entry: dict[str, Any]) -> dict[str, Any]:
         return {**entry, **by_ending(entry), **_shrunk(entry, TINY_SIZES)}
 
-    text_settings.update(per_layer(text, text_settings["num_hidden_layers"], shrink))
+    text_settings.update(
+        per_layer(text, text_settings.get("num_hidden_layers", TINY_SIZES["num_hidden_layers"]), shrink)
+    )
     vision_sizes.update(per_layer(vision, layers, shrink))
     return {
         **others,
