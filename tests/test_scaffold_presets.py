@@ -13,7 +13,7 @@ import transformers
 from robovlms.model.images import ImageProcessor
 from robovlms.scaffold.buildable import defaults_fail, not_buildable_here
 from robovlms.scaffold.hf import facts
-from robovlms.scaffold.processors import sibling, torchvision_stand_in
+from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import by_ending, dividing_heads, head_grouping, layer_kinds, open_head_dim, open_window
 
 
@@ -41,6 +41,27 @@ def test_a_hybrid_language_model_keeps_a_layer_of_each_kind() -> None:
     assert layer_kinds(transformers.LlavaConfig().text_config, 2) == {}
 
 
+def test_a_heterogeneous_model_keeps_a_layer_of_each_kind_with_its_own_overrides() -> None:
+    # dots3's per_layer_config names layers 2-44 (text) and 25-41 (vision) of the checkpoint
+    tiny = facts(transformers.Dots3NoteForConditionalGeneration).presets["tiny"]
+    text, vision = tiny["text_config"], tiny["vision_config"]
+    assert text["layer_types"] == ["indexed_attention", "indexed_attention", "sliding_attention"]
+    assert text["mlp_layer_types"] == ["dense", "sparse", "sparse"]
+    # the sliding layer's own heads and ranks, shrunk; its head the sum of its latent and rotary parts
+    sliding = text["per_layer_config"]["02"]
+    assert {key: sliding[key] for key in ("num_attention_heads", "kv_lora_rank", "qk_nope_head_dim")} == {
+        "num_attention_heads": 4,
+        "kv_lora_rank": 32,
+        "qk_nope_head_dim": 16,
+    }
+    assert sliding["head_dim"] == sliding["qk_nope_head_dim"] + text["qk_rope_head_dim"]
+    assert vision["mlp_layer_types"] == ["dense", "sparse"] and vision["per_layer_config"] == {
+        "01": {"num_local_experts": 4}
+    }
+    config = transformers.Dots3NoteConfig(**tiny)  # its validation passes
+    assert config.audio_config.conv_output_size == 64 * 16  # derived from the tiny width, not the checkpoint's 7680
+
+
 def test_heads_follow_the_checkpoints_rules() -> None:
     # Aya Vision's defaults pair SigLIP's 1152 width with 14 heads, which no model can be built from
     assert dividing_heads(transformers.AyaVisionConfig().vision_config) == {"num_attention_heads": 16}
@@ -64,6 +85,17 @@ def test_a_torchvision_only_processors_rules_are_read_from_its_source() -> None:
     assert processor.size == 40 and processor.resample == "bicubic"
     assert processor.mean == tuple(transformers.image_utils.OPENAI_CLIP_MEAN)
     assert torchvision_stand_in("llava") is None  # it has a PIL processor
+
+
+def test_a_torchvision_only_grid_processor_whose_code_is_qwen2_vls_gets_its_pil_processor() -> None:
+    name, args, budget = grid_stand_in("minimax_m3_vl") or ("", "", {})
+    assert budget == {"shortest_edge": 4 * 28 * 28, "longest_edge": 451584}  # its own, not Qwen2-VL's
+    made = eval(f"transformers.{name}({args})", {"transformers": transformers})  # as the preset does
+    assert list(made.image_mean) == list(transformers.image_utils.OPENAI_CLIP_MEAN) and made.resample == 3
+    assert grid_stand_in("kimi_k25") is None  # its own resizing and padding: no stand-in
+    assert "its patchify, _preprocess differ from Qwen2-VL's" in grid_departures("kimi_k25")  # the refusal says so
+    assert grid_departures("minimax_m3_vl") == ""
+    assert grid_stand_in("qwen2_vl") is None  # it has a PIL processor
 
 
 def test_refusals_say_what_the_class_is() -> None:

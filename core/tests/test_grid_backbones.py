@@ -107,3 +107,29 @@ def test_a_patch_order_robovlms_does_not_know_says_what_to_write(monkeypatch: py
         match=r"in an order robovlms does not know \(it knows merged, merged_hwc, rows_flat, rows\): write patchify",
     ):
         patch_layout("Qwen2VLImageProcessorPil", Qwen2VLConfig().vision_config, 2)
+
+
+def test_positions_laid_out_by_get_rope_index_equal_the_models_own() -> None:
+    """Qwen2.5-Omni's thinker finds images by the vision_start marker before them: robovlms's positions for
+    two images with text between equal its get_rope_index over the same tokens."""
+    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+
+    from robovlms.model.rope_index import RopeIndexBackbone
+
+    class Thinker(RopeIndexBackbone):
+        name = "thinker"
+        model_class = Qwen2_5OmniThinkerForConditionalGeneration
+
+    presets = facts(Qwen2_5OmniThinkerForConditionalGeneration).presets
+    assert presets is not None
+    model = Qwen2_5OmniThinkerForConditionalGeneration(Qwen2_5OmniThinkerConfig(**presets["tiny"])).eval()
+    robovlm = Thinker(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
+    pixels = torch.randn(2, 3, 32, 64)  # 2 x 4 tokens each
+    image, start = robovlm.image_token_id, model.config.vision_start_token_id
+    ids = torch.tensor([[5, start, *[image] * 8, 6, 7, start, *[image] * 8, 8, 9]])
+    index = torch.full_like(ids, -1)
+    index[ids == image] = torch.arange(2).repeat_interleave(8)
+    mask = torch.ones_like(ids)
+    ours = robovlm.rope_positions(index, mask, robovlm.layout_of(pixels))
+    own, _ = model.model.get_rope_index(ids, robovlm.grid_thw(pixels), None, mask)
+    assert torch.equal(ours, own)

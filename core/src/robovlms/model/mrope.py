@@ -40,11 +40,15 @@ class MRoPEBackbone(GridBackbone):
                     pieces.append(torch.arange(current, current + length).expand(3, -1))
                     current += length
                 else:
-                    pieces.append(self.model.model.get_vision_position_ids(current, grid, 1, merge))
+                    pieces.append(self.vision_position_ids(current, grid, merge))
                     current += int(grid[1:].max()) // merge
             if pieces:
                 positions[:, row, valid] = torch.cat(pieces, dim=1).to(positions.device)
         return positions
+
+    def vision_position_ids(self, start: int, grid: torch.Tensor, merge: int) -> torch.Tensor:
+        """The ``(3, tokens)`` positions of one image's block whose first token sits at ``start``."""
+        return self.model.model.get_vision_position_ids(start, grid, 1, merge)
 
     def text_inputs(
         self, image_index: torch.Tensor, attention_mask: torch.Tensor, layout: ImageLayout

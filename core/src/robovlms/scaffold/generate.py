@@ -256,8 +256,25 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
         "budgets": _literal(hf.budgets, 0),
-        "grid_module": "deepstack" if hf.deepstack else "mrope" if hf.mrope else "grid",
-        "grid_base": "DeepStackBackbone" if hf.deepstack else "MRoPEBackbone" if hf.mrope else "GridBackbone",
+        "grid_module": "deepstack"
+        if hf.deepstack
+        else "rope_index"
+        if hf.rope_index
+        else "mrope"
+        if hf.mrope
+        else "grid",
+        "grid_base": "DeepStackBackbone"
+        if hf.deepstack
+        else "RopeIndexBackbone"
+        if hf.rope_index
+        else "MRoPEBackbone"
+        if hf.mrope
+        else "GridBackbone",
+        # the marker before each image's placeholders where the class finds images by it (RopeIndexBackbone)
+        "vision_start": "{self.vision_start}" if hf.rope_index else "",
+        "marker_tokens": '\n    specials["<|vision_start|>"] = config.vision_start_token_id  # before each image'
+        if hf.rope_index
+        else "",
         "grid_attributes": "" if hf.patch_layout == "merged" else f'    patch_layout = "{hf.patch_layout}"\n',
         "about": (
             f"transformers' `{hf.name}` as a robovlms backbone (`{class_name}`, backbone name "

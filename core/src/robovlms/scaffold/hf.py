@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
-from robovlms.scaffold.processors import sibling, torchvision_stand_in
+from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import (
     by_ending,
     dividing_heads,
@@ -36,6 +36,7 @@ from robovlms.scaffold.shrink import (
     layer_kinds,
     open_head_dim,
     open_window,
+    per_layer,
     shuffled_widths,
     staged,
     staged_sizes,
@@ -85,6 +86,8 @@ TINY_VOCAB = 320
 #: the stand-in tokenizer's special ids: three roles, then 256 bytes, then the image placeholder
 TINY_ROLES = {"pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2}
 TINY_IMAGE_TOKEN = 259
+#: the marker before an image's placeholders where the class finds images by it (Qwen2.5-Omni's thinker)
+TINY_VISION_START = 260
 #: keys that size a model: the ones a person compares with the checkpoint's config.json
 SIZE_KEYS = (*TINY_SIZES, "image_size", "patch_size", "vocab_size")
 ROLE_KEYS = tuple(TINY_ROLES)
@@ -157,6 +160,9 @@ class HFClass:
     #: whether an M-RoPE class also feeds vision layers into the language model's first layers (Qwen3-VL's
     #: DeepStack): the adapter is then a :class:`robovlms.model.deepstack.DeepStackBackbone`
     deepstack: bool = False
+    #: whether an M-RoPE class lays positions out only in ``get_rope_index``, after a ``vision_start`` marker
+    #: (Qwen2.5-Omni's thinker): the adapter is then a :class:`robovlms.model.rope_index.RopeIndexBackbone`
+    rope_index: bool = False
     #: a grid class's :attr:`robovlms.model.grid.GridBackbone.patch_layout`, as its processor's ``patchify`` shows
     patch_layout: str = "merged"
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
@@ -400,10 +406,12 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     import transformers
 
     name = type(default).__name__
-    processor = _processor_name(default.model_type)
+    # a torchvision-only processor whose code is Qwen2-VL's: Qwen2-VL's PIL one with its budget, mean and std
+    stand_in = grid_stand_in(default.model_type)
+    processor, args = stand_in[:2] if stand_in else (_processor_name(default.model_type), "")
     try:
         made = getattr(transformers, processor)()
-        size = dict(made.size or {})
+        size = stand_in[2] if stand_in else dict(made.size or {})
     except Exception as exc:
         raise NotThePattern(f"{processor}() fails: {first_line(exc, with_type=True)}") from None
     merge = getattr(default.vision_config, "spatial_merge_size", None) or getattr(made, "merge_size", None)
@@ -422,17 +430,29 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         )
     inner = _inner_class(cls)
     mrope = callable(getattr(inner, "get_vision_position_ids", None))
-    if not mrope and inner is not None and callable(getattr(inner, "get_rope_index", None)):
+    rope_index = not mrope and inner is not None and callable(getattr(inner, "get_rope_index", None))
+    if rope_index and getattr(default.vision_config, "deepstack_visual_indexes", None):
         raise NotThePattern(
-            f"{cls.__name__}'s positions are 3-D (M-RoPE), but its get_rope_index finds images by the "
-            "vision_start markers before them and it has no get_vision_position_ids to lay out one image's block "
-            "(robovlms.model.mrope.MRoPEBackbone calls it): write prompt with the markers and text_inputs with "
-            f"the positions of {inner.__name__}.get_rope_index"
+            f"{cls.__name__}'s positions come from get_rope_index after vision_start markers and its vision "
+            "layers also feed the language model's first layers (DeepStack): robovlms.model.rope_index."
+            "RopeIndexBackbone lays out the first and robovlms.model.deepstack.DeepStackBackbone the second, no "
+            "core class both; subclass RopeIndexBackbone with DeepStackBackbone's text_inputs and model_encode_images"
+        )
+    positioned: Any = inner  # a class with get_rope_index where rope_index
+    rope_source = inspect.getsource(positioned.get_rope_index) if rope_index else ""
+    if rope_index and "vision_start_token_id" not in rope_source:
+        raise NotThePattern(
+            f"{cls.__name__}'s positions are 3-D (M-RoPE), but it has no get_vision_position_ids to lay out one "
+            "image's block (robovlms.model.mrope.MRoPEBackbone calls it) and its get_rope_index does not find "
+            "images by the vision_start markers robovlms.model.rope_index.RopeIndexBackbone writes: write prompt "
+            f"and text_inputs with the positions of {getattr(inner, '__name__', '')}.get_rope_index"
         )
     try:
-        presets = {"tiny": _tiny(default, mrope=mrope), "full": _full(default)}
+        presets = {"tiny": _tiny(default, mrope=mrope or rope_index), "full": _full(default)}
     except Exception as exc:
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    if rope_index:  # the marker get_rope_index finds images by, in the tiny vocabulary (the config may lack it)
+        presets["tiny"]["vision_start_token_id"] = TINY_VISION_START
     factor = TINY_IMAGE["patch_size"] * merge
     tiny_side = -(-TINY_IMAGE["image_size"] // factor) * factor
     budgets = {"tiny": (factor * factor, tiny_side * tiny_side), "full": (size["shortest_edge"], size["longest_edge"])}
@@ -447,11 +467,12 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         cls.__name__,
         name,
         processor,
-        "",
+        args,
         presets,
         grid=True,
-        mrope=mrope,
+        mrope=mrope or rope_index,
         deepstack=deepstack,
+        rope_index=rope_index,
         budgets=budgets,
         patch_layout=layout,
     )
@@ -612,8 +633,8 @@ def _processor_name(model_type: str) -> str:
         others = ", ".join(str(n) for n in names.values() if n)
         raise NotThePattern(
             f"{model_type!r}'s image processor ({others}) needs torchvision and has no PIL variant, and robovlms "
-            "carries no fixed size, mean, std and resampling of it into a PIL processor here; write "
-            "preset_image_processor"
+            "carries no fixed size, mean, std and resampling of it into a PIL processor here"
+            f"{grid_departures(model_type)}; write preset_image_processor"
         )
     return str(name)
 
@@ -684,7 +705,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         vision_sizes["deepstack_visual_indexes"] = [layers - 1]
     # the parts between the towers that have configs of their own (a perceiver, a Q-Former) shrink too
     others = {
-        key: {**_settings(part), **by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES)}
+        key: _tiny_part(part)
         for key in getattr(type(default), "sub_configs", {}) or {}
         if key not in ("vision_config", "text_config") and hasattr(part := getattr(default, key, None), "to_dict")
     }
@@ -697,6 +718,14 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         **head_grouping(text, TINY_SIZES["num_attention_heads"]),
         **open_window(text),
     }
+
+    def shrink(entry: dict[str, Any]) -> dict[str, Any]:
+        return {**entry, **by_ending(entry), **_shrunk(entry, TINY_SIZES)}
+
+    text_settings.update(
+        per_layer(text, text_settings.get("num_hidden_layers", TINY_SIZES["num_hidden_layers"]), shrink)
+    )
+    vision_sizes.update(per_layer(vision, layers, shrink))
     return {
         **others,
         "vision_config": {
@@ -711,6 +740,22 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
         **top,
         "image_token_id": TINY_IMAGE_TOKEN,
     }
+
+
+def _tiny_part(part: Any) -> dict[str, Any]:
+    """A part between the towers, every value as the VLM sets it but its sizes, tiny; a value the part's
+    config derives from its sizes (dots3's audio ``conv_output_size``) is derived from the tiny ones."""
+    tiny = {**by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES)}
+    try:
+        derived = type(part)(**tiny).to_dict()
+    except Exception:  # a part whose sizes alone do not build: its values as set
+        derived = {}
+    own = type(part)().to_dict()
+    settings = {
+        key: derived[key] if key in derived and key in own and own[key] == value else value
+        for key, value in _settings(part).items()
+    }
+    return {**settings, **tiny}
 
 
 def _tiny_rope(text: Any, mrope: bool) -> dict[str, Any]:

@@ -5,7 +5,9 @@ from ``glm4v``) often has no image processor of its own: it shares the sibling's
 or its modular source derives its configuration from the sibling's; the sibling's PIL processor is the
 one its checkpoints are preprocessed with. A processor that exists only for torchvision (which robovlms
 does not need) still states its rules as class attributes: the size, mean, std and resampling are read
-from its source without importing it, and a PIL processor of the same fixed-size rule carries them.
+from its source without importing it, and a PIL processor of the same fixed-size rule carries them. A
+torchvision-only grid processor (a pixel budget, Qwen-VL's patches) whose code is Qwen2-VL's, statement
+for statement, is carried the same way by Qwen2-VL's PIL processor.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from typing import Any
 RULES = ("size", "image_mean", "image_std", "resample")
 #: the PIL processor that carries a torchvision-only processor's fixed-size rule: resize, rescale, normalize
 FIXED_SIZE_PIL = "SiglipImageProcessorPil"
+#: the PIL processor that carries a torchvision-only grid processor's rule where its code is Qwen2-VL's
+GRID_PIL = "Qwen2VLImageProcessorPil"
+#: the grid processor's code that must equal Qwen2-VL's (its resizing to the budget, patch order, steps)
+GRID_CODE = ("smart_resize", "resize", "patchify", "_preprocess")
 
 
 def sibling(model_type: str) -> tuple[str, dict[str, str]] | None:
@@ -51,26 +57,98 @@ def _modular_parents(model_type: str) -> list[str]:
 def fixed_size_rules(model_type: str, name: str) -> dict[str, Any] | None:
     """``size``, ``image_mean``, ``image_std`` and ``resample`` of the processor class ``name``, read from its
     source (its module imports torchvision); None where one is missing or not a plain value."""
-    import transformers.image_utils as image_utils
-
-    spec = importlib.util.find_spec(f"transformers.models.{model_type}")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    found: dict[str, Any] = {}
-    for path in sorted(Path(folders[0]).glob("image_processing_*.py")) if folders else []:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ClassDef) and node.name == name:
-                for item in node.body:
-                    target = item.targets[0] if isinstance(item, ast.Assign) else getattr(item, "target", None)
-                    value = getattr(item, "value", None)
-                    if isinstance(target, ast.Name) and target.id in RULES and value is not None:
-                        try:
-                            found[target.id] = _value(value, image_utils)
-                        except (ValueError, AttributeError):
-                            return None
-    size = found.get("size")
-    if set(found) != set(RULES) or not (isinstance(size, dict) and {"height", "width"} <= set(size)):
+    found = _class_values(_source(model_type), name, RULES)
+    size = (found or {}).get("size")
+    if found is None or set(found) != set(RULES) or not (isinstance(size, dict) and {"height", "width"} <= set(size)):
         return None
     return found
+
+
+def _source(model_type: str) -> list[ast.Module]:
+    """The parsed ``image_processing_*.py`` modules of ``model_type`` (read, not imported)."""
+    spec = importlib.util.find_spec(f"transformers.models.{model_type}")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    paths = sorted(Path(folders[0]).glob("image_processing_*.py")) if folders else []
+    return [ast.parse(path.read_text(encoding="utf-8")) for path in paths]
+
+
+def _class_values(modules: list[ast.Module], name: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
+    """The class attributes ``keys`` of class ``name`` as values; None where one is not a plain value."""
+    import transformers.image_utils as image_utils
+
+    found: dict[str, Any] = {}
+    for node in (node for module in modules for node in ast.walk(module)):
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            for item in node.body:
+                target = item.targets[0] if isinstance(item, ast.Assign) else getattr(item, "target", None)
+                value = getattr(item, "value", None)
+                if isinstance(target, ast.Name) and target.id in keys and value is not None:
+                    try:
+                        found[target.id] = _value(value, image_utils)
+                    except (ValueError, AttributeError, TypeError):
+                        return None
+    return found
+
+
+def _code(modules: list[ast.Module], name: str) -> dict[str, str]:
+    """The :data:`GRID_CODE` functions of class ``name`` and its module, each as its syntax tree's dump."""
+    code: dict[str, str] = {}
+    for module in modules:
+        for node in module.body:
+            if isinstance(node, ast.FunctionDef) and node.name in GRID_CODE:
+                code[node.name] = ast.dump(node)
+            if isinstance(node, ast.ClassDef) and node.name == name:
+                for item in node.body:
+                    if isinstance(item, ast.FunctionDef) and item.name in GRID_CODE:
+                        code[item.name] = ast.dump(item)
+    return code
+
+
+def grid_stand_in(model_type: str) -> tuple[str, str, dict[str, int]] | None:
+    """Qwen2-VL's PIL processor, its arguments (Python source) with the mean, std and resampling of
+    ``model_type``'s torchvision-only grid processor, and that processor's pixel budget (``size``); None where
+    it has a PIL variant, or its code is not Qwen2-VL's, or its rules cannot be read."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    names = IMAGES.get(model_type)
+    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
+        return None
+    name = str(names["torchvision"])
+    modules, qwen = _source(model_type), _source("qwen2_vl")
+    theirs, reference = _code(modules, name), _code(qwen, "Qwen2VLImageProcessor")
+    if set(theirs) != set(GRID_CODE) or theirs != reference:
+        return None
+    rules = _class_values(modules, name, RULES)
+    size = (rules or {}).get("size")
+    if rules is None or set(rules) != set(RULES) or not isinstance(size, dict):
+        return None
+    if not {"shortest_edge", "longest_edge"} <= set(size):
+        return None
+    mean, std = ([float(v) for v in rules[key]] for key in ("image_mean", "image_std"))
+    arguments = [f"image_mean={mean}", f"image_std={std}", f"resample={int(rules['resample'])}"]
+    lines = [f"# {name}'s rule (it needs torchvision; its code is Qwen2-VL's)", *(f"{a}," for a in arguments)]
+    budget = {key: int(size[key]) for key in ("shortest_edge", "longest_edge")}
+    return GRID_PIL, "".join(f"\n        {line}" for line in lines), budget
+
+
+def grid_departures(model_type: str) -> str:
+    """How ``model_type``'s torchvision-only processor departs from Qwen2-VL's code (why Qwen2-VL's PIL
+    processor cannot stand in for it), for a refusal; empty where it is no grid processor or has a PIL one."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    names = IMAGES.get(model_type)
+    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
+        return ""
+    name = str(names["torchvision"])
+    modules = _source(model_type)
+    if not any(isinstance(n, ast.ClassDef) and n.name == name for m in modules for n in ast.walk(m)):
+        return ""
+    theirs, reference = _code(modules, name), _code(_source("qwen2_vl"), "Qwen2VLImageProcessor")
+    missing = [key for key in GRID_CODE if key not in theirs]
+    differ = [key for key in GRID_CODE if key in theirs and theirs[key] != reference.get(key)]
+    parts = [f"it has no {', '.join(missing)} of its own"] if missing else []
+    parts += [f"its {', '.join(differ)} differ{'s' if len(differ) == 1 else ''} from Qwen2-VL's"] if differ else []
+    return f" (nor can Qwen2-VL's PIL processor stand in: {'; '.join(parts)})" if parts else ""
 
 
 def _value(node: ast.expr, constants: Any) -> Any:
@@ -79,6 +157,13 @@ def _value(node: ast.expr, constants: Any) -> Any:
         return getattr(constants, node.id)
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
         return getattr(getattr(constants, node.value.id), node.attr)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):  # a budget written as 4 * 28 * 28
+        return _value(node.left, constants) * _value(node.right, constants)
+    if isinstance(node, ast.Dict):
+        keys = [key for key in node.keys if key is not None]
+        if len(keys) != len(node.values):  # a ``**spread`` is no plain value
+            raise ValueError("a dict spread")
+        return {_value(k, constants): _value(v, constants) for k, v in zip(keys, node.values, strict=True)}
     return ast.literal_eval(node)
 
 

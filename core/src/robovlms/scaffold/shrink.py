@@ -29,6 +29,10 @@ TINY_BY_ENDING = (
     ("intermediate_size", 128),
     ("hidden_size", 64),
     ("embed_dim", 64),
+    # an adapter's input and output widths: the widths of the towers it joins (dots3's vision adapter)
+    ("adapter_in_dim", 64),
+    ("adapter_input_size", 64),
+    ("adapter_out_dim", 64),
     # a convolutional neck or VQ encoder: GroupNorm's 32 groups need a multiple of 32
     ("_channels", 32),
     # a VQ codebook's entries
@@ -39,6 +43,8 @@ TINY_BY_ENDING = (
     ("lowrank", 32),
     ("_rank", 32),
 )
+#: the per-layer kinds a heterogeneous model's config lists (attention, and dense or sparse MLP)
+KIND_KEYS = ("layer_types", "mlp_layer_types")
 #: the spread of random weights below which a tiny model's features vanish (GotOcr2's vision encoder sets
 #: 1e-10, for weights that are always loaded); such a part gets transformers' usual spread instead
 SIGNAL_INITIALIZER_RANGE = (1e-3, 0.02)
@@ -106,8 +112,44 @@ def head_grouping(sub: Any, heads: int) -> dict[str, Any]:
     """As many key/value heads as query heads where the checkpoint has as many (no grouped-query attention):
     multi-head latent attention (Mistral Large 4, DeepSeek-V3) expands keys and values to every head, so a
     tiny preset with fewer would not build them."""
-    kv = getattr(sub, "num_key_value_heads", None)
-    return {"num_key_value_heads": heads} if kv is not None and kv == getattr(sub, "num_attention_heads", None) else {}
+    values = sub.to_dict()  # a heterogeneous config (per_layer_config) refuses to give one value by attribute
+    kv = values.get("num_key_value_heads")
+    return {"num_key_value_heads": heads} if kv is not None and kv == values.get("num_attention_heads") else {}
+
+
+def per_layer(sub: Any, layers: int, shrink: Any) -> dict[str, Any]:
+    """A heterogeneous model's ``per_layer_config`` (dots3: sliding layers with heads and ranks of their own,
+    sparse vision layers with more experts each) for a tiny one of at least ``layers`` layers: one layer of each
+    kind (``layer_types``, ``mlp_layer_types``), each with the overrides of the checkpoint's first layer of that
+    kind, shrunk (``shrink``). The checkpoint's entries name layers a tiny model does not have."""
+    values = sub.to_dict()
+    overrides, count = values.get("per_layer_config"), values.get("num_hidden_layers")
+    if not isinstance(overrides, dict) or not overrides or not isinstance(count, int):
+        return {}
+    kinds = {key: values[key] for key in KIND_KEYS if isinstance(values.get(key), list) and len(values[key]) == count}
+    firsts = sorted({tuple(kinds[key][i] for key in kinds): i for i in reversed(range(count))}.values())
+    chosen = [0] * max(0, layers - len(firsts)) + firsts
+    width = len(next(iter(overrides)))
+    table = {}
+    for index, full in enumerate(chosen):
+        entry = overrides.get(f"{full:0{width}d}")
+        if entry:
+            table[f"{index:0{width}d}"] = {
+                **shrink(entry),
+                **_split_head(values, entry, {**shrink(values), **shrink(entry)}),
+            }
+    out: dict[str, Any] = {key: [kinds[key][i] for i in chosen] for key in kinds}
+    return {**out, "num_hidden_layers": len(chosen), "per_layer_config": table}
+
+
+def _split_head(values: Mapping[str, Any], entry: Mapping[str, Any], tiny: Mapping[str, Any]) -> dict[str, Any]:
+    """A layer whose head is its latent part and its rotary part (dots3's sliding layers: 192 + 64 = 256) keeps
+    that sum in the tiny preset."""
+    parts = ("qk_nope_head_dim", "qk_rope_head_dim")
+    full = {**values, **entry}
+    if not all(isinstance(full.get(key), int) and isinstance(tiny.get(key), int) for key in parts):
+        return {}
+    return {"head_dim": tiny[parts[0]] + tiny[parts[1]]} if full.get("head_dim") == sum(full[k] for k in parts) else {}
 
 
 def open_window(sub: Any) -> dict[str, Any]:
