@@ -23,8 +23,10 @@ from robovlms.datasets.writer import LeRobotWriter
 from robovlms.envs.base import check_options, environment_class
 from robovlms.errors import check_range
 
-#: the info.json key naming the environment and tasks a dataset was recorded in
+#: the info.json key naming the environment, tasks and options a dataset was recorded with
 RECORDED = "robovlms_environment"
+#: ``data`` config field -> its key under :data:`RECORDED`
+RECORDED_FIELDS = {"environment": "name", "tasks": "tasks", "environment_options": "options"}
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,8 @@ def with_recorded_environment(config: Config) -> Config:
     """``config`` with ``data.environment``, ``data.tasks`` and ``data.environment_options`` taken from its
     dataset where it leaves them unset."""
     data = config.data
-    if data.path is None or None not in (data.environment, data.tasks, data.environment_options):
+    unset = [field for field in RECORDED_FIELDS if getattr(data, field) is None]
+    if data.path is None or not unset:
         return config
     try:
         recorded = json.loads((Path(data.path) / "meta" / "info.json").read_text()).get(RECORDED)
@@ -108,7 +111,5 @@ def with_recorded_environment(config: Config) -> Config:
         return config  # the dataset reader reports an unreadable dataset in its own words
     if not isinstance(recorded, dict):
         return config
-    unset = {"environment": data.environment, "tasks": data.tasks, "environment_options": data.environment_options}
-    keys = {"environment": "name", "tasks": "tasks", "environment_options": "options"}
-    update = {key: recorded.get(keys[key]) for key, value in unset.items() if value is None}
+    update = {field: recorded.get(RECORDED_FIELDS[field]) for field in unset}
     return config.model_copy(update={"data": data.model_copy(update=update)})
