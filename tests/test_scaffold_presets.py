@@ -113,3 +113,23 @@ def test_what_cannot_be_built_here_is_told_apart() -> None:
     assert "reads no images" in (not_buildable_here(transformers.EvollaForProteinText2Text) or "")
     # a text-only class with no encoder at all stays the generator's refusal
     assert not_buildable_here(transformers.Mistral4ForCausalLM) is None
+
+
+def test_settings_the_defaults_leave_to_the_checkpoint_are_derived() -> None:
+    qwen4 = facts(transformers.Qwen4ExpForConditionalGeneration)
+    assert qwen4.reason is None and qwen4.presets is not None
+    tiny = qwen4.presets["tiny"]["text_config"]
+    # one key head (the config's validation requires it), a query head per attention head, as wide
+    assert (tiny["indexer_kv_heads"], tiny["indexer_n_heads"], tiny["indexer_head_dim"]) == (1, 4, 16)
+    assert tiny["indexer_budget"] % tiny["indexer_compress_ratio"] == 0
+    assert (
+        qwen4.presets["full"]["text_config"]["indexer_n_heads"]
+        == transformers.Qwen4ExpConfig().text_config.num_attention_heads
+    )
+    # Cohere Compass keeps rotary parameters per kind of layer and its defaults give none: each kind gets the
+    # default rotation, and the tiny preset's M-RoPE sections go inside it
+    cohere = facts(transformers.CohereCompassForConditionalGeneration)
+    assert cohere.presets is not None
+    rope = cohere.presets["tiny"]["text_config"]["rope_parameters"]
+    assert set(rope) == {"full_attention"} and rope["full_attention"]["rope_type"] == "default"
+    assert sum(rope["full_attention"]["mrope_section"]) == 8  # half the tiny head's width of 16

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
+from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind
 from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import (
     by_ending,
@@ -725,6 +726,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
     text_settings.update(
         per_layer(text, text_settings.get("num_hidden_layers", TINY_SIZES["num_hidden_layers"]), shrink)
     )
+    text_settings.update(checkpoint_settings(text, text_settings))
     vision_sizes.update(per_layer(vision, layers, shrink))
     return {
         **others,
@@ -736,7 +738,12 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
             **shuffled_widths(vision, vision_sizes.get("hidden_size", TINY_SIZES["hidden_size"])),
             **(staged_sizes(vision, TINY_IMAGE["image_size"]) if staged(vision) else {}),
         },
-        "text_config": {"model_type": text.model_type, **text_settings, **_tiny_rope(text, mrope), **TINY_ROLES},
+        "text_config": {
+            "model_type": text.model_type,
+            **text_settings,
+            **rope_for_each_kind(_tiny_rope(text, mrope), text_settings),
+            **TINY_ROLES,
+        },
         **top,
         "image_token_id": TINY_IMAGE_TOKEN,
     }
@@ -800,6 +807,7 @@ def _full(default: Any) -> dict[str, Any]:
             **_architecture(text),
             **_sizes(text),
             **open_head_dim(text, tiny=False),
+            **checkpoint_settings(text, {}),
             **roles,
         },
         "image_token_id": image_token,
