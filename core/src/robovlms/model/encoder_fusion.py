@@ -24,6 +24,27 @@ class EncoderFusionBackbone(BaseRoboVLM):
         """The encoder that reads the image tokens and the text (the decoder only writes the answer)."""
         return self.model.get_encoder()
 
+    @property
+    def vision_tower(self) -> nn.Module:
+        """``model.model.vision_tower``, or the multimodal encoder's own where it holds one (T5Gemma 2)."""
+        inner = getattr(getattr(self.model, "model", None), "vision_tower", None)
+        tower = inner if isinstance(inner, nn.Module) else getattr(self.model.get_encoder(), "vision_tower", None)
+        if not isinstance(tower, nn.Module):
+            raise NotImplementedError(
+                f"{type(self).__name__} must define vision_tower: {type(self.model).__name__} "
+                "has neither model.vision_tower nor an encoder's vision_tower"
+            )
+        return tower
+
+    def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The VLM's own path from pixels to image tokens: ``model.model``'s, or the encoder's where the encoder
+        holds the vision tower (T5Gemma 2)."""
+        inner = self.model.model
+        source = inner if callable(getattr(inner, "get_image_features", None)) else self.model.get_encoder()
+        features = source.get_image_features(pixel_values=pixel_values)
+        features = getattr(features, "pooler_output", features)
+        return torch.stack(features) if isinstance(features, (list, tuple)) else features
+
     def reference_forward(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
     ) -> torch.Tensor:

@@ -25,10 +25,13 @@ def preset_settings(
     """A copy of ``presets[preset]`` with its vision encoder at ``image_size`` (None keeps the preset's).
 
     The size must be a multiple of the patch size: a VLM's image tokens are its patches, and a
-    partial patch would silently be cropped away.
+    partial patch would silently be cropped away. ``vision`` is a dotted path where the config nests the
+    vision encoder's settings deeper (T5Gemma 2: ``encoder.vision_config``).
     """
     settings = copy.deepcopy(dict(presets[preset]))
-    encoder = settings[vision]
+    encoder = settings
+    for key in vision.split("."):
+        encoder = encoder[key]
     if image_size:
         patch = side(encoder["patch_size"])
         if image_size % patch:

@@ -106,7 +106,8 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
-            elif not (hf.masked or hf.cross):  # PositionMaskBackbone and EncoderStatesBackbone know the towers
+            # PositionMaskBackbone, EncoderStatesBackbone and EncoderFusionBackbone (nested) know the towers
+            elif not (hf.masked or hf.cross or hf.nested):
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
         try:
@@ -248,6 +249,9 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         if hf.fixed_tokens
         else "few < many",
         "transformers_imports": ", ".join(sorted([hf.config_class, hf.processor_class])),
+        # a config that nests the encoder's vision and text configs under encoder (T5Gemma 2)
+        "nested": ".encoder" if hf.nested else "",
+        "vision_path": ', vision="encoder.vision_config"' if hf.nested else "",
         "resized": str(RESIZED),
         # what grows with the resolution: placeholders in the prompt, or (cross-attention) the image tokens
         "count": "robovlm.encode_images(torch.zeros(1, 3, *(robovlm.image_processor.size,) * 2)).shape[1]"

@@ -183,6 +183,9 @@ class HFClass:
     #: whether the image tokens enter the encoder of an encoder-decoder language model (Florence-2): the adapter
     #: is then a :class:`robovlms.model.encoder_fusion.EncoderFusionBackbone`
     encoder: bool = False
+    #: whether the config nests the encoder's vision and text configs under ``encoder`` and the decoder's sizes
+    #: under ``decoder`` (T5Gemma 2), for an ``encoder`` class
+    nested: bool = False
     #: whether image positions are a mask (``image_embeds_position_mask``, Kosmos-2): the adapter is then a
     #: :class:`robovlms.model.position_mask.PositionMaskBackbone`
     masked: bool = False
@@ -241,6 +244,8 @@ def _pattern(cls: type[Any]) -> HFClass:
     subs = set(getattr(config_class, "sub_configs", {}) or {})
     # an encoder-decoder whose encoder reads the image tokens at placeholders with the text (Florence-2)
     encoder = getattr(default, "is_encoder_decoder", False)
+    if encoder and _nested(default):
+        return _nested_class(cls, default)
     if encoder and not ({"vision_config", "text_config"} <= subs and hasattr(default, "image_token_id")):
         raise NotThePattern(_encoder_decoder(cls, default))
     forward = inspect.signature(cls.forward).parameters
@@ -338,6 +343,39 @@ def _encoder_decoder(cls: type[Any], default: Any) -> str:
         "(robovlms.model.encoder_states.EncoderStatesBackbone's pattern), and reference_forward from its own "
         "forward's decoder_hidden_states"
     )
+
+
+def _nested(default: Any) -> bool:
+    """Whether an encoder-decoder's config nests the multimodal encoder's configs under ``encoder`` (T5Gemma 2)."""
+    nested = getattr(default, "encoder", None)
+    return all(hasattr(nested, sub) for sub in ("vision_config", "text_config", "image_token_id")) and hasattr(
+        getattr(default, "decoder", None), "hidden_size"
+    )
+
+
+def _nested_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of an encoder-decoder whose config nests the encoder's vision and text configs under ``encoder``
+    and the decoder's sizes under ``decoder`` (T5Gemma 2): the encoder's presets are derived as a decoder-only
+    VLM's, and the decoder takes the encoder's text sizes (its cross-attention reads the encoder's states, and
+    the config requires the two as wide, over one vocabulary)."""
+    name = type(default).__name__
+    encoder, decoder = default.encoder, default.decoder
+    if not {"image_size", "patch_size"} <= set(_sizes(encoder.vision_config)):
+        raise NotThePattern(f"{name}.encoder.vision_config has no image_size and patch_size: write preset_config")
+    processor, args = _processor(default.model_type)
+    try:
+        presets = {}
+        for preset, derive in (("tiny", _tiny), ("full", _full)):
+            inner = derive(encoder)
+            text = {key: value for key, value in inner["text_config"].items() if key != "model_type"}
+            presets[preset] = {
+                "encoder": inner,
+                "decoder": {"model_type": decoder.model_type, **_architecture(decoder), **text},
+                "image_token_id": inner["image_token_id"],
+            }
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    return HFClass(cls.__name__, name, processor, args, presets, encoder=True, nested=True)
 
 
 def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
