@@ -102,6 +102,10 @@ def test_refusals_say_what_the_class_is() -> None:
     assert "VQ image tokenizer" in (facts(transformers.Apertus1p5ForConditionalGeneration).reason or "")
     assert "chains encoders" in (facts(transformers.DeepseekOcr2ForConditionalGeneration).reason or "")
     assert "takes no image input at all" in (facts(transformers.Mistral4ForCausalLM).reason or "")
+    # Gemma 4 leaves vision_config None: its own vision config class's defaults stand in, and the reason is
+    # what that encoder takes (patches with positions), and the per-layer inputs of its language model
+    gemma4 = facts(transformers.Gemma4ForConditionalGeneration).reason or ""
+    assert "image_position_ids" in gemma4 and "per_layer_inputs" in gemma4 and "unset" not in gemma4
     qwen4 = defaults_fail(transformers.Qwen4ExpForConditionalGeneration) or ""
     assert "leaves settings its architecture needs" in qwen4
     assert defaults_fail(transformers.LlavaForConditionalGeneration) is None

@@ -55,3 +55,16 @@ def rope_for_each_kind(rope: Mapping[str, Any], settings: Mapping[str, Any]) -> 
     if not (isinstance(kinds, dict) and kinds and all(isinstance(p, dict) for p in kinds.values())) or not tiny:
         return dict(rope)
     return {"rope_parameters": {kind: {**params, **tiny} for kind, params in kinds.items()}}
+
+
+def with_own_parts(default: Any) -> Any:
+    """``default`` (a VLM's config with transformers' defaults) with the towers it leaves None (Gemma 4's
+    ``vision_config``) at the defaults of the class its ``sub_configs`` names for them: the tower the modeling
+    code builds for that key, whose sizes a tiny preset then shrinks as any other's."""
+    own = getattr(type(default), "sub_configs", {}) or {}
+    missing = {
+        key: own[key]().to_dict()
+        for key in ("vision_config", "text_config")
+        if getattr(default, key, None) is None and isinstance(own.get(key), type)
+    }
+    return type(default)(**missing) if missing else default

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
-from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind
+from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import (
     by_ending,
@@ -283,6 +283,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(_no_placeholder(cls, default))
     # tiles at pinpoints (LLaVA-NeXT's kin): robovlms.model.tiles.TiledBackbone makes a square frame one tile
     tiles = bool(getattr(default, "image_grid_pinpoints", None))
+    default = with_own_parts(default)
     for sub in ("vision_config", "text_config"):
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
@@ -291,6 +292,9 @@ def _pattern(cls: type[Any]) -> HFClass:
         return _grid_class(cls, default)
     image_inputs = _image_inputs(cls)
     sizes = _sizes(vision)
+    positioned = "" if "image_size" in sizes else _positioned_patches(cls, default)
+    if positioned:
+        raise NotThePattern(positioned + _processor_note(default.model_type))
     if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
         raise NotThePattern(
             f"{name}.vision_config has patch_size {sizes['patch_size']} but no image_size: the encoder takes each "
@@ -514,6 +518,30 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         rope_index=rope_index,
         budgets=budgets,
         patch_layout=layout,
+    )
+
+
+def _positioned_patches(cls: type[Any], default: Any) -> str:
+    """Why a class whose encoder takes each image as patches with their positions (Gemma 4) is not the pattern;
+    empty for any other."""
+    inner = _inner_class(cls)
+    features = getattr(inner, "get_image_features", None)
+    if not callable(features) or "image_position_ids" not in inspect.signature(features).parameters:
+        return ""
+    per_layer = getattr(default.text_config, "hidden_size_per_layer_input", None)
+    ids = (
+        "; and its language model also reads per-layer inputs looked up from the token ids "
+        f"(hidden_size_per_layer_input {per_layer}), which robovlms's forward over inputs_embeds does not give"
+        if per_layer
+        else ""
+    )
+    return (
+        f"{cls.__name__} takes each image as a sequence of patches (pixel_values (batch, patches, 3 x patch_size^2)) "
+        "with their (x, y) positions (image_position_ids), which its processor resizes keeping the aspect ratio "
+        "to at most max_soft_tokens tokens and pads, so the number of image tokens follows the image and no square "
+        f"image_size sizes it{ids}: write preset_config with a resolution, model_encode_images and reference_inputs "
+        "that patch a square frame with its positions"
+        + (", and forward_text with per_layer_inputs" if per_layer else "")
     )
 
 
