@@ -96,7 +96,7 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
         ("InstructBlipVideoForConditionalGeneration", ["reads the instruction too"], ["no image_token_id"]),
         (
             "Granite4VisionForConditionalGeneration",
-            ["own defaults", "leaves None downsample_rate, deepstack_layer_map", "write preset_config"],
+            ["layers of their own", "deepstack_layer_map and downsample_rate to the checkpoint", "write preset_config"],
             ["tiny preset"],
         ),
         # encoder-decoders other than Florence-2's kind (EncoderFusionBackbone) say what their encoder reads

@@ -283,6 +283,8 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(_no_placeholder(cls, default))
     # tiles at pinpoints (LLaVA-NeXT's kin): robovlms.model.tiles.TiledBackbone makes a square frame one tile
     tiles = bool(getattr(default, "image_grid_pinpoints", None))
+    if "deepstack_layer_map" in default.to_dict():
+        raise NotThePattern(_layer_map(cls, default))
     default = with_own_parts(default)
     for sub in ("vision_config", "text_config"):
         if getattr(default, sub) is None:
@@ -518,6 +520,23 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         rope_index=rope_index,
         budgets=budgets,
         patch_layout=layout,
+    )
+
+
+def _layer_map(cls: type[Any], default: Any) -> str:
+    """Why a class that adds image features at language-model layers of its own choosing (Granite 4 Vision's
+    ``deepstack_layer_map``) is not the pattern."""
+    name = type(default).__name__
+    unset = [key for key in ("deepstack_layer_map", "downsample_rate") if getattr(default, key, None) is None]
+    left = f"; besides, {name} leaves {' and '.join(unset)} to the checkpoint (None)" if unset else ""
+    return (
+        f"{cls.__name__}'s image features enter its language model at layers of their own, not only as tokens at "
+        "the placeholders: get_image_features returns features per language-model layer (each pair of "
+        "deepstack_layer_map: a vision layer's tiled features through a window Q-Former of its own, and "
+        "spatial_target_layers), which its language model adds at those layers (deepstack_features); no core "
+        "class does this for tiled images (robovlms.model.deepstack.DeepStackBackbone covers Qwen3-VL's grids, "
+        f"robovlms.model.tiles.TiledBackbone tiles without it){left}: write preset_config from the checkpoint's "
+        "config.json, and model_encode_images and forward_text that carry the per-layer features"
     )
 
 
