@@ -256,14 +256,18 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
         "budgets": _literal(hf.budgets, 0),
-        "grid_module": "deepstack"
+        "grid_module": "rope_index_deepstack"
+        if hf.deepstack and hf.rope_index
+        else "deepstack"
         if hf.deepstack
         else "rope_index"
         if hf.rope_index
         else "mrope"
         if hf.mrope
         else "grid",
-        "grid_base": "DeepStackBackbone"
+        "grid_base": "RopeIndexDeepStackBackbone"
+        if hf.deepstack and hf.rope_index
+        else "DeepStackBackbone"
         if hf.deepstack
         else "RopeIndexBackbone"
         if hf.rope_index

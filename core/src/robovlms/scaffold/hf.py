@@ -158,7 +158,8 @@ class HFClass:
     #: whether a grid class's positions are 3-D (M-RoPE, Qwen-VL's kin), laid out by its ``get_vision_position_ids``
     mrope: bool = False
     #: whether an M-RoPE class also feeds vision layers into the language model's first layers (Qwen3-VL's
-    #: DeepStack): the adapter is then a :class:`robovlms.model.deepstack.DeepStackBackbone`
+    #: DeepStack): the adapter is then a :class:`robovlms.model.deepstack.DeepStackBackbone` (with ``rope_index``,
+    #: a :class:`robovlms.model.rope_index_deepstack.RopeIndexDeepStackBackbone`: Qwen3-Omni's thinker)
     deepstack: bool = False
     #: whether an M-RoPE class lays positions out only in ``get_rope_index``, after a ``vision_start`` marker
     #: (Qwen2.5-Omni's thinker): the adapter is then a :class:`robovlms.model.rope_index.RopeIndexBackbone`
@@ -431,13 +432,6 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     inner = _inner_class(cls)
     mrope = callable(getattr(inner, "get_vision_position_ids", None))
     rope_index = not mrope and inner is not None and callable(getattr(inner, "get_rope_index", None))
-    if rope_index and getattr(default.vision_config, "deepstack_visual_indexes", None):
-        raise NotThePattern(
-            f"{cls.__name__}'s positions come from get_rope_index after vision_start markers and its vision "
-            "layers also feed the language model's first layers (DeepStack): robovlms.model.rope_index."
-            "RopeIndexBackbone lays out the first and robovlms.model.deepstack.DeepStackBackbone the second, no "
-            "core class both; subclass RopeIndexBackbone with DeepStackBackbone's text_inputs and model_encode_images"
-        )
     positioned: Any = inner  # a class with get_rope_index where rope_index
     rope_source = inspect.getsource(positioned.get_rope_index) if rope_index else ""
     if rope_index and "vision_start_token_id" not in rope_source:
@@ -462,7 +456,7 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         layout = patch_layout(processor, default.vision_config, merge)
     except ValueError as exc:
         raise NotThePattern(str(exc)) from None
-    deepstack = mrope and bool(getattr(default.vision_config, "deepstack_visual_indexes", None))
+    deepstack = (mrope or rope_index) and bool(getattr(default.vision_config, "deepstack_visual_indexes", None))
     return HFClass(
         cls.__name__,
         name,
