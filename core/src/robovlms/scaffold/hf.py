@@ -166,6 +166,8 @@ class HFClass:
     rope_index: bool = False
     #: a grid class's :attr:`robovlms.model.grid.GridBackbone.patch_layout`, as its processor's ``patchify`` shows
     patch_layout: str = "merged"
+    #: a grid class's tokens besides one per merged block, (per row, per image): see robovlms.scaffold.row_tokens
+    extra_tokens: tuple[int, int] = (0, 0)
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: the sense in which the VLM reads ``token_type_ids`` (prefix-LM or image blocks), measured on a tiny

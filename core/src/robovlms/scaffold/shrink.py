@@ -41,6 +41,9 @@ TINY_BY_ENDING = (
     ("num_embeddings", 64),
     # learned positions a vision encoder interpolates to the image's grid (Qwen3-VL's kin): a square, 8 x 8
     ("num_position_embeddings", 64),
+    # the largest side a vision encoder keeps learned positions for, which it interpolates to the image's grid
+    # (HunYuan-VL, HY-V4-VL): 64 pixels, 8 x 8 positions of 8-pixel patches
+    ("max_image_size", 64),
     # low-rank factors (hyper-connections' mixing, compressed attention)
     ("lowrank", 32),
     ("_rank", 32),
