@@ -259,7 +259,9 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
         "budgets": _literal(hf.budgets, 0),
-        "grid_module": "rope_index_deepstack"
+        "grid_module": "ordinal_rope"
+        if hf.ordinal_rope
+        else "rope_index_deepstack"
         if hf.deepstack and hf.rope_index
         else "deepstack"
         if hf.deepstack
@@ -268,7 +270,9 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         else "mrope"
         if hf.mrope
         else "grid",
-        "grid_base": "RopeIndexDeepStackBackbone"
+        "grid_base": "OrdinalRoPEBackbone"
+        if hf.ordinal_rope
+        else "RopeIndexDeepStackBackbone"
         if hf.deepstack and hf.rope_index
         else "DeepStackBackbone"
         if hf.deepstack

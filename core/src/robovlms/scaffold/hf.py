@@ -164,6 +164,9 @@ class HFClass:
     #: whether an M-RoPE class lays positions out only in ``get_rope_index``, after a ``vision_start`` marker
     #: (Qwen2.5-Omni's thinker): the adapter is then a :class:`robovlms.model.rope_index.RopeIndexBackbone`
     rope_index: bool = False
+    #: whether an M-RoPE class numbers text 1-D and an image's grid by column, row and image ordinal (HunYuan-VL):
+    #: the adapter is then a :class:`robovlms.model.ordinal_rope.OrdinalRoPEBackbone`
+    ordinal_rope: bool = False
     #: a grid class's :attr:`robovlms.model.grid.GridBackbone.patch_layout`, as its processor's ``patchify`` shows
     patch_layout: str = "merged"
     #: a grid class's tokens besides one per merged block, (per row, per image): see robovlms.scaffold.row_tokens
@@ -432,7 +435,10 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
             "robovlms's ImageProcessor follows: write preset_image_processor and image_layout for its rule"
         )
     inner = _inner_class(cls)
-    mrope = callable(getattr(inner, "get_vision_position_ids", None))
+    block_positions = getattr(inner, "get_vision_position_ids", None)
+    mrope = callable(block_positions)
+    # HunYuan-VL's lays out a grid without a start: its text is numbered 1-D and images by ordinal (OrdinalRoPEBackbone)
+    ordinal = mrope and "start_position" not in inspect.signature(block_positions).parameters
     rope_index = not mrope and inner is not None and callable(getattr(inner, "get_rope_index", None))
     positioned: Any = inner  # a class with get_rope_index where rope_index
     rope_source = inspect.getsource(positioned.get_rope_index) if rope_index else ""
@@ -469,6 +475,7 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         mrope=mrope or rope_index,
         deepstack=deepstack,
         rope_index=rope_index,
+        ordinal_rope=ordinal,
         budgets=budgets,
         patch_layout=layout,
     )
