@@ -435,7 +435,7 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
             "robovlms's ImageProcessor follows: write preset_image_processor and image_layout for its rule"
         )
     inner = _inner_class(cls)
-    block_positions = getattr(inner, "get_vision_position_ids", None)
+    block_positions: Any = getattr(inner, "get_vision_position_ids", None)
     mrope = callable(block_positions)
     # HunYuan-VL's lays out a grid without a start: its text is numbered 1-D and images by ordinal (OrdinalRoPEBackbone)
     ordinal = mrope and "start_position" not in inspect.signature(block_positions).parameters
