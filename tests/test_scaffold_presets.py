@@ -106,6 +106,7 @@ def test_refusals_say_what_the_class_is() -> None:
     assert "VQ image tokenizer" in (facts(transformers.Apertus1p5ForConditionalGeneration).reason or "")
     assert "chains encoders" in (facts(transformers.DeepseekOcr2ForConditionalGeneration).reason or "")
     assert "takes no image input at all" in (facts(transformers.Mistral4ForCausalLM).reason or "")
+    assert "pads the rest of that square" in (facts(transformers.AriaForConditionalGeneration).reason or "")
     qwen4 = defaults_fail(transformers.Qwen4ExpForConditionalGeneration) or ""
     assert "leaves settings its architecture needs" in qwen4
     assert defaults_fail(transformers.LlavaForConditionalGeneration) is None

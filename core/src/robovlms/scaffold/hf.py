@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -610,9 +611,30 @@ def _processor(model_type: str) -> tuple[str, str]:
     if "height" in size or "longest_edge" in size:
         # a longest edge is the side of a square frame as well; robovlms feeds square frames
         return name, 'size={"height": size, "width": size}'
+    padded = _padded_square(name)
+    if padded:
+        raise NotThePattern(padded)
     raise NotThePattern(
         f"{name} resizes to a pixel budget, not a size (size={size}): the number of image tokens follows each "
         "image (an image processor that follows the checkpoint's resizing rules: plugin API 1.2)"
+    )
+
+
+def _padded_square(name: str) -> str:
+    """Why a processor that fits each frame's longer side into a square and pads the rest (Aria's
+    ``max_image_size``) is not robovlms's: empty where ``name`` has no such side."""
+    import transformers
+
+    processor = getattr(transformers, name)
+    side = getattr(processor, "max_image_size", None)
+    if not isinstance(side, int):
+        return ""
+    accepted = re.search(r"max_image_size not in (\[[^\]]*\])", inspect.getsource(processor))
+    only = f", which it accepts only as one of {accepted.group(1)}" if accepted else ""
+    return (
+        f"{name} resizes each frame's longer side to max_image_size ({side}{only}) and pads the rest of that "
+        "square, with a pixel_mask of the padding, where robovlms's ImageProcessor stretches a frame to its size: "
+        "write preset_image_processor for its rule and model_encode_images and reference_inputs with the pixel_mask"
     )
 
 
