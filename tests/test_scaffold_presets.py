@@ -28,6 +28,10 @@ def test_sizes_beyond_the_usual_names_shrink_and_never_grow() -> None:
     assert "max_position_embeddings" not in small  # a limit, not a size
     vq = by_ending(transformers.JanusConfig().vq_config.to_dict())
     assert vq["num_embeddings"] == 64 and vq["channel_multiplier"] == [1, 1]
+    # ERNIE 4.5-VL: top-k under its own name, one expert width per modality; HY-V4-VL's learned positions
+    ernie = by_ending(transformers.Ernie4_5_VLMoeConfig().text_config.to_dict())
+    assert ernie["moe_k"] == 2 and ernie["moe_num_experts"] == 4 and ernie["moe_intermediate_size"] == [128, 128]
+    assert by_ending(transformers.HYV4VLConfig().vision_config.to_dict())["max_image_size"] == 64
 
 
 def test_a_near_zero_initializer_range_gets_a_usual_one() -> None:
@@ -106,6 +110,8 @@ def test_refusals_say_what_the_class_is() -> None:
     # what that encoder takes (patches with positions), and the per-layer inputs of its language model
     gemma4 = facts(transformers.Gemma4ForConditionalGeneration).reason or ""
     assert "image_position_ids" in gemma4 and "per_layer_inputs" in gemma4 and "unset" not in gemma4
+
+    assert "pads the rest of that square" in (facts(transformers.AriaForConditionalGeneration).reason or "")
     qwen4 = defaults_fail(transformers.Qwen4ExpForConditionalGeneration) or ""
     assert "leaves settings its architecture needs" in qwen4
     assert defaults_fail(transformers.LlavaForConditionalGeneration) is None

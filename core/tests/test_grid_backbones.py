@@ -109,21 +109,23 @@ def test_a_patch_order_robovlms_does_not_know_says_what_to_write(monkeypatch: py
         patch_layout("Qwen2VLImageProcessorPil", Qwen2VLConfig().vision_config, 2)
 
 
-def test_positions_laid_out_by_get_rope_index_equal_the_models_own() -> None:
-    """Qwen2.5-Omni's thinker finds images by the vision_start marker before them: robovlms's positions for
-    two images with text between equal its get_rope_index over the same tokens."""
-    from transformers import Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
+@pytest.mark.parametrize("thinker", ["Qwen2_5OmniThinker", "Qwen3OmniMoeThinker"])
+def test_positions_laid_out_by_get_rope_index_equal_the_models_own(thinker: str) -> None:
+    """The Omni thinkers find images by the vision_start marker before them: robovlms's positions for two
+    images with text between equal their get_rope_index over the same tokens (Qwen3-Omni's gives floats), and
+    Qwen3-Omni's encoding keeps the DeepStack features its language model takes."""
+    import transformers
 
     from robovlms.model.rope_index import RopeIndexBackbone
+    from robovlms.model.rope_index_deepstack import RopeIndexDeepStackBackbone
 
-    class Thinker(RopeIndexBackbone):
-        name = "thinker"
-        model_class = Qwen2_5OmniThinkerForConditionalGeneration
-
-    presets = facts(Qwen2_5OmniThinkerForConditionalGeneration).presets
+    model_class = getattr(transformers, f"{thinker}ForConditionalGeneration")
+    base = RopeIndexDeepStackBackbone if thinker.startswith("Qwen3") else RopeIndexBackbone
+    robovlm_class = type("Thinker", (base,), {"name": "thinker", "model_class": model_class})
+    presets = facts(model_class).presets
     assert presets is not None
-    model = Qwen2_5OmniThinkerForConditionalGeneration(Qwen2_5OmniThinkerConfig(**presets["tiny"])).eval()
-    robovlm = Thinker(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
+    model = model_class(getattr(transformers, f"{thinker}Config")(**presets["tiny"])).eval()
+    robovlm = robovlm_class(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
     pixels = torch.randn(2, 3, 32, 64)  # 2 x 4 tokens each
     image, start = robovlm.image_token_id, model.config.vision_start_token_id
     ids = torch.tensor([[5, start, *[image] * 8, 6, 7, start, *[image] * 8, 8, 9]])
@@ -132,4 +134,40 @@ def test_positions_laid_out_by_get_rope_index_equal_the_models_own() -> None:
     mask = torch.ones_like(ids)
     ours = robovlm.rope_positions(index, mask, robovlm.layout_of(pixels))
     own, _ = model.model.get_rope_index(ids, robovlm.grid_thw(pixels), None, mask)
+    assert torch.equal(ours, own.long())
+    if base is RopeIndexDeepStackBackbone:
+        with torch.no_grad():
+            robovlm.model_encode_images(pixels)
+        assert robovlm._deepstack is not None and robovlm._deepstack[0].shape[:2] == (2, 8)
+
+
+def test_hunyuan_vl_tokens_and_ordinal_positions_equal_the_models_own() -> None:
+    """HunYuan-VL's encoder ends each merged row with a newline and wraps the image in begin and end tokens
+    (the probe reads both off it), and robovlms's positions for two rows with an image each equal its
+    get_rope_index (text 1-D, the image's grid by column, row and ordinal across the batch)."""
+    from transformers import HunYuanVLForConditionalGeneration
+
+    from robovlms.model.ordinal_rope import OrdinalRoPEBackbone
+    from robovlms.scaffold.row_tokens import extra_tokens
+
+    class HunYuan(OrdinalRoPEBackbone):
+        name = "hunyuan"
+        model_class = HunYuanVLForConditionalGeneration
+        row_end_tokens, image_end_tokens = 1, 2
+
+    presets = facts(HunYuanVLForConditionalGeneration).presets
+    assert presets is not None
+    model = HunYuanVLForConditionalGeneration(HunYuanVLConfig(**presets["tiny"])).eval()
+    assert extra_tokens(model) == (1, 2)
+    robovlm = HunYuan(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
+    pixels = torch.randn(2, 3, 32, 64)  # 2 x 4 merged blocks: 2 rows of 5 tokens and the 2 ends
+    layout = robovlm.layout_of(pixels)
+    assert layout.tokens == 12
+    image = robovlm.image_token_id
+    ids = torch.tensor([[5, *[image] * 12, 6, 7], [8, 9, *[image] * 12, 10]])
+    index = torch.full_like(ids, -1)
+    index[ids == image] = 0
+    mask = torch.ones_like(ids)
+    ours = robovlm.rope_positions(index, mask, layout)
+    own, _ = model.model.get_rope_index(ids, (ids == image).int(), robovlm.grid_thw(pixels), mask)
     assert torch.equal(ours, own)

@@ -29,6 +29,10 @@ class GridBackbone(BaseRoboVLM):
     #: values as rows, columns, channels, time: Cosmos 3 Edge), ``rows_flat`` (patches row by row, each as
     #: ``merged``'s: HunYuan-VL) or ``rows`` (row by row, each ``(3 * T, P, P)``: PaddleOCR-VL)
     patch_layout: ClassVar[Literal["merged", "merged_hwc", "rows_flat", "rows"]] = "merged"
+    #: tokens the encoder adds after each row of merged blocks (a newline: HunYuan-VL, HY-V4-VL) and around each
+    #: image (its begin and end: HunYuan-VL's 2), which the prompt holds placeholders for as well
+    row_end_tokens: ClassVar[int] = 0
+    image_end_tokens: ClassVar[int] = 0
 
     @property
     def _vision(self) -> Any:
@@ -41,10 +45,12 @@ class GridBackbone(BaseRoboVLM):
         return int(getattr(self._vision, "spatial_merge_size", None) or self.transformers_processor.merge_size)
 
     def image_layout(self, height: int, width: int) -> ImageLayout:
-        """One token per merged block of patches: the grid is the frame's size over patch size times merge size."""
+        """One token per merged block of patches: the grid is the frame's size over patch size times merge size;
+        plus the tokens the encoder adds per row and per image."""
         side = self._vision.patch_size * self.merge_size
         grid = (height // side, width // side)
-        return ImageLayout(height, width, tokens=grid[0] * grid[1], grid=grid)
+        tokens = grid[0] * (grid[1] + self.row_end_tokens) + self.image_end_tokens
+        return ImageLayout(height, width, tokens=tokens, grid=grid)
 
     def grid_thw(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``image_grid_thw`` of ``(B, 3, H, W)`` pixels: one frame, H and W in patches."""

@@ -41,7 +41,7 @@ class MRoPEBackbone(GridBackbone):
                     current += length
                 else:
                     pieces.append(self.vision_position_ids(current, grid, merge))
-                    current += int(grid[1:].max()) // merge
+                    current = int(pieces[-1].max()) + 1  # text goes on after the block's last position
             if pieces:
                 positions[:, row, valid] = torch.cat(pieces, dim=1).to(positions.device)
         return positions

@@ -24,5 +24,5 @@ class RopeIndexBackbone(MRoPEBackbone):
         # the marker, the block, and a token after it (Qwen2.5-Omni counts one: the end marker's place)
         ids = torch.tensor([[self.model.config.vision_start_token_id] + [self.image_token_id] * tokens + [0]])
         positions, _ = self.model.model.get_rope_index(ids, grid[None], None, torch.ones_like(ids))
-        # the marker takes position 0 and the block starts at 1
-        return positions[:, 0, 1 : 1 + tokens] - 1 + start
+        # the marker takes position 0 and the block starts at 1; Qwen3-Omni's thinker gives them as floats
+        return positions[:, 0, 1 : 1 + tokens].long() - 1 + start

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -159,13 +160,19 @@ class HFClass:
     #: whether a grid class's positions are 3-D (M-RoPE, Qwen-VL's kin), laid out by its ``get_vision_position_ids``
     mrope: bool = False
     #: whether an M-RoPE class also feeds vision layers into the language model's first layers (Qwen3-VL's
-    #: DeepStack): the adapter is then a :class:`robovlms.model.deepstack.DeepStackBackbone`
+    #: DeepStack): the adapter is then a :class:`robovlms.model.deepstack.DeepStackBackbone` (with ``rope_index``,
+    #: a :class:`robovlms.model.rope_index_deepstack.RopeIndexDeepStackBackbone`: Qwen3-Omni's thinker)
     deepstack: bool = False
     #: whether an M-RoPE class lays positions out only in ``get_rope_index``, after a ``vision_start`` marker
     #: (Qwen2.5-Omni's thinker): the adapter is then a :class:`robovlms.model.rope_index.RopeIndexBackbone`
     rope_index: bool = False
+    #: whether an M-RoPE class numbers text 1-D and an image's grid by column, row and image ordinal (HunYuan-VL):
+    #: the adapter is then a :class:`robovlms.model.ordinal_rope.OrdinalRoPEBackbone`
+    ordinal_rope: bool = False
     #: a grid class's :attr:`robovlms.model.grid.GridBackbone.patch_layout`, as its processor's ``patchify`` shows
     patch_layout: str = "merged"
+    #: a grid class's tokens besides one per merged block, (per row, per image): see robovlms.scaffold.row_tokens
+    extra_tokens: tuple[int, int] = (0, 0)
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: the sense in which the VLM reads ``token_type_ids`` (prefix-LM or image blocks), measured on a tiny
@@ -474,15 +481,11 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
             "robovlms's ImageProcessor follows: write preset_image_processor and image_layout for its rule"
         )
     inner = _inner_class(cls)
-    mrope = callable(getattr(inner, "get_vision_position_ids", None))
+    block_positions: Any = getattr(inner, "get_vision_position_ids", None)
+    mrope = callable(block_positions)
+    # HunYuan-VL's lays out a grid without a start: its text is numbered 1-D and images by ordinal (OrdinalRoPEBackbone)
+    ordinal = mrope and "start_position" not in inspect.signature(block_positions).parameters
     rope_index = not mrope and inner is not None and callable(getattr(inner, "get_rope_index", None))
-    if rope_index and getattr(default.vision_config, "deepstack_visual_indexes", None):
-        raise NotThePattern(
-            f"{cls.__name__}'s positions come from get_rope_index after vision_start markers and its vision "
-            "layers also feed the language model's first layers (DeepStack): robovlms.model.rope_index."
-            "RopeIndexBackbone lays out the first and robovlms.model.deepstack.DeepStackBackbone the second, no "
-            "core class both; subclass RopeIndexBackbone with DeepStackBackbone's text_inputs and model_encode_images"
-        )
     positioned: Any = inner  # a class with get_rope_index where rope_index
     rope_source = inspect.getsource(positioned.get_rope_index) if rope_index else ""
     if rope_index and "vision_start_token_id" not in rope_source:
@@ -507,7 +510,7 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         layout = patch_layout(processor, default.vision_config, merge)
     except ValueError as exc:
         raise NotThePattern(str(exc)) from None
-    deepstack = mrope and bool(getattr(default.vision_config, "deepstack_visual_indexes", None))
+    deepstack = (mrope or rope_index) and bool(getattr(default.vision_config, "deepstack_visual_indexes", None))
     return HFClass(
         cls.__name__,
         name,
@@ -518,6 +521,7 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
         mrope=mrope or rope_index,
         deepstack=deepstack,
         rope_index=rope_index,
+        ordinal_rope=ordinal,
         budgets=budgets,
         patch_layout=layout,
     )
@@ -693,9 +697,30 @@ def _processor(model_type: str) -> tuple[str, str]:
     if "height" in size or "longest_edge" in size:
         # a longest edge is the side of a square frame as well; robovlms feeds square frames
         return name, 'size={"height": size, "width": size}'
+    padded = _padded_square(name)
+    if padded:
+        raise NotThePattern(padded)
     raise NotThePattern(
         f"{name} resizes to a pixel budget, not a size (size={size}): the number of image tokens follows each "
         "image (an image processor that follows the checkpoint's resizing rules: plugin API 1.2)"
+    )
+
+
+def _padded_square(name: str) -> str:
+    """Why a processor that fits each frame's longer side into a square and pads the rest (Aria's
+    ``max_image_size``) is not robovlms's: empty where ``name`` has no such side."""
+    import transformers
+
+    processor = getattr(transformers, name)
+    side = getattr(processor, "max_image_size", None)
+    if not isinstance(side, int):
+        return ""
+    accepted = re.search(r"max_image_size not in (\[[^\]]*\])", inspect.getsource(processor))
+    only = f", which it accepts only as one of {accepted.group(1)}" if accepted else ""
+    return (
+        f"{name} resizes each frame's longer side to max_image_size ({side}{only}) and pads the rest of that "
+        "square, with a pixel_mask of the padding, where robovlms's ImageProcessor stretches a frame to its size: "
+        "write preset_image_processor for its rule and model_encode_images and reference_inputs with the pixel_mask"
     )
 
 

@@ -18,6 +18,8 @@ TINY_WIDTH = 64
 #: a key's tiny value, by how its name ends; the first ending that matches wins
 TINY_BY_ENDING = (
     ("experts_per_tok", 2),
+    # the same count under ERNIE 4.5's name (its top-k must not exceed the tiny experts)
+    ("moe_k", 2),
     # experts of a mixture, under each name transformers gives their count
     ("num_experts", 4),
     ("num_local_experts", 4),
@@ -39,6 +41,9 @@ TINY_BY_ENDING = (
     ("num_embeddings", 64),
     # learned positions a vision encoder interpolates to the image's grid (Qwen3-VL's kin): a square, 8 x 8
     ("num_position_embeddings", 64),
+    # the largest side a vision encoder keeps learned positions for, which it interpolates to the image's grid
+    # (HunYuan-VL, HY-V4-VL): 64 pixels, 8 x 8 positions of 8-pixel patches
+    ("max_image_size", 64),
     # low-rank factors (hyper-connections' mixing, compressed attention)
     ("lowrank", 32),
     ("_rank", 32),
@@ -65,12 +70,18 @@ def by_ending(values: Mapping[str, Any], skip: tuple[str, ...] = ()) -> dict[str
         if key in LEVELS and isinstance(value, (list, tuple)) and len(value) > 2:
             out[key] = [1, 1]
             continue
-        if not isinstance(value, int) or isinstance(value, bool):
-            continue
         tiny = next((size for ending, size in TINY_BY_ENDING if key.endswith(ending)), None)
-        if tiny is not None and value > tiny:
+        if tiny is None:
+            continue
+        if _count(value) and value > tiny:
             out[key] = tiny
+        elif isinstance(value, list) and value and all(map(_count, value)):  # one size per kind (ERNIE 4.5's experts)
+            out[key] = [min(item, tiny) for item in value]
     return out
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def layer_kinds(text: Any, layers: int) -> dict[str, Any]:
