@@ -1,11 +1,16 @@
-"""Grid backbones fed raster-ordered patches (Muse Glimmer, Kimi K2.5), and the check that a fixed-size PIL
-processor gives their torchvision-only processor's pixels, run on that processor's own code."""
+"""Grid backbones fed raster-ordered patches (Muse Glimmer, Kimi K2.5) or one block of pixels per token
+(Inkling 2), and the check that a fixed-size PIL processor gives their torchvision-only processor's pixels,
+run on that processor's own code."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import torch
 from transformers import (
+    Inkling2Config,
+    Inkling2ForConditionalGeneration,
     Kimi_K25Config,
     Kimi_K25ForConditionalGeneration,
     MuseGlimmerConfig,
@@ -14,9 +19,9 @@ from transformers import (
 )
 
 from robovlms.config import VLMConfig
-from robovlms.model.raster_grid import RasterGridBackbone
+from robovlms.model.raster_grid import RasterGridBackbone, TokenGridBackbone
 from robovlms.scaffold.hf import facts
-from robovlms.scaffold.raster import raster_stand_in
+from robovlms.scaffold.raster import block_stand_in, raster_stand_in
 
 
 class Kimi(RasterGridBackbone):
@@ -67,3 +72,21 @@ def test_a_frame_the_rule_would_resize_or_a_patch_order_that_differs_is_refused(
     monkeypatch.setattr(RasterGridBackbone, "patchify", lambda self, x: raster(self, x.flip(-2)))
     with pytest.raises(ValueError, match="patchify lays patches out otherwise"):
         raster_stand_in("muse_glimmer", processor, vision, [224])
+
+
+def test_inkling2_takes_one_block_per_token_and_its_processors_layout() -> None:
+    """Inkling 2's processor, run from its source on a frame on its grid, gives TokenGridBackbone's blocks and
+    grid; a frame off its 40-pixel blocks (which it would pad) is refused."""
+    hf = facts(Inkling2ForConditionalGeneration)
+    assert hf.reason is None and hf.blocks and "resample" not in hf.processor_args
+    vision = Inkling2Config().vision_config
+    with pytest.raises(ValueError, match="off Inkling2ImageProcessor's blocks of 40 pixels"):
+        block_stand_in("inkling2", "Inkling2ImageProcessor", vision, 60)
+    assert hf.presets is not None
+    tiny = Inkling2Config(**hf.presets["tiny"]).vision_config  # 8-pixel patches, 2 x 2 a token
+    probe: Any = type("Probe", (), {"_vision": tiny, "merge_size": 2})
+    pixels = torch.randn(2, 3, 32, 48)
+    blocks = TokenGridBackbone.patchify(probe, pixels)
+    assert blocks.shape == (12, 16, 16, 3) and torch.equal(blocks[4], pixels[0, :, 16:, 16:32].permute(1, 2, 0))
+    grid = [[1, *TokenGridBackbone.image_layout(probe, 32, 48).grid]] * 2
+    assert TokenGridBackbone.grid_thw(probe, pixels).tolist() == [[1, 2, 3]] * 2 == grid

@@ -20,11 +20,12 @@ from robovlms.model.grid import GridBackbone
 
 
 def raster_merge(vision: Any) -> int | None:
-    """Patches merged per side into one image token: ``merge_size``, or a square ``merge_kernel_size``."""
+    """Patches merged per side into one image token: ``merge_size``, or a square ``merge_kernel_size``, else
+    Qwen-VL's ``spatial_merge_size``."""
     kernel = getattr(vision, "merge_kernel_size", None)
     if isinstance(kernel, (list, tuple)) and len(set(kernel)) == 1 and isinstance(kernel[0], int):
         return kernel[0]
-    merge = getattr(vision, "merge_size", None)
+    merge = getattr(vision, "merge_size", None) or getattr(vision, "spatial_merge_size", None)
     return merge if isinstance(merge, int) else None
 
 
@@ -46,3 +47,22 @@ class RasterGridBackbone(GridBackbone):
         if t is None:
             return x.reshape(b * rows * columns, c, p, p)
         return x.unsqueeze(3).expand(-1, -1, -1, int(t), -1, -1, -1).reshape(b * rows * columns, int(t) * c * p * p)
+
+
+class TokenGridBackbone(GridBackbone):
+    """A :class:`GridBackbone` fed one block of pixels per image token (Inkling 2): each block, ``patch size x
+    merge size`` pixels a side, whole and channels last, in raster order; ``image_grid_thw`` counts tokens,
+    and the encoder cuts the blocks into patches itself."""
+
+    def grid_thw(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``image_grid_thw`` of ``(B, 3, H, W)`` pixels: one frame, H and W in image tokens."""
+        side = self._vision.patch_size * self.merge_size
+        grid = [1, pixel_values.shape[-2] // side, pixel_values.shape[-1] // side]
+        return torch.tensor([grid] * pixel_values.shape[0], device=pixel_values.device)
+
+    def patchify(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, H, W)`` to ``(B * H/S * W/S, S, S, 3)`` blocks row by row, ``S`` the token's side in pixels."""
+        b, c, h, w = pixel_values.shape
+        s = self._vision.patch_size * self.merge_size
+        x = pixel_values.reshape(b, c, h // s, s, w // s, s).permute(0, 2, 4, 3, 5, 1)
+        return x.reshape(b * (h // s) * (w // s), s, s, c)

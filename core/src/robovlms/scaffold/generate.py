@@ -268,7 +268,9 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         else "mrope"
         if hf.mrope
         else "grid",
-        "grid_base": "RasterGridBackbone"
+        "grid_base": "TokenGridBackbone"
+        if hf.blocks
+        else "RasterGridBackbone"
         if hf.raster
         else "DeepStackBackbone"
         if hf.deepstack

@@ -29,7 +29,14 @@ from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
-from robovlms.scaffold.raster import merged_width, native_side, raster_stand_in
+from robovlms.scaffold.raster import (
+    block_processor,
+    block_stand_in,
+    leftover_sizes,
+    merged_width,
+    native_side,
+    raster_stand_in,
+)
 from robovlms.scaffold.shrink import (
     by_ending,
     dividing_heads,
@@ -170,6 +177,9 @@ class HFClass:
     #: whether a grid class's encoder merges raster-ordered patches itself (Muse Glimmer): the adapter is then a
     #: :class:`robovlms.model.raster_grid.RasterGridBackbone`, every frame resized to one side of :attr:`sides`
     raster: bool = False
+    #: whether a raster grid class takes one block of pixels per image token (Inkling 2): the adapter is then a
+    #: :class:`robovlms.model.raster_grid.TokenGridBackbone`
+    blocks: bool = False
     #: each preset's frame side, for a raster grid class's fixed-size processor
     sides: dict[str, int] = field(default_factory=dict)
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
@@ -288,10 +298,11 @@ def _pattern(cls: type[Any]) -> HFClass:
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
     vision = default.vision_config
+    # raster patches (Muse Glimmer, Kimi K2.5) or one block of pixels per token (Inkling 2) from torchvision only
+    if _raster(cls, vision) or (_grid(cls, vision) and block_processor(default.model_type, vision)):
+        return _raster_grid_class(cls, default)
     if _grid(cls, vision):
         return _grid_class(cls, default)
-    if _raster(cls, vision):
-        return _raster_grid_class(cls, default)
     image_inputs = _image_inputs(cls)
     sizes = _sizes(vision)
     if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
@@ -519,17 +530,24 @@ def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
         presets["tiny"] = {**presets["tiny"], **merged_width(default, presets["tiny"])}
+        leftover_sizes(default, presets["tiny"])
         tiny = type(default)(**presets["tiny"]).vision_config
     except Exception as exc:
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     vision = default.vision_config
     sides = {"tiny": TINY_IMAGE["image_size"], "full": native_side(vision)}
+    blocks = block_processor(default.model_type, vision) is not None
     try:
-        stand_in, args = raster_stand_in(default.model_type, processor, tiny, [sides["tiny"], RESIZED])
-        raster_stand_in(default.model_type, processor, vision, [sides["full"]])
+        if blocks:
+            stand_in, args = block_stand_in(default.model_type, processor, tiny, sides["tiny"])
+            block_stand_in(default.model_type, processor, tiny, RESIZED)
+            block_stand_in(default.model_type, processor, vision, sides["full"])
+        else:
+            stand_in, args = raster_stand_in(default.model_type, processor, tiny, [sides["tiny"], RESIZED])
+            raster_stand_in(default.model_type, processor, vision, [sides["full"]])
     except ValueError as exc:
         raise NotThePattern(f"{exc}; write preset_image_processor and patchify for its rule") from None
-    return HFClass(cls.__name__, name, stand_in, args, presets, grid=True, raster=True, sides=sides)
+    return HFClass(cls.__name__, name, stand_in, args, presets, grid=True, raster=True, blocks=blocks, sides=sides)
 
 
 def _inner_class(cls: type[Any]) -> type | None:

@@ -69,15 +69,94 @@ def raster_stand_in(model_type: str, processor: str, vision: Any, sides: list[in
     ours = RasterGridBackbone.patchify(probe, frame)  # type: ignore[arg-type]
     if ours.shape != theirs.shape or not torch.equal(ours, theirs):
         raise ValueError(f"{processor}.patchify lays patches out otherwise than RasterGridBackbone's, row by row")
+    return FIXED_SIZE_PIL, _arguments(processor, rules)
+
+
+def block_processor(model_type: str, vision: Any) -> str | None:
+    """The torchvision-only processor of ``model_type`` that cuts each frame into one block of pixels per image
+    token (Inkling 2: its ``size`` is that block, ``patch_size x spatial_merge_size``); None where it is not."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    names = IMAGES.get(model_type)
+    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
+        return None
+    processor, merge = str(names["torchvision"]), getattr(vision, "spatial_merge_size", None)
+    side = vision.patch_size * merge if isinstance(merge, int) else None
+    size = (_class_values(_source(_home(model_type, processor)), processor, ("size",)) or {}).get("size")
+    return processor if side and size == {"height": side, "width": side} else None
+
+
+def block_stand_in(model_type: str, processor: str, vision: Any, side: int) -> tuple[str, str]:
+    """The fixed-size PIL processor and its arguments that give ``processor``'s pixels (it neither resizes nor
+    resamples: it pads to its blocks) for a square frame of ``side``; a ValueError where they would not. Its
+    ``_preprocess`` runs from source, its backend's padding and normalization standing in, against
+    :class:`TokenGridBackbone`'s blocks and grid."""
+    import torch
+    from transformers.image_processing_utils import BatchFeature
+    from transformers.image_utils import SizeDict
+
+    from robovlms.model.raster_grid import TokenGridBackbone
+
+    modules = _source(_home(model_type, processor))
+    rules = _class_values(modules, processor, ("image_mean", "image_std"))
+    preprocess = _compiled(modules, processor, "_preprocess", {"BatchFeature": BatchFeature, "SizeDict": SizeDict})
+    if preprocess is None or rules is None or set(rules) != {"image_mean", "image_std"}:
+        raise ValueError(f"{processor} states no _preprocess, image_mean and image_std of its own to check it by")
+    block = vision.patch_size * vision.spatial_merge_size
+    if side % block:
+        raise ValueError(f"a square frame of side {side} is off {processor}'s blocks of {block} pixels")
+    mean, std = (torch.tensor(rules[key], dtype=torch.float32)[:, None, None] for key in ("image_mean", "image_std"))
+    frame = torch.randint(0, 256, (3, side, side), generator=torch.Generator().manual_seed(0)).float()
+    theirs = preprocess(
+        _Backend(mean, std),
+        [frame],
+        size=SizeDict(height=block, width=block),
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=rules["image_mean"],
+        image_std=rules["image_std"],
+        return_tensors=None,
+    )
+    probe = type("Probe", (), {"_vision": vision, "merge_size": vision.spatial_merge_size})
+    pixels = ((frame * (1 / 255) - mean) / std)[None]
+    ours = TokenGridBackbone.patchify(probe, pixels), TokenGridBackbone.grid_thw(probe, pixels)  # type: ignore[arg-type]
+    if not (torch.equal(ours[0], theirs["pixel_values"]) and torch.equal(ours[1], theirs["image_grid_thw"])):
+        raise ValueError(f"{processor} lays blocks out otherwise than TokenGridBackbone's, row by row, channels last")
+    return FIXED_SIZE_PIL, _arguments(processor, {**rules, "resample": None})
+
+
+class _Backend:
+    """What a processor's ``_preprocess`` calls on itself, for a frame already on its grid: padding to the size
+    it has is none (transformers' torchvision backend pads only a frame of another size), then rescale and
+    normalize (the backend's one step)."""
+
+    def __init__(self, mean: Any, std: Any) -> None:
+        self.mean, self.std = mean, std
+
+    def pad(self, images: list[Any], pad_size: Any, **_: Any) -> list[Any]:
+        if any(tuple(image.shape[-2:]) != (pad_size.height, pad_size.width) for image in images):
+            raise ValueError("the processor pads a frame the fixed size leaves off its grid")
+        return images
+
+    def rescale_and_normalize(self, image: Any, do_rescale: bool, factor: float, do_normalize: bool, *_: Any) -> Any:
+        image = image * factor if do_rescale else image
+        return (image - self.mean) / self.std if do_normalize else image
+
+
+def _arguments(processor: str, rules: dict[str, Any]) -> str:
+    """The stand-in's arguments (Python source over ``size``): ``processor``'s mean, std and resampling (none
+    where it does not resize)."""
     mean, std = ([float(v) for v in rules[key]] for key in ("image_mean", "image_std"))
-    arguments = [
-        'size={"height": size, "width": size}',
-        f"image_mean={mean}",
-        f"image_std={std}",
-        f"resample={int(rules['resample'])}",
-    ]
-    lines = [f"# {processor}'s mean, std and resampling (it needs torchvision)", *(f"{a}," for a in arguments)]
-    return FIXED_SIZE_PIL, "".join(f"\n        {line}" for line in lines) + "\n    "
+    arguments = ['size={"height": size, "width": size}', f"image_mean={mean}", f"image_std={std}"]
+    arguments += [] if rules["resample"] is None else [f"resample={int(rules['resample'])}"]
+    what = (
+        "mean and std (it needs torchvision; it resizes nothing)"
+        if rules["resample"] is None
+        else ("mean, std and resampling (it needs torchvision)")
+    )
+    lines = [f"# {processor}'s {what}", *(f"{a}," for a in arguments)]
+    return "".join(f"\n        {line}" for line in lines) + "\n    "
 
 
 def _home(model_type: str, processor: str) -> str:
@@ -92,7 +171,7 @@ def _named(module: ast.Module, name: str) -> bool:
     return any(isinstance(node, ast.ClassDef) and node.name == name for node in module.body)
 
 
-def _compiled(modules: list[ast.Module], owner: str | None, name: str) -> Any:
+def _compiled(modules: list[ast.Module], owner: str | None, name: str, more: dict[str, Any] | None = None) -> Any:
     """Function ``name`` of class ``owner`` (None: of the module), compiled from source with torch, math and
     itertools as its globals; None where there is none."""
     import torch
@@ -107,7 +186,7 @@ def _compiled(modules: list[ast.Module], owner: str | None, name: str) -> Any:
                 tree = ast.fix_missing_locations(ast.Module([node], []))
                 # annotations left unevaluated: they name torchvision's types
                 code = compile(tree, f"<{name}>", "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
-                namespace: dict[str, Any] = {"torch": torch, "math": math, "itertools": itertools}
+                namespace: dict[str, Any] = {"torch": torch, "math": math, "itertools": itertools, **(more or {})}
                 exec(code, namespace)  # the processor's own code; its module imports torchvision
                 return namespace[name]
     return None
@@ -130,3 +209,16 @@ def native_side(vision: Any) -> int:
     factor = vision.patch_size * int(raster_merge(vision) or 0)
     table = getattr(vision, "pos_emb_height", 0) * vision.patch_size
     return table if table and table % factor == 0 else 16 * factor
+
+
+def leftover_sizes(default: Any, tiny: dict[str, Any]) -> None:
+    """Sizes of Inkling 2's that the shared shrinking misses, set in ``tiny`` as their plain kin are: the
+    sliding-window layers' heads (``swa_*``), the unpadded vocabulary, the vision projector's width."""
+    text, vision = tiny["text_config"], tiny["vision_config"]
+    for key in default.text_config.to_dict():
+        if key.startswith("swa_") and key[4:] in text:
+            text[key] = text[key[4:]]
+    if "unpadded_vocab_size" in default.text_config.to_dict():
+        text["unpadded_vocab_size"] = text["vocab_size"]
+    if "projection_hidden_dim" in default.vision_config.to_dict():
+        vision["projection_hidden_dim"] = vision["intermediate_size"]
