@@ -1,14 +1,16 @@
-"""A grid class whose processor needs torchvision and lays patches out row by row for an encoder that
-merges them itself (Muse Glimmer's kin): the facts the generator needs, settled by running its code.
+"""Grid classes whose processor needs torchvision and hands the encoder patches row by row, the encoder
+merging them itself (Muse Glimmer, Muse Spark, Kimi K2.5) or cutting one block of pixels per image token
+into patches (Inkling 2): the facts the generator needs, settled by running the processor's own code.
 
-Its processor resizes each frame to the patch grid nearest the frame's aspect ratio under a cap of image
-tokens (its ``smart_resize``), rescales, normalizes and cuts patches (its ``patchify``). A robot's camera
-has one frame size, so the generated preset resizes every frame to one square side that the class's rule
-leaves as it is (a multiple of patch size times merge size, under the cap), with a fixed-size PIL
-processor carrying the class's mean, std and resampling: for such a frame the class's own processor
-gives the same pixels. That is not taken on trust: the processor's module imports torchvision, so its
-``smart_resize`` and ``patchify`` (plain Python and torch) are compiled from its source and run here, the
-first on the sides the presets use, the second against :class:`RasterGridBackbone`'s patches.
+A robot's camera has one frame size, so the generated preset resizes every frame to one square side that
+the class's rule leaves as it is (a multiple of patch size times merge size, under its caps), with a
+fixed-size PIL processor carrying the class's mean, std and resampling: for such a frame the class's own
+processor gives the same pixels (torchvision's resize returns a frame already at its target size as it
+is, and padding to the size a frame has is none). That is not taken on trust: the processor's module
+imports torchvision, so its resizing rule (``smart_resize``, ``navit_resize``) and ``patchify`` (plain
+Python and torch) are compiled from its source and run here, the first on the sides the presets use, the
+second against :class:`RasterGridBackbone`'s patches; Inkling 2's processor does not resize, and its whole
+``_preprocess`` runs against :class:`TokenGridBackbone`'s blocks and grid.
 """
 
 from __future__ import annotations
