@@ -102,8 +102,8 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
         # encoder-decoders other than Florence-2's kind (EncoderFusionBackbone) say what their encoder reads
         ("VisionEncoderDecoderModel", ["encoder reads only the image (pixel_values)", "decoder_hidden_states"], []),
         ("UdopForConditionalGeneration", ["bbox"], ["reads only the image"]),
-        # Qwen-VL's image format with another merge, and a processor that needs torchvision besides
-        ("Kimi_K25ForConditionalGeneration", ["merge_kernel_size (2, 2)", "subclass GridBackbone", "torchvision"], []),
+        # a grid beyond Qwen-VL's image format, and a processor that needs torchvision besides
+        ("Lfm2VlForConditionalGeneration", ["also needs spatial_shapes", "write image_layout", "torchvision"], []),
     ],
 )
 def test_reasons_say_what_the_class_does(

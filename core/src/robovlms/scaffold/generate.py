@@ -165,7 +165,9 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{grid}.py"
+        # a raster grid class (Muse Glimmer) resizes every frame to one side instead of keeping a pixel budget
+        raster = "_raster_grid" if grid and hf is not None and hf.raster else grid
+        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{raster}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
 
@@ -263,10 +265,13 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
         "budgets": _literal(hf.budgets, 0),
+        "sides": _literal(hf.sides, 0),
         "grid_module": "ordinal_rope"
         if hf.ordinal_rope
         else "rope_index_deepstack"
         if hf.deepstack and hf.rope_index
+        else "raster_grid"
+        if hf.raster
         else "deepstack"
         if hf.deepstack
         else "rope_index"
@@ -278,6 +283,10 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         if hf.ordinal_rope
         else "RopeIndexDeepStackBackbone"
         if hf.deepstack and hf.rope_index
+        else "TokenGridBackbone"
+        if hf.blocks
+        else "RasterGridBackbone"
+        if hf.raster
         else "DeepStackBackbone"
         if hf.deepstack
         else "RopeIndexBackbone"

@@ -31,6 +31,14 @@ from typing import Any
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
+from robovlms.scaffold.raster import (
+    block_processor,
+    block_stand_in,
+    leftover_sizes,
+    merged_width,
+    native_side,
+    raster_stand_in,
+)
 from robovlms.scaffold.shrink import (
     by_ending,
     dividing_heads,
@@ -39,6 +47,7 @@ from robovlms.scaffold.shrink import (
     open_head_dim,
     open_window,
     per_layer,
+    pyramid,
     shuffled_widths,
     staged,
     staged_sizes,
@@ -173,6 +182,15 @@ class HFClass:
     patch_layout: str = "merged"
     #: a grid class's tokens besides one per merged block, (per row, per image): see robovlms.scaffold.row_tokens
     extra_tokens: tuple[int, int] = (0, 0)
+
+    #: whether a grid class's encoder merges raster-ordered patches itself (Muse Glimmer): the adapter is then a
+    #: :class:`robovlms.model.raster_grid.RasterGridBackbone`, every frame resized to one side of :attr:`sides`
+    raster: bool = False
+    #: whether a raster grid class takes one block of pixels per image token (Inkling 2): the adapter is then a
+    #: :class:`robovlms.model.raster_grid.TokenGridBackbone`
+    blocks: bool = False
+    #: each preset's frame side, for a raster grid class's fixed-size processor
+    sides: dict[str, int] = field(default_factory=dict)
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
     budgets: dict[str, tuple[int, int]] = field(default_factory=dict)
     #: the sense in which the VLM reads ``token_type_ids`` (prefix-LM or image blocks), measured on a tiny
@@ -297,6 +315,9 @@ def _pattern(cls: type[Any]) -> HFClass:
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
     vision = default.vision_config
+    # raster patches (Muse Glimmer, Kimi K2.5) or one block of pixels per token (Inkling 2) from torchvision only
+    if _raster(cls, vision) or (_grid(cls, vision) and block_processor(default.model_type, vision)):
+        return _raster_grid_class(cls, default)
     if _grid(cls, vision):
         return _grid_class(cls, default)
     image_inputs = _image_inputs(cls)
@@ -407,15 +428,35 @@ def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
 def _grid(cls: type[Any], vision: Any) -> bool:
     """Whether ``cls`` takes Qwen-VL's image format: ``image_grid_thw`` alone beside the pixels, and merged
     patches (what :class:`GridBackbone` makes); its positions are then M-RoPE's or plain text's."""
-    inner = _inner_class(cls)
-    found = [getattr(c, "get_image_features", None) for c in (cls, inner) if c is not None]
-    names = {p for f in found if callable(f) for p in inspect.signature(f).parameters}
+    names = _feature_inputs(cls)
     return (
         "image_grid_thw" in names
         and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
         and isinstance(getattr(vision, "patch_size", None), int)
         # the merge is the vision config's, or the processor's that the model takes per image (VideoLLaMA 3)
         and (isinstance(getattr(vision, "spatial_merge_size", None), int) or "image_merge_sizes" in names)
+    )
+
+
+def _feature_inputs(cls: type[Any]) -> set[str]:
+    """The parameters of ``get_image_features``, on the class or its inner model."""
+    found = [getattr(c, "get_image_features", None) for c in (cls, _inner_class(cls)) if c is not None]
+    return {p for f in found if callable(f) for p in inspect.signature(f).parameters}
+
+
+def _raster(cls: type[Any], vision: Any) -> bool:
+    """Whether ``cls`` takes ``image_grid_thw`` alone from an encoder that merges raster-ordered patches itself
+    (Muse Glimmer, Kimi K2.5): its vision config has an integer ``patch_size`` and a ``merge_size`` or square
+    ``merge_kernel_size`` (:func:`robovlms.model.raster_grid.raster_merge`), no ``spatial_merge_size``."""
+    from robovlms.model.raster_grid import raster_merge
+
+    names = _feature_inputs(cls)
+    return (
+        "image_grid_thw" in names
+        and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
+        and isinstance(getattr(vision, "patch_size", None), int)
+        and raster_merge(vision) is not None
+        and getattr(vision, "spatial_merge_size", None) is None
     )
 
 
@@ -566,6 +607,38 @@ def _positioned_patches(cls: type[Any], default: Any) -> str:
         "that patch a square frame with its positions"
         + (", and forward_text with per_layer_inputs" if per_layer else "")
     )
+
+
+def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of a raster grid class (Muse Glimmer's kin): frames of one square side, the class's
+    torchvision-only processor carried by a fixed-size PIL one where its own code shows that is exact."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    name = type(default).__name__
+    processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
+    if not processor:
+        raise NotThePattern(f"transformers maps no image processor to model type {default.model_type!r}")
+    try:
+        presets = {"tiny": _tiny(default), "full": _full(default)}
+        presets["tiny"] = {**presets["tiny"], **merged_width(default, presets["tiny"])}
+        leftover_sizes(default, presets["tiny"])
+        tiny = type(default)(**presets["tiny"]).vision_config
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    vision = default.vision_config
+    sides = {"tiny": TINY_IMAGE["image_size"], "full": native_side(vision)}
+    blocks = block_processor(default.model_type, vision) is not None
+    try:
+        if blocks:
+            stand_in, args = block_stand_in(default.model_type, processor, tiny, sides["tiny"])
+            block_stand_in(default.model_type, processor, tiny, RESIZED)
+            block_stand_in(default.model_type, processor, vision, sides["full"])
+        else:
+            stand_in, args = raster_stand_in(default.model_type, processor, tiny, [sides["tiny"], RESIZED])
+            raster_stand_in(default.model_type, processor, vision, [sides["full"]])
+    except ValueError as exc:
+        raise NotThePattern(f"{exc}; write preset_image_processor and patchify for its rule") from None
+    return HFClass(cls.__name__, name, stand_in, args, presets, grid=True, raster=True, blocks=blocks, sides=sides)
 
 
 def _inner_class(cls: type[Any]) -> type | None:
@@ -862,7 +935,7 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
 def _tiny_part(part: Any) -> dict[str, Any]:
     """A part between the towers, every value as the VLM sets it but its sizes, tiny; a value the part's
     config derives from its sizes (dots3's audio ``conv_output_size``) is derived from the tiny ones."""
-    tiny = {**by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES)}
+    tiny = {**by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES), **pyramid(part)}
     try:
         derived = type(part)(**tiny).to_dict()
     except Exception:  # a part whose sizes alone do not build: its values as set

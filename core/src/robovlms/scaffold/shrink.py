@@ -207,3 +207,15 @@ def staged_sizes(vision: Any, image_size: int) -> dict[str, Any]:
         "projection_dim": TINY_WIDTH,
         "image_size": image_size,
     }
+
+
+def pyramid(part: Any) -> dict[str, Any]:
+    """A part built as a pyramid of stages (Muse Spark's audio encoder: ``patch_sizes``, ``hidden_sizes`` and
+    ``depths``, one entry per layer, validated against ``num_hidden_layers``) keeps its stages and their
+    strides, each at a tiny width and one block, since the layer count is the lists' length."""
+    lists = ("patch_sizes", "hidden_sizes", "depths")
+    values = [getattr(part, key, None) for key in lists]
+    stages = getattr(part, "num_hidden_layers", None)
+    if not isinstance(stages, int) or not all(isinstance(v, (list, tuple)) and len(v) == stages for v in values):
+        return {}
+    return {"num_hidden_layers": stages, "hidden_sizes": [16] * stages, "depths": [1] * stages}
