@@ -23,6 +23,8 @@ class EncoderStatesBackbone(BaseRoboVLM):
     """A ``cross_attention`` backbone over BLIP's layout (``vision_model``, ``text_decoder.bert``)."""
 
     fusion: ClassVar[Fusion] = "cross_attention"
+    #: what the text decoder needs told to cross-attend (BLIP's BERT is an encoder unless told)
+    decoder_flags: ClassVar[dict[str, Any]] = {"is_decoder": True}
 
     @property
     def text_tower(self) -> nn.Module:
@@ -64,8 +66,8 @@ class EncoderStatesBackbone(BaseRoboVLM):
             attention_mask=attention_mask,
             encoder_hidden_states=states,
             encoder_attention_mask=mask,
-            is_decoder=True,
             use_cache=False,
+            **self.decoder_flags,
         ).last_hidden_state
 
     def reference_forward(

@@ -93,6 +93,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     whole plugin runs once. A failure at any step turns the facts into a reason for stubs.
     """
     from robovlms.scaffold.check import FULL_FAILS, TINY_FAILS, imported
+    from robovlms.scaffold.encoder_output import encoder_output
     from robovlms.scaffold.token_types import token_types
 
     hf = facts(cls)
@@ -101,8 +102,11 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     try:
         with imported(render(plugin, BACKBONE, hf), plugin.package) as load:
             presets = load(f"configuration_{plugin.component}")
-            model = cls(presets.preset_config("tiny", None))
-            if qformer_layout(model):
+            config = presets.preset_config("tiny", None)
+            model = cls(config)
+            if hf.encoder_output is not None:  # which encoder output the decoder reads, measured
+                hf = replace(hf, encoder_output=encoder_output(model.eval(), config.vision_config.image_size))
+            elif qformer_layout(model):
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
@@ -151,6 +155,8 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     grid = "_grid" if hf is not None and hf.reason is None and hf.grid else ""
     # a BLIP-like class has its own adapter (no placeholders in the prompt)
     cross = "_cross" if hf is not None and hf.reason is None and hf.cross else grid
+    # an encoder-decoder whose encoder reads only the image: BLIP's adapter on ImageEncoderDecoderBackbone
+    cross = "_image_encoder" if hf is not None and hf.reason is None and hf.encoder_output else cross
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
@@ -244,6 +250,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "processor_args": hf.processor_args,
         **_base(hf),
         "overrides": _overrides(hf),
+        "encoder_output": hf.encoder_output or "",
         "more_tokens": "few == many  # a resampler: as many image tokens at any resolution"
         if hf.fixed_tokens
         else "few < many",

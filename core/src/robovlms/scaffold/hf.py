@@ -24,7 +24,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
@@ -188,6 +188,10 @@ class HFClass:
     #: whether a text decoder cross-attends the vision encoder's states (BLIP): the adapter is then a
     #: :class:`robovlms.model.encoder_states.EncoderStatesBackbone`
     cross: bool = False
+    #: the encoder output the decoder of an encoder-decoder whose encoder reads only the image cross-attends
+    #: (measured in :mod:`robovlms.scaffold.encoder_output`): the adapter is then a
+    #: :class:`robovlms.model.image_encoder_decoder.ImageEncoderDecoderBackbone`
+    encoder_output: str | None = None
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -241,7 +245,7 @@ def _pattern(cls: type[Any]) -> HFClass:
     # an encoder-decoder whose encoder reads the image tokens at placeholders with the text (Florence-2)
     encoder = getattr(default, "is_encoder_decoder", False)
     if encoder and not ({"vision_config", "text_config"} <= subs and hasattr(default, "image_token_id")):
-        raise NotThePattern(_encoder_decoder(cls, default))
+        return _image_encoder_class(cls, default)
     forward = inspect.signature(cls.forward).parameters
     text = getattr(default, "text_config", None)
     cross = isinstance(getattr(text, "encoder_hidden_size", None), int) and getattr(text, "is_decoder", False)
@@ -337,6 +341,16 @@ def _encoder_decoder(cls: type[Any], default: Any) -> str:
         "(robovlms.model.encoder_states.EncoderStatesBackbone's pattern), and reference_forward from its own "
         "forward's decoder_hidden_states"
     )
+
+
+def _image_encoder_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of an encoder-decoder whose encoder reads only the image (PP-FormulaNet): BLIP's layout
+    under other names; which encoder output its decoder reads is measured on the tiny model."""
+    forward = set(inspect.signature(cls.forward).parameters)
+    subs = set(getattr(type(default), "sub_configs", {}) or {})
+    if "bbox" in forward or "pixel_values" not in forward or not {"vision_config", "text_config"} <= subs:
+        raise NotThePattern(_encoder_decoder(cls, default))
+    return replace(_encoder_states_class(cls, default), encoder_output="last_hidden_state")
 
 
 def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
