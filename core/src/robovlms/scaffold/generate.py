@@ -105,7 +105,8 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             config = presets.preset_config("tiny", None)
             model = cls(config)
             if hf.encoder_output is not None:  # which encoder output the decoder reads, measured
-                hf = replace(hf, encoder_output=encoder_output(model.eval(), config.vision_config.image_size))
+                vision = getattr(config, "vision_config", None) or config.encoder  # VisionEncoderDecoderModel's
+                hf = replace(hf, encoder_output=encoder_output(model.eval(), vision.image_size))
             elif qformer_layout(model):
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
@@ -167,7 +168,10 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{grid}.py"
+        # VisionEncoderDecoderModel's config keeps its towers as encoder and decoder
+        towers = hf is not None and hf.reason is None and "encoder" in (hf.presets or {}).get("tiny", {})
+        towers_or_grid = "_towers" if towers else grid
+        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{towers_or_grid}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
 

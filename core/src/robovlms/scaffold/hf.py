@@ -348,9 +348,45 @@ def _image_encoder_class(cls: type[Any], default: Any) -> HFClass:
     under other names; which encoder output its decoder reads is measured on the tiny model."""
     forward = set(inspect.signature(cls.forward).parameters)
     subs = set(getattr(type(default), "sub_configs", {}) or {})
-    if "bbox" in forward or "pixel_values" not in forward or not {"vision_config", "text_config"} <= subs:
+    if "bbox" in forward or "pixel_values" not in forward:
+        raise NotThePattern(_encoder_decoder(cls, default))
+    if {"encoder", "decoder"} <= subs:
+        return _towers_class(cls, default)
+    if not {"vision_config", "text_config"} <= subs:
         raise NotThePattern(_encoder_decoder(cls, default))
     return replace(_encoder_states_class(cls, default), encoder_output="last_hidden_state")
+
+
+@dataclass
+class _Towers:
+    """``VisionEncoderDecoderConfig``'s ``encoder`` and ``decoder`` under the names the presets are derived by."""
+
+    vision_config: Any
+    text_config: Any
+    model_type: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """No sizes of its own at the top level: the config is its two towers."""
+        return {}
+
+
+def _towers_class(cls: type[Any], default: Any) -> HFClass:
+    """``VisionEncoderDecoderModel``: any vision encoder (``encoder``) and any text decoder (``decoder``), whose
+    presets are derived as a VLM's ``vision_config`` and ``text_config`` are, and kept under their own names."""
+    name = type(default).__name__
+    towers = _Towers(default.encoder, default.decoder, default.encoder.model_type)
+    if not {"image_size", "patch_size"} <= set(_sizes(towers.vision_config)):
+        raise NotThePattern(f"{name}.encoder has no image_size and patch_size: write preset_config by hand")
+    processor, args = _processor(towers.model_type)
+    renamed = {"vision_config": "encoder", "text_config": "decoder"}
+    try:
+        presets = {
+            preset: {renamed.get(key, key): value for key, value in derive(towers).items()}
+            for preset, derive in (("tiny", _tiny), ("full", _full))
+        }
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    return HFClass(cls.__name__, name, processor, args, presets, cross=True, encoder_output="last_hidden_state")
 
 
 def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
