@@ -71,3 +71,15 @@ class ImageEncoderDecoderBackbone(EncoderStatesBackbone):
         """The decoder's final states, read on the way through the VLM's own forward (which may return logits)."""
         inputs = self.reference_inputs(pixel_values, input_ids, attention_mask)
         return final_states(self.text_tower, lambda: self.model(**inputs, use_cache=False))
+
+    def _set_checkpointing(self, on: bool) -> None:
+        """Pix2Struct's whole model declines activation checkpointing while its encoder and decoder take it: where
+        the whole declines, each part is switched on its own."""
+        if getattr(self.model, "supports_gradient_checkpointing", False):
+            super()._set_checkpointing(on)
+            return
+        for part in (self.vision_tower, self._parts.decoder):
+            if on:
+                part.activation_checkpointing_enable({"use_reentrant": False})
+            else:
+                part.activation_checkpointing_disable()

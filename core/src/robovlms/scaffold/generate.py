@@ -104,7 +104,9 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             presets = load(f"configuration_{plugin.component}")
             config = presets.preset_config("tiny", None)
             model = cls(config)
-            if hf.encoder_output is not None:  # which encoder output the decoder reads, measured
+            if hf.flattened:  # FlattenedPatchesBackbone knows the towers and the image path
+                pass
+            elif hf.encoder_output is not None:  # which encoder output the decoder reads, measured
                 vision = getattr(config, "vision_config", None) or config.encoder  # VisionEncoderDecoderModel's
                 hf = replace(hf, encoder_output=encoder_output(model.eval(), vision.image_size))
             elif qformer_layout(model):
@@ -255,6 +257,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         **_base(hf),
         "overrides": _overrides(hf),
         "encoder_output": hf.encoder_output or "",
+        **_image_encoder_base(hf),
         "more_tokens": "few == many  # a resampler: as many image tokens at any resolution"
         if hf.fixed_tokens
         else "few < many",
@@ -315,6 +318,16 @@ def _base(hf: HFClass) -> dict[str, str]:
     if hf.encoder:
         return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
+
+
+def _image_encoder_base(hf: HFClass) -> dict[str, str]:
+    """The core class an encoder-decoder whose encoder reads only the image subclasses: by its image format."""
+    if hf.flattened:
+        return {"image_encoder_module": "robovlms.model.flattened_patches", "image_encoder": "FlattenedPatchesBackbone"}
+    return {
+        "image_encoder_module": "robovlms.model.image_encoder_decoder",
+        "image_encoder": "ImageEncoderDecoderBackbone",
+    }
 
 
 def _overrides(hf: HFClass) -> str:

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
-from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import (
     by_ending,
     dividing_heads,
@@ -192,6 +193,9 @@ class HFClass:
     #: (measured in :mod:`robovlms.scaffold.encoder_output`): the adapter is then a
     #: :class:`robovlms.model.image_encoder_decoder.ImageEncoderDecoderBackbone`
     encoder_output: str | None = None
+    #: whether that encoder reads Pix2Struct's ``flattened_patches``: the adapter is then a
+    #: :class:`robovlms.model.flattened_patches.FlattenedPatchesBackbone`
+    flattened: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -348,6 +352,8 @@ def _image_encoder_class(cls: type[Any], default: Any) -> HFClass:
     under other names; which encoder output its decoder reads is measured on the tiny model."""
     forward = set(inspect.signature(cls.forward).parameters)
     subs = set(getattr(type(default), "sub_configs", {}) or {})
+    if "flattened_patches" in forward and {"vision_config", "text_config"} <= subs:
+        return _flattened_class(cls, default)
     if "bbox" in forward or "pixel_values" not in forward:
         raise NotThePattern(_encoder_decoder(cls, default))
     if {"encoder", "decoder"} <= subs:
@@ -355,6 +361,50 @@ def _image_encoder_class(cls: type[Any], default: Any) -> HFClass:
     if not {"vision_config", "text_config"} <= subs:
         raise NotThePattern(_encoder_decoder(cls, default))
     return replace(_encoder_states_class(cls, default), encoder_output="last_hidden_state")
+
+
+#: Pix2Struct's preprocessing, which the preset's processor and the adapter split between them
+FLATTENED_PROCESSOR = (
+    FIXED_SIZE_PIL,
+    """
+        # Pix2StructImageProcessorPil resizes each image to a patch budget (max_patches), standardises it on
+        # its own and flattens its patches; here the frame takes the preset's square, and the adapter flattens it
+        size={"height": size, "width": size},
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    """,
+)
+
+
+def _flattened_class(cls: type[Any], default: Any) -> HFClass:
+    """Pix2Struct: its vision config has no image or patch size (its processor's patch side is the encoder's input
+    width, ``3 * p * p``); the presets state both, at the tiny preset's resolution or the processor's patches."""
+    name = type(default).__name__
+    patch = TINY_IMAGE["patch_size"]
+    try:
+        presets = {"tiny": _tiny(default), "full": _full(default)}
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    full_patch = math.isqrt(default.vision_config.patch_embed_hidden_size // 3)
+    for preset, side, size in (("tiny", patch, TINY_IMAGE["image_size"]), ("full", full_patch, 32 * full_patch)):
+        presets[preset]["vision_config"].update(
+            image_size=size, patch_size=side, patch_embed_hidden_size=3 * side * side
+        )
+    # rows and columns are numbered up to seq_len: room for the tests' larger frames
+    presets["tiny"]["vision_config"]["seq_len"] = TINY_SIZES["hidden_size"]
+    # T5's names the shrinking does not know: layers, the heads' width (its attention splits hidden_size by it)
+    t5 = {
+        "num_layers": TINY_SIZES["num_hidden_layers"],
+        "d_kv": TINY_SIZES["hidden_size"] // TINY_SIZES["num_attention_heads"],
+        "d_ff": TINY_SIZES["intermediate_size"],
+    }
+    for sub in ("vision_config", "text_config"):
+        part = getattr(default, sub)
+        presets["tiny"][sub].update({key: value for key, value in t5.items() if hasattr(part, key)})
+    processor, args = FLATTENED_PROCESSOR
+    return HFClass(
+        cls.__name__, name, processor, args, presets, cross=True, encoder_output="last_hidden_state", flattened=True
+    )
 
 
 @dataclass
