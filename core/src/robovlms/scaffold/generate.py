@@ -311,6 +311,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
     if hf.qformer:
         return {"base_module": "robovlms.model.qformer", "base": "QFormerBackbone"}
+    if hf.masked and hf.flattened:
+        return {"base_module": "robovlms.model.flattened_patches", "base": "FlattenedPositionMaskBackbone"}
     if hf.masked:
         return {"base_module": "robovlms.model.position_mask", "base": "PositionMaskBackbone"}
     if hf.top_level:

@@ -87,6 +87,8 @@ TINY_VOCAB = 320
 #: the stand-in tokenizer's special ids: three roles, then 256 bytes, then the image placeholder
 TINY_ROLES = {"pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2}
 TINY_IMAGE_TOKEN = 259
+#: a tiny resampler's image tokens, where the config sets how many (Kosmos-2.5's latent_query_num)
+TINY_LATENTS = 16
 #: the marker before an image's placeholders where the class finds images by it (Qwen2.5-Omni's thinker)
 TINY_VISION_START = 260
 #: keys that size a model: the ones a person compares with the checkpoint's config.json
@@ -291,6 +293,8 @@ def _pattern(cls: type[Any]) -> HFClass:
     vision = default.vision_config
     if _grid(cls, vision):
         return _grid_class(cls, default)
+    if masked and "flattened_patches" in forward:  # Kosmos-2.5 (robovlms.model.flattened_patches)
+        return _flattened_masked_class(cls, default)
     image_inputs = _image_inputs(cls)
     sizes = _sizes(vision)
     if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
@@ -377,8 +381,34 @@ FLATTENED_PROCESSOR = (
 
 
 def _flattened_class(cls: type[Any], default: Any) -> HFClass:
-    """Pix2Struct: its vision config has no image or patch size (its processor's patch side is the encoder's input
-    width, ``3 * p * p``); the presets state both, at the tiny preset's resolution or the processor's patches."""
+    """Pix2Struct: an encoder-decoder whose encoder reads only the image, as flattened patches."""
+    processor, args = FLATTENED_PROCESSOR
+    presets = _flattened_presets(default)
+    return HFClass(
+        cls.__name__,
+        type(default).__name__,
+        processor,
+        args,
+        presets,
+        cross=True,
+        encoder_output="last_hidden_state",
+        flattened=True,
+    )
+
+
+def _flattened_masked_class(cls: type[Any], default: Any) -> HFClass:
+    """Kosmos-2.5: Kosmos-2's position mask (``masked``) over flattened patches, a few resampled tokens in tiny."""
+    processor, args = FLATTENED_PROCESSOR
+    presets = _flattened_presets(default)
+    if isinstance(getattr(default, "latent_query_num", None), int):
+        presets["tiny"]["latent_query_num"] = TINY_LATENTS
+    return HFClass(cls.__name__, type(default).__name__, processor, args, presets, masked=True, flattened=True)
+
+
+def _flattened_presets(default: Any) -> dict[str, dict[str, Any]]:
+    """Flattened patches' presets: the vision config has no image or patch size (its processor's patch side is the
+    encoder's input width, ``3 * p * p``); the presets state both, at the tiny preset's resolution or the
+    processor's patches."""
     name = type(default).__name__
     patch = TINY_IMAGE["patch_size"]
     try:
@@ -390,8 +420,6 @@ def _flattened_class(cls: type[Any], default: Any) -> HFClass:
         presets[preset]["vision_config"].update(
             image_size=size, patch_size=side, patch_embed_hidden_size=3 * side * side
         )
-    # rows and columns are numbered up to seq_len: room for the tests' larger frames
-    presets["tiny"]["vision_config"]["seq_len"] = TINY_SIZES["hidden_size"]
     # T5's names the shrinking does not know: layers, the heads' width (its attention splits hidden_size by it)
     t5 = {
         "num_layers": TINY_SIZES["num_hidden_layers"],
@@ -401,10 +429,11 @@ def _flattened_class(cls: type[Any], default: Any) -> HFClass:
     for sub in ("vision_config", "text_config"):
         part = getattr(default, sub)
         presets["tiny"][sub].update({key: value for key, value in t5.items() if hasattr(part, key)})
-    processor, args = FLATTENED_PROCESSOR
-    return HFClass(
-        cls.__name__, name, processor, args, presets, cross=True, encoder_output="last_hidden_state", flattened=True
-    )
+    # rows and columns are numbered up to seq_len (Kosmos-2.5: max_num_patches): room for the tests' larger frames
+    for key in ("seq_len", "max_num_patches"):
+        if hasattr(default.vision_config, key):
+            presets["tiny"]["vision_config"][key] = TINY_SIZES["hidden_size"]
+    return presets
 
 
 @dataclass
