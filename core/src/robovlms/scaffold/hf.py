@@ -295,6 +295,8 @@ def _pattern(cls: type[Any]) -> HFClass:
         return _grid_class(cls, default)
     if masked and "flattened_patches" in forward:  # Kosmos-2.5 (robovlms.model.flattened_patches)
         return _flattened_masked_class(cls, default)
+    if getattr(vision, "deepstack_visual_indexes", None):
+        raise NotThePattern(_deepstack_without_grid(cls, vision))
     image_inputs = _image_inputs(cls)
     sizes = _sizes(vision)
     if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
@@ -320,6 +322,26 @@ def _pattern(cls: type[Any]) -> HFClass:
         tiles=tiles,
         masked=masked,
         encoder=encoder,
+    )
+
+
+def _deepstack_without_grid(cls: type[Any], vision: Any) -> str:
+    """Why DeepStack in a class without Qwen-VL's grids is not covered (GraniteDocling)."""
+    inner = _inner_class(cls)
+    features = getattr(inner, "get_image_features", None) if inner is not None else None
+    takes = set(inspect.signature(features).parameters) if callable(features) else set()
+    tiles = (
+        ", and takes its images as tiles per sample with a mask per tile (pixel_attention_mask (batch, tiles), "
+        "not Idefics3's per pixel)"
+        if "pixel_attention_mask" in takes
+        else ""
+    )
+    return (
+        f"{cls.__name__}'s vision layers {list(vision.deepstack_visual_indexes)} (deepstack_visual_indexes) enter "
+        "the language model's first layers (DeepStack, as deepstack_visual_embeds) without Qwen-VL's grids and "
+        f"M-RoPE, which robovlms.model.deepstack.DeepStackBackbone (an MRoPEBackbone) assumes{tiles}; write "
+        "model_encode_images that keeps get_image_features' deepstack_features, and forward_text that hands them "
+        "to the language model at the image positions"
     )
 
 
