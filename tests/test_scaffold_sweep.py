@@ -39,7 +39,7 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     # DeepStack without Qwen-VL's grids (DeepStackBackbone is an MRoPEBackbone)
     assert outcomes["GraniteDoclingForConditionalGeneration"].status == "refused"
     assert "deepstack_visual_indexes" in outcomes["GraniteDoclingForConditionalGeneration"].reason
-    # an encoder-decoder whose encoder reads each token's box on the page (Pix2Struct's reads only the image, and passes)
+    # an encoder-decoder whose encoder reads each token's box on the page (Pix2Struct's reads the image only: passes)
     assert "bbox" in outcomes["UdopForConditionalGeneration"].reason
     # sizes no usual name covers (a convolutional neck) shrink, and a vision encoder whose own initializer range
     # (1e-10) would silence the image gets a usual one: the tiny model sees the image

@@ -70,7 +70,7 @@ class FlattenedPatchesBackbone(Flattening, ImageEncoderDecoderBackbone):
     decoder_flags: ClassVar[dict[str, Any]] = {"output_hidden_states": True}
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.vision_tower(**self.flattened(pixel_values)).last_hidden_state
+        return getattr(self.vision_tower(**self.flattened(pixel_values)), self.encoder_output)
 
     def decoder_states(self, output: Any) -> torch.Tensor:
         return output.hidden_states[-1]

@@ -29,24 +29,29 @@ class ImageEncoderDecoderBackbone(EncoderStatesBackbone):
     decoder_flags: ClassVar[dict[str, Any]] = {}
 
     @property
-    def _parts(self) -> nn.Module:
+    def _parts(self) -> Any:
+        """The module that holds ``encoder`` and ``decoder`` (Any: each class names its own parts)."""
         inner = getattr(self.model, "model", None)
         return inner if isinstance(inner, nn.Module) and hasattr(inner, "decoder") else self.model
 
     @property
     def text_tower(self) -> nn.Module:
         """The decoder without its LM head (``base_model`` of a causal LM decoder, BERT's or GPT-2's)."""
-        decoder = self._parts.decoder
-        return getattr(decoder, "base_model", decoder)
+        decoder: nn.Module = self._parts.decoder
+        tower: nn.Module = getattr(decoder, "base_model", decoder)
+        return tower
 
     @property
     def vision_tower(self) -> nn.Module:
-        return self._parts.encoder
+        encoder: nn.Module = self._parts.encoder
+        return encoder
 
     @property
     def word_embedding(self) -> nn.Embedding:
         """The decoder's: the model's own ``get_input_embeddings`` may be the encoder's patch embedding."""
-        return self.text_tower.get_input_embeddings()
+        tower: Any = self.text_tower
+        embedding: nn.Embedding = tower.get_input_embeddings()
+        return embedding
 
     @property
     def hidden_size(self) -> int:
@@ -78,7 +83,8 @@ class ImageEncoderDecoderBackbone(EncoderStatesBackbone):
         if getattr(self.model, "supports_gradient_checkpointing", False):
             super()._set_checkpointing(on)
             return
-        for part in (self.vision_tower, self._parts.decoder):
+        parts: tuple[Any, ...] = (self.vision_tower, self._parts.decoder)
+        for part in parts:
             if on:
                 part.activation_checkpointing_enable({"use_reentrant": False})
             else:

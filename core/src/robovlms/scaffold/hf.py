@@ -352,8 +352,11 @@ def _encoder_decoder(cls: type[Any], default: Any) -> str:
     if "bbox" in forward:
         return (
             f"{what} whose encoder reads the image's patches with the text tokens, each token placed by its box "
-            "on the page (bbox, from OCR), which a camera frame's instruction does not have; write embed_prompt "
-            "with boxes for the instruction, and reference_inputs that pass them"
+            "on the page (bbox, from OCR), which a camera frame's instruction does not have (its processor gives a "
+            "question's tokens the zero box, pad_token_box); the encoder adds to each token the patch under its "
+            "box's centre and appends the other patches (combine_image_text_embeddings), so no placeholders hold "
+            "the image; write embed_prompt with boxes for the instruction that does that merge, and "
+            "reference_inputs that pass bbox and visual_bbox"
         )
     nested = getattr(default, "encoder", None)
     if all(hasattr(nested, sub) for sub in ("vision_config", "text_config", "image_token_id")):
