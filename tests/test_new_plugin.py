@@ -89,8 +89,8 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("hf_class", "said", "wrong"),
     [
-        # Kosmos-2.5 does put image tokens in the sequence (Kosmos-2 is written on PositionMaskBackbone)
-        ("Kosmos2_5ForConditionalGeneration", ["flattened_patches"], ["images do not enter as tokens"]),
+        # DeepStack and a mask per tile, not per pixel as Idefics3's, say so rather than that the tiny preset fails
+        ("GraniteDoclingForConditionalGeneration", ["DeepStack", "pixel_attention_mask (batch, tiles)"], ["tiny"]),
         # a vision config with a patch size but no image size says so, not that both are missing
         ("InklingForConditionalGeneration", ["patch_size 40 but no image_size"], ["no image_size and"]),
         ("InstructBlipVideoForConditionalGeneration", ["reads the instruction too"], ["no image_token_id"]),
@@ -99,8 +99,7 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
             ["layers of their own", "deepstack_layer_map and downsample_rate to the checkpoint", "write preset_config"],
             ["tiny preset"],
         ),
-        # encoder-decoders other than Florence-2's kind (EncoderFusionBackbone) say what their encoder reads
-        ("VisionEncoderDecoderModel", ["encoder reads only the image (pixel_values)", "decoder_hidden_states"], []),
+        # encoder-decoders other than Florence-2's and Pix2Struct's kinds say what their encoder reads
         ("UdopForConditionalGeneration", ["bbox"], ["reads only the image"]),
         # a grid beyond Qwen-VL's image format, and a processor that needs torchvision besides
         ("Lfm2VlForConditionalGeneration", ["also needs spatial_shapes", "write image_layout", "torchvision"], []),

@@ -17,8 +17,8 @@ from robovlms.scaffold.sweep import mapping_classes, sweep
 
 CLASSES = [
     "Qwen2VLForConditionalGeneration",
-    "Kosmos2_5ForConditionalGeneration",
-    "Pix2StructForConditionalGeneration",
+    "GraniteDoclingForConditionalGeneration",
+    "UdopForConditionalGeneration",
     "GotOcr2ForConditionalGeneration",
     "EvollaForProteinText2Text",
     "Qwen3VLForConditionalGeneration",
@@ -36,10 +36,11 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     assert outcomes["Qwen2VLForConditionalGeneration"].status == "pass", outcomes["Qwen2VLForConditionalGeneration"]
     # DeepStack (early vision layers added in the language model's first layers) on the core's DeepStackBackbone
     assert outcomes["Qwen3VLForConditionalGeneration"].status == "pass", outcomes["Qwen3VLForConditionalGeneration"]
-    assert outcomes["Kosmos2_5ForConditionalGeneration"].status == "refused"
-    assert "flattened_patches" in outcomes["Kosmos2_5ForConditionalGeneration"].reason
-    # an encoder-decoder whose encoder reads only the image (Florence-2's reads the text too, and passes)
-    assert "encoder reads only the image" in outcomes["Pix2StructForConditionalGeneration"].reason
+    # DeepStack without Qwen-VL's grids (DeepStackBackbone is an MRoPEBackbone)
+    assert outcomes["GraniteDoclingForConditionalGeneration"].status == "refused"
+    assert "deepstack_visual_indexes" in outcomes["GraniteDoclingForConditionalGeneration"].reason
+    # an encoder-decoder whose encoder reads each token's box on the page (Pix2Struct's reads the image only: passes)
+    assert "bbox" in outcomes["UdopForConditionalGeneration"].reason
     # sizes no usual name covers (a convolutional neck) shrink, and a vision encoder whose own initializer range
     # (1e-10) would silence the image gets a usual one: the tiny model sees the image
     assert outcomes["GotOcr2ForConditionalGeneration"].status == "pass", outcomes["GotOcr2ForConditionalGeneration"]

@@ -23,6 +23,8 @@ class EncoderStatesBackbone(BaseRoboVLM):
     """A ``cross_attention`` backbone over BLIP's layout (``vision_model``, ``text_decoder.bert``)."""
 
     fusion: ClassVar[Fusion] = "cross_attention"
+    #: what the text decoder needs told to cross-attend (BLIP's BERT is an encoder unless told)
+    decoder_flags: ClassVar[dict[str, Any]] = {"is_decoder": True}
 
     @property
     def text_tower(self) -> nn.Module:
@@ -59,14 +61,20 @@ class EncoderStatesBackbone(BaseRoboVLM):
                 sees = image_attention_mask.bool().repeat_interleave(image_tokens.shape[2], dim=-1)[:, None]
                 mask = torch.zeros(sees.shape, dtype=inputs_embeds.dtype, device=inputs_embeds.device)
                 mask = mask.masked_fill(~sees, torch.finfo(inputs_embeds.dtype).min)
-        return self.text_tower(
-            inputs_embeds=inputs_embeds,
-            attention_mask=attention_mask,
-            encoder_hidden_states=states,
-            encoder_attention_mask=mask,
-            is_decoder=True,
-            use_cache=False,
-        ).last_hidden_state
+        return self.decoder_states(
+            self.text_tower(
+                inputs_embeds=inputs_embeds,
+                attention_mask=attention_mask,
+                encoder_hidden_states=states,
+                encoder_attention_mask=mask,
+                use_cache=False,
+                **self.decoder_flags,
+            )
+        )
+
+    def decoder_states(self, output: Any) -> torch.Tensor:
+        """The final states in the text decoder's output (a decoder with an LM head inside keeps them elsewhere)."""
+        return output.last_hidden_state
 
     def reference_forward(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor

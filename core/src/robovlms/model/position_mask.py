@@ -11,7 +11,7 @@ first-party ``robovlms-kosmos2``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -35,12 +35,26 @@ class PositionMaskBackbone(BaseRoboVLM):
         """The resampled, projected image tokens (``latent_query_num`` of them)."""
         return self.model.get_image_features(pixel_values=pixel_values).pooler_output
 
-    def forward_text(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, **_: Any) -> torch.Tensor:
+    #: whether the text model adds a segment embedding at the image positions (Kosmos-2.5's ``segment_emb``),
+    #: which it finds by ``image_embeds_position_mask``
+    segments: ClassVar[bool] = False
+
+    def forward_text(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        image_index: torch.Tensor | None = None,
+        **_: Any,
+    ) -> torch.Tensor:
         """Positions count valid tokens from ``pad_token_id + 1``, as the VLM counts them from its input ids."""
         mask = attention_mask.long()
         positions = mask.cumsum(dim=1) * mask + self.model.config.text_config.pad_token_id
+        extra = {}
+        if self.segments and image_index is not None:
+            extra["image_embeds_position_mask"] = (image_index >= 0).long()
         return self.text_tower(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=positions, use_cache=False
+            inputs_embeds=inputs_embeds, attention_mask=attention_mask, position_ids=positions, use_cache=False, **extra
         ).last_hidden_state
 
     def reference_inputs(

@@ -93,6 +93,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     whole plugin runs once. A failure at any step turns the facts into a reason for stubs.
     """
     from robovlms.scaffold.check import FULL_FAILS, TINY_FAILS, imported
+    from robovlms.scaffold.encoder_output import encoder_output
     from robovlms.scaffold.row_tokens import extra_tokens
     from robovlms.scaffold.token_types import token_types
 
@@ -102,8 +103,14 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     try:
         with imported(render(plugin, BACKBONE, hf), plugin.package) as load:
             presets = load(f"configuration_{plugin.component}")
-            model = cls(presets.preset_config("tiny", None))
-            if qformer_layout(model):
+            config = presets.preset_config("tiny", None)
+            model = cls(config)
+            if hf.flattened:  # FlattenedPatchesBackbone knows the towers and the image path
+                pass
+            elif hf.encoder_output is not None:  # which encoder output the decoder reads, measured
+                vision = getattr(config, "vision_config", None) or config.encoder  # VisionEncoderDecoderModel's
+                hf = replace(hf, encoder_output=encoder_output(model.eval(), vision.image_size))
+            elif qformer_layout(model):
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
@@ -155,6 +162,8 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     grid = "_grid" if hf is not None and hf.reason is None and hf.grid else ""
     # a BLIP-like class has its own adapter (no placeholders in the prompt)
     cross = "_cross" if hf is not None and hf.reason is None and hf.cross else grid
+    # an encoder-decoder whose encoder reads only the image: BLIP's adapter on ImageEncoderDecoderBackbone
+    cross = "_image_encoder" if hf is not None and hf.reason is None and hf.encoder_output else cross
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
@@ -165,9 +174,12 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        # a raster grid class (Muse Glimmer) resizes every frame to one side instead of keeping a pixel budget
-        raster = "_raster_grid" if grid and hf is not None and hf.raster else grid
-        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{raster}.py"
+        # a raster grid class (Muse Glimmer) resizes every frame to one side instead of keeping a pixel budget;
+        # VisionEncoderDecoderModel's config keeps its towers as encoder and decoder
+        raster = grid and hf is not None and hf.raster
+        towers = hf is not None and hf.reason is None and "encoder" in (hf.presets or {}).get("tiny", {})
+        suffix = "_towers" if towers else "_raster_grid" if raster else grid
+        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{suffix}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
 
@@ -250,6 +262,8 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "processor_args": hf.processor_args,
         **_base(hf),
         "overrides": _overrides(hf),
+        "encoder_output": hf.encoder_output or "",
+        **_image_encoder_base(hf),
         "more_tokens": "few == many  # a resampler: as many image tokens at any resolution"
         if hf.fixed_tokens
         else "few < many",
@@ -328,6 +342,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
     if hf.qformer:
         return {"base_module": "robovlms.model.qformer", "base": "QFormerBackbone"}
+    if hf.masked and hf.flattened:
+        return {"base_module": "robovlms.model.flattened_patches", "base": "FlattenedPositionMaskBackbone"}
     if hf.masked:
         return {"base_module": "robovlms.model.position_mask", "base": "PositionMaskBackbone"}
     if hf.top_level:
@@ -335,6 +351,16 @@ def _base(hf: HFClass) -> dict[str, str]:
     if hf.encoder:
         return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
+
+
+def _image_encoder_base(hf: HFClass) -> dict[str, str]:
+    """The core class an encoder-decoder whose encoder reads only the image subclasses: by its image format."""
+    if hf.flattened:
+        return {"image_encoder_module": "robovlms.model.flattened_patches", "image_encoder": "FlattenedPatchesBackbone"}
+    return {
+        "image_encoder_module": "robovlms.model.image_encoder_decoder",
+        "image_encoder": "ImageEncoderDecoderBackbone",
+    }
 
 
 def _overrides(hf: HFClass) -> str:

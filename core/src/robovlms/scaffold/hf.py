@@ -23,14 +23,15 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import math
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
-from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.raster import (
     block_processor,
     block_stand_in,
@@ -97,6 +98,8 @@ TINY_VOCAB = 320
 #: the stand-in tokenizer's special ids: three roles, then 256 bytes, then the image placeholder
 TINY_ROLES = {"pad_token_id": 0, "eos_token_id": 1, "bos_token_id": 2}
 TINY_IMAGE_TOKEN = 259
+#: a tiny resampler's image tokens, where the config sets how many (Kosmos-2.5's latent_query_num)
+TINY_LATENTS = 16
 #: the marker before an image's placeholders where the class finds images by it (Qwen2.5-Omni's thinker)
 TINY_VISION_START = 260
 #: keys that size a model: the ones a person compares with the checkpoint's config.json
@@ -217,6 +220,13 @@ class HFClass:
     #: whether a text decoder cross-attends the vision encoder's states (BLIP): the adapter is then a
     #: :class:`robovlms.model.encoder_states.EncoderStatesBackbone`
     cross: bool = False
+    #: the encoder output the decoder of an encoder-decoder whose encoder reads only the image cross-attends
+    #: (measured in :mod:`robovlms.scaffold.encoder_output`): the adapter is then a
+    #: :class:`robovlms.model.image_encoder_decoder.ImageEncoderDecoderBackbone`
+    encoder_output: str | None = None
+    #: whether that encoder reads Pix2Struct's ``flattened_patches``: the adapter is then a
+    #: :class:`robovlms.model.flattened_patches.FlattenedPatchesBackbone`
+    flattened: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -272,7 +282,7 @@ def _pattern(cls: type[Any]) -> HFClass:
     if encoder and _nested(default):
         return _nested_class(cls, default)
     if encoder and not ({"vision_config", "text_config"} <= subs and hasattr(default, "image_token_id")):
-        raise NotThePattern(_encoder_decoder(cls, default))
+        return _image_encoder_class(cls, default)
     forward = inspect.signature(cls.forward).parameters
     text = getattr(default, "text_config", None)
     cross = isinstance(getattr(text, "encoder_hidden_size", None), int) and getattr(text, "is_decoder", False)
@@ -320,6 +330,10 @@ def _pattern(cls: type[Any]) -> HFClass:
         return _raster_grid_class(cls, default)
     if _grid(cls, vision):
         return _grid_class(cls, default)
+    if masked and "flattened_patches" in forward:  # Kosmos-2.5 (robovlms.model.flattened_patches)
+        return _flattened_masked_class(cls, default)
+    if getattr(vision, "deepstack_visual_indexes", None):
+        raise NotThePattern(_deepstack_without_grid(cls, vision))
     image_inputs = _image_inputs(cls)
     sizes = _sizes(vision)
     positioned = "" if "image_size" in sizes else _positioned_patches(cls, default)
@@ -351,6 +365,26 @@ def _pattern(cls: type[Any]) -> HFClass:
     )
 
 
+def _deepstack_without_grid(cls: type[Any], vision: Any) -> str:
+    """Why DeepStack in a class without Qwen-VL's grids is not covered (GraniteDocling)."""
+    inner = _inner_class(cls)
+    features = getattr(inner, "get_image_features", None) if inner is not None else None
+    takes = set(inspect.signature(features).parameters) if callable(features) else set()
+    tiles = (
+        ", and takes its images as tiles per sample with a mask per tile (pixel_attention_mask (batch, tiles), "
+        "not Idefics3's per pixel)"
+        if "pixel_attention_mask" in takes
+        else ""
+    )
+    return (
+        f"{cls.__name__}'s vision layers {list(vision.deepstack_visual_indexes)} (deepstack_visual_indexes) enter "
+        "the language model's first layers (DeepStack, as deepstack_visual_embeds) without Qwen-VL's grids and "
+        f"M-RoPE, which robovlms.model.deepstack.DeepStackBackbone (an MRoPEBackbone) assumes{tiles}; write "
+        "model_encode_images that keeps get_image_features' deepstack_features, and forward_text that hands them "
+        "to the language model at the image positions"
+    )
+
+
 def _encoder_decoder(cls: type[Any], default: Any) -> str:
     """Why an encoder-decoder is not Florence-2's kind, whose encoder reads image tokens with the text."""
     forward = set(inspect.signature(cls.forward).parameters)
@@ -358,8 +392,11 @@ def _encoder_decoder(cls: type[Any], default: Any) -> str:
     if "bbox" in forward:
         return (
             f"{what} whose encoder reads the image's patches with the text tokens, each token placed by its box "
-            "on the page (bbox, from OCR), which a camera frame's instruction does not have; write embed_prompt "
-            "with boxes for the instruction, and reference_inputs that pass them"
+            "on the page (bbox, from OCR), which a camera frame's instruction does not have (its processor gives a "
+            "question's tokens the zero box, pad_token_box); the encoder adds to each token the patch under its "
+            "box's centre and appends the other patches (combine_image_text_embeddings), so no placeholders hold "
+            "the image; write embed_prompt with boxes for the instruction that does that merge, and "
+            "reference_inputs that pass bbox and visual_bbox"
         )
     nested = getattr(default, "encoder", None)
     if all(hasattr(nested, sub) for sub in ("vision_config", "text_config", "image_token_id")):
@@ -410,6 +447,123 @@ def _nested_class(cls: type[Any], default: Any) -> HFClass:
     except Exception as exc:
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     return HFClass(cls.__name__, name, processor, args, presets, encoder=True, nested=True)
+
+
+def _image_encoder_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of an encoder-decoder whose encoder reads only the image (PP-FormulaNet): BLIP's layout
+    under other names; which encoder output its decoder reads is measured on the tiny model."""
+    forward = set(inspect.signature(cls.forward).parameters)
+    subs = set(getattr(type(default), "sub_configs", {}) or {})
+    if "flattened_patches" in forward and {"vision_config", "text_config"} <= subs:
+        return _flattened_class(cls, default)
+    if "bbox" in forward or "pixel_values" not in forward:
+        raise NotThePattern(_encoder_decoder(cls, default))
+    if {"encoder", "decoder"} <= subs:
+        return _towers_class(cls, default)
+    if not {"vision_config", "text_config"} <= subs:
+        raise NotThePattern(_encoder_decoder(cls, default))
+    return replace(_encoder_states_class(cls, default), encoder_output="last_hidden_state")
+
+
+#: Pix2Struct's preprocessing, which the preset's processor and the adapter split between them
+FLATTENED_PROCESSOR = (
+    FIXED_SIZE_PIL,
+    """
+        # Pix2StructImageProcessorPil resizes each image to a patch budget (max_patches), standardises it on
+        # its own and flattens its patches; here the frame takes the preset's square, and the adapter flattens it
+        size={"height": size, "width": size},
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    """,
+)
+
+
+def _flattened_class(cls: type[Any], default: Any) -> HFClass:
+    """Pix2Struct: an encoder-decoder whose encoder reads only the image, as flattened patches."""
+    processor, args = FLATTENED_PROCESSOR
+    presets = _flattened_presets(default)
+    return HFClass(
+        cls.__name__,
+        type(default).__name__,
+        processor,
+        args,
+        presets,
+        cross=True,
+        encoder_output="last_hidden_state",
+        flattened=True,
+    )
+
+
+def _flattened_masked_class(cls: type[Any], default: Any) -> HFClass:
+    """Kosmos-2.5: Kosmos-2's position mask (``masked``) over flattened patches, a few resampled tokens in tiny."""
+    processor, args = FLATTENED_PROCESSOR
+    presets = _flattened_presets(default)
+    if isinstance(getattr(default, "latent_query_num", None), int):
+        presets["tiny"]["latent_query_num"] = TINY_LATENTS
+    return HFClass(cls.__name__, type(default).__name__, processor, args, presets, masked=True, flattened=True)
+
+
+def _flattened_presets(default: Any) -> dict[str, dict[str, Any]]:
+    """Flattened patches' presets: the vision config has no image or patch size (its processor's patch side is the
+    encoder's input width, ``3 * p * p``); the presets state both, at the tiny preset's resolution or the
+    processor's patches."""
+    name = type(default).__name__
+    patch = TINY_IMAGE["patch_size"]
+    try:
+        presets = {"tiny": _tiny(default), "full": _full(default)}
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    full_patch = math.isqrt(default.vision_config.patch_embed_hidden_size // 3)
+    for preset, side, size in (("tiny", patch, TINY_IMAGE["image_size"]), ("full", full_patch, 32 * full_patch)):
+        presets[preset]["vision_config"].update(
+            image_size=size, patch_size=side, patch_embed_hidden_size=3 * side * side
+        )
+    # T5's names the shrinking does not know: layers, the heads' width (its attention splits hidden_size by it)
+    t5 = {
+        "num_layers": TINY_SIZES["num_hidden_layers"],
+        "d_kv": TINY_SIZES["hidden_size"] // TINY_SIZES["num_attention_heads"],
+        "d_ff": TINY_SIZES["intermediate_size"],
+    }
+    for sub in ("vision_config", "text_config"):
+        part = getattr(default, sub)
+        presets["tiny"][sub].update({key: value for key, value in t5.items() if hasattr(part, key)})
+    # rows and columns are numbered up to seq_len (Kosmos-2.5: max_num_patches): room for the tests' larger frames
+    for key in ("seq_len", "max_num_patches"):
+        if hasattr(default.vision_config, key):
+            presets["tiny"]["vision_config"][key] = TINY_SIZES["hidden_size"]
+    return presets
+
+
+@dataclass
+class _Towers:
+    """``VisionEncoderDecoderConfig``'s ``encoder`` and ``decoder`` under the names the presets are derived by."""
+
+    vision_config: Any
+    text_config: Any
+    model_type: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """No sizes of its own at the top level: the config is its two towers."""
+        return {}
+
+
+def _towers_class(cls: type[Any], default: Any) -> HFClass:
+    """``VisionEncoderDecoderModel``: any vision encoder (``encoder``) and any text decoder (``decoder``), whose
+    presets are derived as a VLM's ``vision_config`` and ``text_config`` are, and kept under their own names."""
+    name = type(default).__name__
+    towers = _Towers(default.encoder, default.decoder, default.encoder.model_type)
+    if not {"image_size", "patch_size"} <= set(_sizes(towers.vision_config)):
+        raise NotThePattern(f"{name}.encoder has no image_size and patch_size: write preset_config by hand")
+    processor, args = _processor(towers.model_type)
+    renamed = {"vision_config": "encoder", "text_config": "decoder"}
+    try:
+        presets = {
+            preset: {renamed.get(key, key): value for key, value in derive(towers).items()}
+            for preset, derive in (("tiny", _tiny), ("full", _full))
+        }
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    return HFClass(cls.__name__, name, processor, args, presets, cross=True, encoder_output="last_hidden_state")
 
 
 def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
