@@ -30,6 +30,7 @@ from robovlms.scaffold.hf import (
     towers,
 )
 from robovlms.scaffold.naming import PluginName, check_free, parse
+from robovlms.scaffold.vq import vq_facts
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
 
@@ -95,7 +96,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     from robovlms.scaffold.check import FULL_FAILS, TINY_FAILS, imported
     from robovlms.scaffold.token_types import token_types
 
-    hf = facts(cls)
+    hf = vq_facts(cls) or facts(cls)
     if hf.reason is not None:
         return hf
     try:
@@ -106,7 +107,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
-            elif not (hf.masked or hf.cross):  # PositionMaskBackbone and EncoderStatesBackbone know the towers
+            elif not (hf.masked or hf.cross or hf.vq):  # their core classes know the towers
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
         try:
@@ -161,7 +162,9 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{grid}.py"
+        # a VQ-code class (Chameleon) has presets of its own: a vq_config and a vocabulary map, no vision_config
+        vq = "_vq" if hf is not None and hf.reason is None and hf.vq else grid
+        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{vq}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
 
@@ -303,6 +306,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.top_level", "base": "TopLevelBackbone"}
     if hf.encoder:
         return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
+    if hf.vq:
+        return {"base_module": "robovlms.model.vq_codes", "base": "VQCodesBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -318,7 +323,7 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.qformer or hf.masked or hf.cross or hf.top_level:  # the core class's towers and image path
+    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq:  # the core class's towers and image path
         return ""
     if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
         return "".join(parts)

@@ -188,6 +188,9 @@ class HFClass:
     #: whether a text decoder cross-attends the vision encoder's states (BLIP): the adapter is then a
     #: :class:`robovlms.model.encoder_states.EncoderStatesBackbone`
     cross: bool = False
+    #: whether images become VQ codes that the word embedding embeds (Chameleon): the adapter is then a
+    #: :class:`robovlms.model.vq_codes.VQCodesBackbone`
+    vq: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 

@@ -1,0 +1,72 @@
+"""The core's VQCodesBackbone: Chameleon's images as the word embeddings of their VQ codes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import ChameleonConfig, ChameleonForConditionalGeneration, ChameleonImageProcessorPil
+
+from robovlms.config import VLMConfig
+from robovlms.errors import ConfigError
+from robovlms.model.vq_codes import VQCodesBackbone, chameleon_code, code_vocabulary, vq_preset_settings
+from robovlms.scaffold.vq import vq_facts
+
+
+class Chameleon(VQCodesBackbone):
+    name = "chameleon"
+    model_class = ChameleonForConditionalGeneration
+
+
+@pytest.fixture(scope="module")
+def chameleon() -> Chameleon:
+    hf = vq_facts(ChameleonForConditionalGeneration)
+    assert hf is not None and hf.presets is not None and hf.vq
+    torch.manual_seed(0)
+    config = ChameleonConfig(**vq_preset_settings(hf.presets, "tiny", None))
+    model = ChameleonForConditionalGeneration(config).eval()
+    processor = ChameleonImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    return Chameleon(model, None, processor, VLMConfig(preset="tiny"))
+
+
+def test_two_images_per_row_match_chameleons_own_forward(chameleon: Chameleon) -> None:
+    """Two images per row, text between them and padding: the codes' embeddings at the placeholders, through
+    the language model, equal Chameleon's own forward, which swaps the placeholders for the codes' ids."""
+    pixels = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        tokens = chameleon.encode_images(pixels)
+    assert tokens.shape == (4, 64, chameleon.hidden_size)  # 32 pixels downsampled by 4: 8 x 8 codes
+    image = chameleon.image_token_id
+    assert isinstance(image, int)
+    row = [2, *[image] * 64, 5, 6, *[image] * 64, 7]
+    ids = torch.tensor([row, [0, 0, 2, *[image] * 64, 5, *[image] * 64]])  # the second row left-padded
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        embeds = chameleon.embed_text(ids).masked_scatter((ids == image).unsqueeze(-1), tokens.flatten(0, 1)[None])
+        ours = chameleon.forward_text(embeds, mask)
+        own = chameleon.reference_forward(pixels, ids, mask)
+    valid = mask.bool()
+    torch.testing.assert_close(ours[valid], own[valid], atol=1e-5, rtol=0)
+
+
+def test_training_reaches_the_vq_encoder_and_keeps_the_codes(chameleon: Chameleon) -> None:
+    """The argmin passes no gradient; the straight-through one reaches the VQ encoder, and the tokens'
+    values stay the codes' embeddings exactly."""
+    pixels = torch.randn(2, 3, 32, 32)
+    chameleon.zero_grad()
+    tokens = chameleon.encode_images(pixels)
+    with torch.no_grad():
+        hard = chameleon.model.model.get_image_features(pixel_values=pixels).pooler_output
+    assert torch.equal(tokens.detach(), hard)
+    tokens.pow(2).sum().backward()
+    encoder = chameleon.vision_tower.encoder.conv_in.weight.grad
+    assert encoder is not None and encoder.abs().sum() > 0
+
+
+def test_vocabulary_map_places_the_codes_at_the_top() -> None:
+    vocabulary = code_vocabulary("chameleon", 320, 32, 259)
+    assert (
+        vocabulary["<image>"] == 259 and vocabulary[chameleon_code(0)] == 288 and vocabulary[chameleon_code(31)] == 319
+    )
+    assert chameleon_code(12) == "IMGIMGBCZ"  # digits as letters, as Chameleon's vocabulary mapping parses them
+    with pytest.raises(ConfigError, match="below the 32 code ids"):
+        code_vocabulary("chameleon", 320, 32, 300)
