@@ -102,7 +102,7 @@ class VQCodesBackbone(BaseRoboVLM):
         gradient (the quantizer's own straight-through), in the row-major order of the codes.
         """
         latents = quantized.flatten(2).transpose(1, 2)  # (B, N, C)
-        codebook = self.vision_tower.quantize.embedding.weight  # (codes, C)
+        codebook: torch.Tensor = self.model.model.vqmodel.quantize.embedding.weight  # (codes, C)
         weights = torch.softmax(-torch.cdist(latents, codebook.unsqueeze(0)).pow(2), dim=-1)
         mapping = self.model.model.vocabulary_mapping.img2bpe_mapping_tensor[: len(codebook)]
         rows = self.word_embedding(mapping.to(device=codebook.device, dtype=torch.long))  # (codes, D)
