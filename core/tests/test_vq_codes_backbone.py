@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import ChameleonConfig, ChameleonForConditionalGeneration, ChameleonImageProcessorPil
+from transformers import (
+    ChameleonConfig,
+    ChameleonForConditionalGeneration,
+    ChameleonImageProcessorPil,
+    Emu3Config,
+    Emu3ForConditionalGeneration,
+    Emu3ImageProcessor,
+)
 
 from robovlms.config import VLMConfig
 from robovlms.errors import ConfigError
@@ -34,11 +41,11 @@ def test_two_images_per_row_match_chameleons_own_forward(chameleon: Chameleon) -
     pixels = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         tokens = chameleon.encode_images(pixels)
-    assert tokens.shape == (4, 64, chameleon.hidden_size)  # 32 pixels downsampled by 4: 8 x 8 codes
+    assert tokens.shape == (4, 16, chameleon.hidden_size)  # 32 pixels downsampled by 8: 4 x 4 codes
     image = chameleon.image_token_id
     assert isinstance(image, int)
-    row = [2, *[image] * 64, 5, 6, *[image] * 64, 7]
-    ids = torch.tensor([row, [0, 0, 2, *[image] * 64, 5, *[image] * 64]])  # the second row left-padded
+    row = [2, *[image] * 16, 5, 6, *[image] * 16, 7]
+    ids = torch.tensor([row, [0, 0, 2, *[image] * 16, 5, *[image] * 16]])  # the second row left-padded
     mask = (ids != 0).long()
     with torch.no_grad():
         embeds = chameleon.embed_text(ids).masked_scatter((ids == image).unsqueeze(-1), tokens.flatten(0, 1)[None])
@@ -62,11 +69,37 @@ def test_training_reaches_the_vq_encoder_and_keeps_the_codes(chameleon: Chameleo
     assert encoder is not None and encoder.abs().sum() > 0
 
 
+def test_emu3s_rows_end_with_a_placeholder_and_match_its_own_forward() -> None:
+    """Emu3 ends each row of codes with an end-of-line token and takes image_sizes: the prompt's count and
+    robovlms's hidden states follow its own forward, on a frame that is not square."""
+    hf = vq_facts(Emu3ForConditionalGeneration)
+    assert hf is not None and hf.presets is not None
+    torch.manual_seed(0)
+    model = Emu3ForConditionalGeneration(Emu3Config(**vq_preset_settings(hf.presets, "tiny", None))).eval()
+
+    class Emu3(VQCodesBackbone):
+        name = "emu3"
+        model_class = Emu3ForConditionalGeneration
+
+    emu3 = Emu3(model, None, Emu3ImageProcessor(min_pixels=32 * 32, max_pixels=32 * 32), VLMConfig(preset="tiny"))
+    pixels = torch.randn(2, 3, 24, 40)  # 3 rows of 5 codes, each row ended: 18 tokens
+    layout = emu3.layout_of(pixels)
+    assert emu3.row_end and layout.tokens == 18 and emu3.image_processor.rule == "pixel_budget"
+    image = emu3.image_token_id
+    assert isinstance(image, int)
+    ids = torch.tensor([[2, *[image] * 18, 5, 6]] * 2)
+    mask = torch.ones_like(ids)
+    with torch.no_grad():
+        ours = emu3(pixels, ids, mask)
+        own = emu3.reference_forward(pixels, ids, mask)
+    torch.testing.assert_close(ours, own, atol=1e-5, rtol=0)
+
+
 def test_vocabulary_map_places_the_codes_at_the_top() -> None:
     vocabulary = code_vocabulary("chameleon", 320, 32, 259)
     assert (
         vocabulary["<image>"] == 259 and vocabulary[chameleon_code(0)] == 288 and vocabulary[chameleon_code(31)] == 319
     )
     assert chameleon_code(12) == "IMGIMGBCZ"  # digits as letters, as Chameleon's vocabulary mapping parses them
-    with pytest.raises(ConfigError, match="below the 32 code ids"):
+    with pytest.raises(ConfigError, match="below the 32 ids of the codes"):
         code_vocabulary("chameleon", 320, 32, 300)

@@ -1,10 +1,11 @@
-"""Backbones over a VLM whose images become discrete VQ codes in the text vocabulary (Chameleon).
+"""Backbones over a VLM whose images become discrete VQ codes in the text vocabulary (Chameleon, Emu3).
 
-Chameleon has no vision encoder of features: a VQ-GAN (``model.model.vqmodel``) turns each image into
-a grid of codebook indices, the vocabulary map turns each index into a token id, and the word
-embedding embeds those ids at the prompt's ``<image>`` placeholders, one placeholder per code. The
-VLM's ``get_image_features`` returns exactly those embeddings, so robovlms's image tokens are the
-VLM's own; the language model is ``model.model`` itself, which reads ``inputs_embeds``.
+These have no vision encoder of features: a VQ-GAN (``model.model.vqmodel``) turns each image into a
+grid of codebook indices, the vocabulary map turns each index into a token id, and the word embedding
+embeds those ids at the prompt's ``<image>`` placeholders, one placeholder per code (Emu3 ends each row
+of codes with an end-of-line token, which takes a placeholder too). The VLM's ``get_image_features``
+returns exactly those embeddings, so robovlms's image tokens are the VLM's own; the language model is
+``model.model`` (Chameleon) or ``model.model.text_model`` (Emu3), which reads ``inputs_embeds``.
 
 The codes are chosen by an argmin, through which no gradient passes. So that training reaches the
 VQ encoder (``freeze_vision_tower: false``), the image tokens carry a straight-through gradient: the
@@ -15,6 +16,7 @@ distances, weighting the codes' embeddings (the estimator of straight-through Gu
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,6 +25,7 @@ from torch import nn
 
 from robovlms.errors import ConfigError
 from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.sequence import ImageLayout
 
 
 def chameleon_code(index: int) -> str:
@@ -30,8 +33,15 @@ def chameleon_code(index: int) -> str:
     return "IMGIMG" + "".join(chr(ord("A") + int(digit)) for digit in str(index)) + "Z"
 
 
+def emu3_code(index: int) -> str:
+    """Emu3's token for VQ code ``index``: its six digits in ``<|visual token...|>``."""
+    return f"<|visual token{index:06d}|>"
+
+
 #: how each VQ class names its code tokens in ``vocabulary_map`` (its modeling code parses the names back)
-CODE_NAMES: dict[str, Callable[[int], str]] = {"chameleon": chameleon_code}
+CODE_NAMES: dict[str, Callable[[int], str]] = {"chameleon": chameleon_code, "emu3": emu3_code}
+#: the token that ends each row of codes, for the classes that have one (Emu3's end-of-line)
+ROW_ENDS = {"emu3": "<|extra_200|>"}
 
 
 def code_vocabulary(model_type: str, vocab_size: int, codes: int, image_token_id: int) -> dict[str, int]:
@@ -41,11 +51,13 @@ def code_vocabulary(model_type: str, vocab_size: int, codes: int, image_token_id
     """
     name = CODE_NAMES[model_type]
     first = vocab_size - codes
-    if not 0 <= image_token_id < first:
+    row_end = {ROW_ENDS[model_type]: first - 1} if model_type in ROW_ENDS else {}
+    if not 0 <= image_token_id < first - len(row_end):
         raise ConfigError(
-            f"image_token_id {image_token_id} must lie below the {codes} code ids at the vocabulary's top"
+            f"image_token_id {image_token_id} must lie below the {codes + len(row_end)} ids of the codes "
+            "(and the row end) at the vocabulary's top"
         )
-    return {"<image>": image_token_id, **{name(index): first + index for index in range(codes)}}
+    return {"<image>": image_token_id, **row_end, **{name(index): first + index for index in range(codes)}}
 
 
 def vq_preset_settings(presets: Mapping[str, Mapping[str, Any]], preset: str, image_size: int | None) -> dict[str, Any]:
@@ -63,11 +75,10 @@ def vq_preset_settings(presets: Mapping[str, Mapping[str, Any]], preset: str, im
                 f"vlm.image_size {image_size} must be a multiple of the VQ encoder's downsampling {factor}"
             )
         vq["resolution"] = image_size
-    image_token_id = settings.pop("image_token_id")
-    settings["vocabulary_map"] = code_vocabulary(
-        settings["model_type"], settings["vocab_size"], vq["num_embeddings"], image_token_id
-    )
-    del settings["model_type"]
+    text = settings.get("text_config", settings)  # Emu3 keeps the language model's sizes in a text_config
+    codes = vq.get("num_embeddings", vq.get("codebook_size"))
+    model_type = settings.pop("model_type")
+    settings["vocabulary_map"] = code_vocabulary(model_type, text["vocab_size"], codes, settings["image_token_id"])
     return settings
 
 
@@ -76,8 +87,9 @@ class VQCodesBackbone(BaseRoboVLM):
 
     @property
     def text_tower(self) -> nn.Module:
-        """``model.model``: the language model over ``inputs_embeds`` (it also holds the VQ model and embeddings)."""
-        module: nn.Module = self.model.model
+        """The language model over ``inputs_embeds``: Emu3's ``text_model``, else ``model.model`` itself
+        (Chameleon's, which also holds the VQ model and the embeddings)."""
+        module: nn.Module = getattr(self.model.model, "text_model", self.model.model)
         return module
 
     @property
@@ -86,25 +98,63 @@ class VQCodesBackbone(BaseRoboVLM):
         module: nn.Module = self.model.model.vqmodel
         return module
 
+    @property
+    def downsampling(self) -> int:
+        """Pixels per code along each side: the VQ encoder halves the resolution once per level but the first."""
+        return int(2 ** (len(self.model.config.vq_config.channel_multiplier) - 1))
+
+    @property
+    def row_end(self) -> bool:
+        """Whether each row of codes ends with a token of its own (Emu3's end-of-line), in the prompt too."""
+        return getattr(self.model.model.vocabulary_mapping, "eol_token_id", None) is not None
+
+    def image_layout(self, height: int, width: int) -> ImageLayout:
+        """An image of ``height`` x ``width`` pixels takes one placeholder per code (and per row's end)."""
+        rows, columns = height // self.downsampling, width // self.downsampling
+        return ImageLayout(height, width, tokens=rows * (columns + self.row_end), grid=(rows, columns))
+
+    def image_inputs(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Emu3 takes each image's ``image_sizes`` (height, width) beside the pixels; a batch's frames share one."""
+        if "image_sizes" not in inspect.signature(self.model.model.get_image_features).parameters:
+            return {}
+        size = [int(pixel_values.shape[-2]), int(pixel_values.shape[-1])]
+        return {"image_sizes": torch.tensor([size] * len(pixel_values), device=pixel_values.device)}
+
+    def reference_inputs(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, Any]:
+        return {**super().reference_inputs(pixel_values, input_ids, attention_mask), **self.image_inputs(pixel_values)}
+
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The embeddings of the image's codes, as the VLM's forward places them, with a straight-through gradient."""
-        out = self.model.model.get_image_features(pixel_values=pixel_values)
-        hard: torch.Tensor = out.pooler_output
+        out = self.model.model.get_image_features(pixel_values=pixel_values, **self.image_inputs(pixel_values))
+        pooled = out.pooler_output
+        hard: torch.Tensor = torch.stack(pooled) if isinstance(pooled, (list, tuple)) else pooled
         if not torch.is_grad_enabled():
             return hard
-        soft = self._soft_codes(out.quantized_last_hidden_state)
-        return hard + (soft - soft.detach())  # the value stays hard's exactly: x + 0
+        soft = self._soft_codes(self._latents(out))
+        if self.row_end:  # the end-of-line tokens are no codes: no gradient to pass on
+            soft = torch.cat([soft, soft.new_zeros(*soft.shape[:2], 1, soft.shape[-1])], dim=2)
+        return hard + (soft.flatten(1, 2) - soft.flatten(1, 2).detach())  # the value stays hard's exactly: x + 0
 
-    def _soft_codes(self, quantized: torch.Tensor) -> torch.Tensor:
-        """Codebook-distance softmax over the codes' embeddings, ``(B, N, hidden_size)``.
+    def _latents(self, out: Any) -> torch.Tensor:
+        """The quantizer's input ``(B, rows, columns, C)``, with the gradient of the VQ encoder.
 
-        ``quantized`` ``(B, C, H, W)`` holds the chosen code vectors in value and the encoder's output in
-        gradient (the quantizer's own straight-through), in the row-major order of the codes.
+        Chameleon returns it (its quantizer's own straight-through states); Emu3 returns the encoder's
+        states ``(B, T, C, H, W)`` before the 1 x 1 convolution that makes the quantizer's input.
         """
-        latents = quantized.flatten(2).transpose(1, 2)  # (B, N, C)
+        quantized = getattr(out, "quantized_last_hidden_state", None)
+        if quantized is not None:
+            return quantized.permute(0, 2, 3, 1)
+        states = self.vision_tower.quant_conv(out.last_hidden_state.permute(0, 2, 1, 3, 4))  # (B, C, T, H, W)
+        return states[:, :, 0].permute(0, 2, 3, 1)  # an image is one step of time
+
+    def _soft_codes(self, latents: torch.Tensor) -> torch.Tensor:
+        """Codebook-distance softmax over the codes' embeddings, ``(B, rows, columns, hidden_size)``."""
         codebook: torch.Tensor = self.model.model.vqmodel.quantize.embedding.weight  # (codes, C)
-        weights = torch.softmax(-torch.cdist(latents, codebook.unsqueeze(0)).pow(2), dim=-1)
+        flat = latents.flatten(1, 2)
+        weights = torch.softmax(-torch.cdist(flat, codebook.unsqueeze(0)).pow(2), dim=-1)
         mapping = self.model.model.vocabulary_mapping.img2bpe_mapping_tensor[: len(codebook)]
         rows = self.word_embedding(mapping.to(device=codebook.device, dtype=torch.long))  # (codes, D)
         soft: torch.Tensor = weights.to(rows.dtype) @ rows
-        return soft
+        return soft.unflatten(1, latents.shape[1:3])

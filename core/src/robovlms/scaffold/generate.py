@@ -150,8 +150,10 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     src = f"src/{plugin.package}"
     # a grid class (Qwen-VL's kin) has its own adapter and presets; tests and the rest are the pattern's
     grid = "_grid" if hf is not None and hf.reason is None and hf.grid else ""
+    # a VQ-code class (Chameleon) has its own adapter and presets: a vq_config and a vocabulary map
+    vq = "_vq" if hf is not None and hf.reason is None and hf.vq else grid
     # a BLIP-like class has its own adapter (no placeholders in the prompt)
-    cross = "_cross" if hf is not None and hf.reason is None and hf.cross else grid
+    cross = "_cross" if hf is not None and hf.reason is None and hf.cross else vq
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
@@ -162,8 +164,6 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        # a VQ-code class (Chameleon) has presets of its own: a vq_config and a vocabulary map, no vision_config
-        vq = "_vq" if hf is not None and hf.reason is None and hf.vq else grid
         layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{vq}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 

@@ -8,6 +8,7 @@ language model as the other presets do and the VQ model to one GroupNorm's width
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from robovlms.scaffold.hf import (
@@ -21,20 +22,21 @@ from robovlms.scaffold.hf import (
     HFClass,
     NotThePattern,
     _processor,
+    _processor_name,
     _shrunk,
     _sizes,
 )
 
-#: the tiny VQ model: 32 channels (its GroupNorms take 32 groups), a 32-code book, downsampling by 4 (two
-#: halvings: 8 x 8 codes at 32 pixels, 12 x 12 at 48)
+#: the tiny VQ model: 32 channels (its GroupNorms take 32 groups), a 32-code book, downsampling by 8 (three
+#: halvings, Emu3's processor's spatial factor: 4 x 4 codes at 32 pixels, 6 x 6 at 48)
 TINY_VQ = {
     "embed_dim": 32,
     "num_embeddings": 32,
     "latent_channels": 32,
     "base_channels": 32,
-    "channel_multiplier": [1, 1, 1],
+    "channel_multiplier": [1, 1, 1, 1],
     "num_res_blocks": 1,
-    "attn_resolutions": None,
+    "attn_resolutions": [],
     "resolution": TINY_IMAGE["image_size"],
 }
 
@@ -63,15 +65,35 @@ def vq_class(cls: type[Any], default: Any) -> HFClass:
     name = type(default).__name__
     if default.model_type not in CODE_NAMES:
         raise NotThePattern(_uncovered(cls, name, default))
-    processor, args = _processor(default.model_type)
+    processor, args = _vq_processor(default.model_type)
+    text = getattr(default, "text_config", None)  # Emu3's language model has a config of its own
+    text_tiny = {
+        **_shrunk(_sizes(text or default), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
+        **TINY_ROLES,
+    }
+    vq = default.vq_config
+    vq_tiny = {**_shrunk(_sizes(vq), TINY_SIZES), **{key: v for key, v in TINY_VQ.items() if hasattr(vq, key)}}
+    if hasattr(vq, "codebook_size"):
+        vq_tiny["codebook_size"] = TINY_VQ["num_embeddings"]
+    if hasattr(vq, "hidden_size"):  # Emu3's VQ attention runs over the encoder's channels
+        vq_tiny["hidden_size"] = TINY_VQ["base_channels"]
     tiny = {
         "model_type": default.model_type,
-        **_shrunk(_sizes(default), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
-        **TINY_ROLES,
+        **({"text_config": {"model_type": text.model_type, **text_tiny}} if text is not None else text_tiny),
         "image_token_id": TINY_IMAGE_TOKEN,
-        "vq_config": {**_vq_settings(default.vq_config), **TINY_VQ},
+        "vq_config": {**_vq_settings(vq), **vq_tiny, "resolution": TINY_VQ["resolution"]},
     }
     return HFClass(cls.__name__, name, processor, args, {"tiny": tiny, "full": _full(default)}, vq=True)
+
+
+def _vq_processor(model_type: str) -> tuple[str, str]:
+    """The PIL image processor at the preset's resolution; a pixel budget (Emu3's) of one square's area."""
+    import transformers
+
+    name = _processor_name(model_type)
+    if "max_pixels" in (getattr(transformers, name)().size or {}):
+        return name, "min_pixels=size * size, max_pixels=size * size"
+    return _processor(model_type)
 
 
 def _vq_settings(vq: Any) -> dict[str, Any]:
@@ -80,17 +102,27 @@ def _vq_settings(vq: Any) -> dict[str, Any]:
 
 def _full(default: Any) -> dict[str, Any]:
     """transformers' defaults; the image placeholder and roles left open take free ids below the codes."""
-    codes = default.vq_config.num_embeddings
-    roles = {key: getattr(default, key, None) for key in ROLE_KEYS}
+    import transformers
+
+    text = getattr(default, "text_config", None) or default
+    vq = default.vq_config
+    codes = getattr(vq, "num_embeddings", None) or vq.codebook_size
+    roles = {key: getattr(text, key, None) for key in ROLE_KEYS}
     roles = {key: value[0] if isinstance(value, (list, tuple)) else value for key, value in roles.items()}
-    free = iter(i for i in range(default.vocab_size - codes - 1, -1, -1) if i not in roles.values())
+    free = iter(i for i in range(text.vocab_size - codes - 2, -1, -1) if i not in roles.values())
     image = next(free)
+    text_full = {
+        **_sizes(text),
+        **{key: value if isinstance(value, int) else next(free) for key, value in roles.items()},
+    }
+    # the VQ model's resolution where its config has one (Chameleon's), else the side of its processor's least budget
+    budget = (getattr(transformers, _processor_name(default.model_type))().size or {}).get("min_pixels")
+    resolution = getattr(vq, "resolution", None) or math.isqrt(budget)
     return {
         "model_type": default.model_type,
-        **_sizes(default),
-        **{key: value if isinstance(value, int) else next(free) for key, value in roles.items()},
+        **({"text_config": {"model_type": text.model_type, **text_full}} if text is not default else text_full),
         "image_token_id": image,
-        "vq_config": _vq_settings(default.vq_config),
+        "vq_config": {**_vq_settings(vq), "resolution": resolution},
     }
 
 
