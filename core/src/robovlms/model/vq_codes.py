@@ -146,7 +146,7 @@ class VQCodesBackbone(BaseRoboVLM):
         quantized = getattr(out, "quantized_last_hidden_state", None)
         if quantized is not None:
             return quantized.permute(0, 2, 3, 1)
-        states = self.vision_tower.quant_conv(out.last_hidden_state.permute(0, 2, 1, 3, 4))  # (B, C, T, H, W)
+        states = self.model.model.vqmodel.quant_conv(out.last_hidden_state.permute(0, 2, 1, 3, 4))  # (B, C, T, H, W)
         return states[:, :, 0].permute(0, 2, 3, 1)  # an image is one step of time
 
     def _soft_codes(self, latents: torch.Tensor) -> torch.Tensor:

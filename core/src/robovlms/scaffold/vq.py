@@ -116,8 +116,9 @@ def _full(default: Any) -> dict[str, Any]:
         **{key: value if isinstance(value, int) else next(free) for key, value in roles.items()},
     }
     # the VQ model's resolution where its config has one (Chameleon's), else the side of its processor's least budget
-    budget = (getattr(transformers, _processor_name(default.model_type))().size or {}).get("min_pixels")
-    resolution = getattr(vq, "resolution", None) or math.isqrt(budget)
+    resolution = getattr(vq, "resolution", None)
+    if resolution is None:
+        resolution = math.isqrt(int(getattr(transformers, _processor_name(default.model_type))().size["min_pixels"]))
     return {
         "model_type": default.model_type,
         **({"text_config": {"model_type": text.model_type, **text_full}} if text is not default else text_full),
