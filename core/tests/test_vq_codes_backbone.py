@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 from transformers import (
+    Apertus1p5Config,
+    Apertus1p5ForConditionalGeneration,
     ChameleonConfig,
     ChameleonForConditionalGeneration,
     ChameleonImageProcessorPil,
@@ -41,11 +43,11 @@ def test_two_images_per_row_match_chameleons_own_forward(chameleon: Chameleon) -
     pixels = torch.randn(4, 3, 32, 32)
     with torch.no_grad():
         tokens = chameleon.encode_images(pixels)
-    assert tokens.shape == (4, 16, chameleon.hidden_size)  # 32 pixels downsampled by 8: 4 x 4 codes
+    assert tokens.shape == (4, 4, chameleon.hidden_size)  # 32 pixels downsampled by 16: 2 x 2 codes
     image = chameleon.image_token_id
     assert isinstance(image, int)
-    row = [2, *[image] * 16, 5, 6, *[image] * 16, 7]
-    ids = torch.tensor([row, [0, 0, 2, *[image] * 16, 5, *[image] * 16]])  # the second row left-padded
+    row = [2, *[image] * 4, 5, 6, *[image] * 4, 7]
+    ids = torch.tensor([row, [0, 0, 2, *[image] * 4, 5, *[image] * 4]])  # the second row left-padded
     mask = (ids != 0).long()
     with torch.no_grad():
         embeds = chameleon.embed_text(ids).masked_scatter((ids == image).unsqueeze(-1), tokens.flatten(0, 1)[None])
@@ -93,6 +95,36 @@ def test_emu3s_rows_end_with_a_placeholder_and_match_its_own_forward() -> None:
         ours = emu3(pixels, ids, mask)
         own = emu3.reference_forward(pixels, ids, mask)
     torch.testing.assert_close(ours, own, atol=1e-5, rtol=0)
+
+
+def test_apertus_codes_by_offset_match_its_own_forward_and_train_its_tokenizer() -> None:
+    """Apertus 1.5 places its codes at image_token_offset and scores them by inner product: robovlms's states
+    equal its own forward, and the straight-through gradient reaches its VQ tokenizer's encoder."""
+    hf = vq_facts(Apertus1p5ForConditionalGeneration)
+    assert hf is not None and hf.presets is not None
+    torch.manual_seed(0)
+    config = Apertus1p5Config(**vq_preset_settings(hf.presets, "tiny", None))
+    model = Apertus1p5ForConditionalGeneration(config).eval()
+
+    class Apertus(VQCodesBackbone):
+        name = "apertus"
+        model_class = Apertus1p5ForConditionalGeneration
+
+    processor = Emu3ImageProcessor(min_pixels=32 * 32, max_pixels=32 * 32, spatial_factor=16)
+    apertus = Apertus(model, None, processor, VLMConfig(preset="tiny"))
+    pixels = torch.randn(2, 3, 32, 48)  # 2 x 3 codes
+    assert apertus.layout_of(pixels).tokens == 6 and not apertus.row_end
+    image = apertus.image_token_id
+    assert isinstance(image, int)
+    ids = torch.tensor([[2, *[image] * 6, 5, 6]] * 2)
+    mask = torch.ones_like(ids)
+    ours = apertus(pixels, ids, mask)
+    with torch.no_grad():
+        own = apertus.reference_forward(pixels, ids, mask)
+    torch.testing.assert_close(ours.detach(), own, atol=1e-5, rtol=0)
+    ours.pow(2).mean().backward()
+    grad = apertus.vision_tower.encoder.conv_in.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
 
 
 def test_vocabulary_map_places_the_codes_at_the_top() -> None:

@@ -60,14 +60,25 @@ def code_vocabulary(model_type: str, vocab_size: int, codes: int, image_token_id
     return {"<image>": image_token_id, **row_end, **{name(index): first + index for index in range(codes)}}
 
 
+def vq_config(config: Any) -> Any:
+    """The VQ model's config: ``vq_config`` (Chameleon, Emu3), or ``vision_config`` (Apertus 1.5's VQ tokenizer)."""
+    return getattr(config, "vq_config", None) or config.vision_config
+
+
+def vq_resolution(config: Any) -> int:
+    """The side of the frames a preset's image processor makes: the VQ config's ``resolution``."""
+    return int(vq_config(config).resolution)
+
+
 def vq_preset_settings(presets: Mapping[str, Mapping[str, Any]], preset: str, image_size: int | None) -> dict[str, Any]:
     """``presets[preset]`` as config keywords: the VQ model at ``image_size`` and the vocabulary map built.
 
     The VQ encoder halves the resolution once per step of ``channel_multiplier`` but the first, so the
-    image becomes ``(image_size / factor)**2`` codes; a size that does not divide would lose pixels.
+    image becomes ``(image_size / factor)**2`` codes; a size that does not divide would lose pixels. A class
+    that places its codes by ``image_token_offset`` (Apertus 1.5) needs no vocabulary map.
     """
     settings = copy.deepcopy(dict(presets[preset]))
-    vq = settings["vq_config"]
+    vq = settings.get("vq_config") or settings["vision_config"]
     if image_size:
         factor = 2 ** (len(vq["channel_multiplier"]) - 1)
         if image_size % factor:
@@ -78,7 +89,8 @@ def vq_preset_settings(presets: Mapping[str, Mapping[str, Any]], preset: str, im
     text = settings.get("text_config", settings)  # Emu3 keeps the language model's sizes in a text_config
     codes = vq.get("num_embeddings", vq.get("codebook_size"))
     model_type = settings.pop("model_type")
-    settings["vocabulary_map"] = code_vocabulary(model_type, text["vocab_size"], codes, settings["image_token_id"])
+    if model_type in CODE_NAMES:
+        settings["vocabulary_map"] = code_vocabulary(model_type, text["vocab_size"], codes, settings["image_token_id"])
     return settings
 
 
@@ -87,26 +99,29 @@ class VQCodesBackbone(BaseRoboVLM):
 
     @property
     def text_tower(self) -> nn.Module:
-        """The language model over ``inputs_embeds``: Emu3's ``text_model``, else ``model.model`` itself
-        (Chameleon's, which also holds the VQ model and the embeddings)."""
-        module: nn.Module = getattr(self.model.model, "text_model", self.model.model)
+        """The language model over ``inputs_embeds``: Emu3's ``text_model``, Apertus 1.5's ``language_model``,
+        else ``model.model`` itself (Chameleon's, which also holds the VQ model and the embeddings)."""
+        inner = self.model.model
+        module: nn.Module = getattr(inner, "text_model", None) or getattr(inner, "language_model", None) or inner
         return module
 
     @property
     def vision_tower(self) -> nn.Module:
         """The VQ model (its encoder and codebook) that turns pixels into codes."""
-        module: nn.Module = self.model.model.vqmodel
+        inner = self.model.model
+        module: nn.Module = getattr(inner, "vqmodel", None) or inner.vision_tokenizer
         return module
 
     @property
     def downsampling(self) -> int:
         """Pixels per code along each side: the VQ encoder halves the resolution once per level but the first."""
-        return int(2 ** (len(self.model.config.vq_config.channel_multiplier) - 1))
+        return int(2 ** (len(vq_config(self.model.config).channel_multiplier) - 1))
 
     @property
     def row_end(self) -> bool:
         """Whether each row of codes ends with a token of its own (Emu3's end-of-line), in the prompt too."""
-        return getattr(self.model.model.vocabulary_mapping, "eol_token_id", None) is not None
+        mapping = getattr(self.model.model, "vocabulary_mapping", None)
+        return getattr(mapping, "eol_token_id", None) is not None
 
     def image_layout(self, height: int, width: int) -> ImageLayout:
         """An image of ``height`` x ``width`` pixels takes one placeholder per code (and per row's end)."""
@@ -132,29 +147,43 @@ class VQCodesBackbone(BaseRoboVLM):
         hard: torch.Tensor = torch.stack(pooled) if isinstance(pooled, (list, tuple)) else pooled
         if not torch.is_grad_enabled():
             return hard
-        soft = self._soft_codes(self._latents(out))
+        soft = self._soft_codes(self._latents(out, pixel_values))
         if self.row_end:  # the end-of-line tokens are no codes: no gradient to pass on
             soft = torch.cat([soft, soft.new_zeros(*soft.shape[:2], 1, soft.shape[-1])], dim=2)
         return hard + (soft.flatten(1, 2) - soft.flatten(1, 2).detach())  # the value stays hard's exactly: x + 0
 
-    def _latents(self, out: Any) -> torch.Tensor:
+    def _latents(self, out: Any, pixel_values: torch.Tensor) -> torch.Tensor:
         """The quantizer's input ``(B, rows, columns, C)``, with the gradient of the VQ encoder.
 
         Chameleon returns it (its quantizer's own straight-through states); Emu3 returns the encoder's
-        states ``(B, T, C, H, W)`` before the 1 x 1 convolution that makes the quantizer's input.
+        states ``(B, T, C, H, W)`` before the 1 x 1 convolution that makes the quantizer's input; Apertus 1.5
+        returns only the codes, so its tokenizer's encoder runs again.
         """
         quantized = getattr(out, "quantized_last_hidden_state", None)
         if quantized is not None:
             return quantized.permute(0, 2, 3, 1)
-        states = self.model.model.vqmodel.quant_conv(out.last_hidden_state.permute(0, 2, 1, 3, 4))  # (B, C, T, H, W)
+        tower: Any = self.vision_tower
+        if getattr(out, "last_hidden_state", None) is None:
+            states = tower.quant_conv(tower.encoder(pixel_values.to(tower.quant_conv.weight.dtype)))
+            return states.permute(0, 2, 3, 1)
+        states = tower.quant_conv(out.last_hidden_state.permute(0, 2, 1, 3, 4))  # (B, C, T, H, W)
         return states[:, :, 0].permute(0, 2, 3, 1)  # an image is one step of time
 
     def _soft_codes(self, latents: torch.Tensor) -> torch.Tensor:
-        """Codebook-distance softmax over the codes' embeddings, ``(B, rows, columns, hidden_size)``."""
-        codebook: torch.Tensor = self.model.model.vqmodel.quantize.embedding.weight  # (codes, C)
+        """A softmax over the quantizer's scores, weighting the codes' embeddings: ``(B, rows, columns, D)``.
+
+        The scores are the quantizer's own: minus the squared distance to each code (Chameleon, Emu3), or
+        the inner product (Apertus 1.5's, a linear layer over the codebook).
+        """
+        tower: Any = self.vision_tower
+        codebook = tower.quantize.embedding
         flat = latents.flatten(1, 2)
-        weights = torch.softmax(-torch.cdist(flat, codebook.unsqueeze(0)).pow(2), dim=-1)
-        mapping = self.model.model.vocabulary_mapping.img2bpe_mapping_tensor[: len(codebook)]
-        rows = self.word_embedding(mapping.to(device=codebook.device, dtype=torch.long))  # (codes, D)
-        soft: torch.Tensor = weights.to(rows.dtype) @ rows
+        if isinstance(codebook, nn.Linear):
+            scores = codebook(flat.to(codebook.weight.dtype))
+            ids = self.model.config.image_token_offset + torch.arange(codebook.out_features)
+        else:
+            scores = -torch.cdist(flat, codebook.weight.unsqueeze(0)).pow(2)
+            ids = self.model.model.vocabulary_mapping.img2bpe_mapping_tensor[: len(codebook.weight)]
+        rows = self.word_embedding(ids.to(device=flat.device, dtype=torch.long))  # (codes, D)
+        soft: torch.Tensor = torch.softmax(scores, dim=-1).to(rows.dtype) @ rows
         return soft.unflatten(1, latents.shape[1:3])
