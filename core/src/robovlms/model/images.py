@@ -33,14 +33,16 @@ class ImageProcessor:
     def __init__(
         self,
         size: int,
-        mean: Sequence[float],
-        std: Sequence[float],
+        mean: Sequence[float] | float,
+        std: Sequence[float] | float,
         *,
         resample: str = "bicubic",
         center_crop: bool = False,
         pixel_budget: tuple[int, int] | None = None,
         factor: int = 1,
     ) -> None:
+        # one value for all channels (Fuyu's processor keeps a scalar mean and std)
+        mean, std = ([float(v)] * 3 if isinstance(v, (int, float)) else v for v in (mean, std))
         if len(mean) != 3 or len(std) != 3:
             raise ValueError("image mean and std need three values, one per RGB channel")
         self.size = int(size)

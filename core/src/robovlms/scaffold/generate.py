@@ -29,6 +29,7 @@ from robovlms.scaffold.hf import (
     top_level_layout,
     towers,
 )
+from robovlms.scaffold.linear_patches import patch_facts
 from robovlms.scaffold.naming import PluginName, check_free, parse
 from robovlms.scaffold.vq import vq_facts
 from robovlms.version import PLUGIN_API_VERSION, __version__
@@ -96,7 +97,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     from robovlms.scaffold.check import FULL_FAILS, TINY_FAILS, imported
     from robovlms.scaffold.token_types import token_types
 
-    hf = vq_facts(cls) or facts(cls)
+    hf = vq_facts(cls) or patch_facts(cls) or facts(cls)
     if hf.reason is not None:
         return hf
     try:
@@ -107,7 +108,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
-            elif not (hf.masked or hf.cross or hf.vq):  # their core classes know the towers
+            elif not (hf.masked or hf.cross or hf.vq or hf.linear_patches):  # their core classes know the towers
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
         try:
@@ -164,7 +165,9 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{vq}.py"
+        # a class with the patches' geometry at its config's top level (Fuyu) has presets of its own
+        patches = "_patches" if hf is not None and hf.reason is None and hf.linear_patches else vq
+        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{patches}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
 
@@ -308,6 +311,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
     if hf.vq:
         return {"base_module": "robovlms.model.vq_codes", "base": "VQCodesBackbone"}
+    if hf.linear_patches:
+        return {"base_module": "robovlms.model.linear_patches", "base": "LinearPatchBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -323,7 +328,7 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq:  # the core class's towers and image path
+    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq or hf.linear_patches:  # the core class's path
         return ""
     if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
         return "".join(parts)

@@ -191,6 +191,9 @@ class HFClass:
     #: whether images become VQ codes that the word embedding embeds (Chameleon): the adapter is then a
     #: :class:`robovlms.model.vq_codes.VQCodesBackbone`
     vq: bool = False
+    #: whether each image patch is projected linearly at a placeholder, with no vision encoder (Fuyu): the adapter
+    #: is then a :class:`robovlms.model.linear_patches.LinearPatchBackbone`
+    linear_patches: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
