@@ -268,7 +268,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(
             f"{name} has a vision_config but no text_config: the language model's sizes sit at the config's top "
             "level and it is no sub-model of its own; write preset_config for those sizes, text_tower, and "
-            "model_encode_images and prompt for how its forward joins the image to the text"
+            "model_encode_images and prompt for how its forward joins the image to the text" + _prepended(default)
         )
     # some configs leave the id to the checkpoint (None), some keep it under another name; the presets choose one
     aliased = "image_token_id" in (getattr(config_class, "attribute_map", None) or {})
@@ -314,6 +314,18 @@ def _pattern(cls: type[Any]) -> HFClass:
         tiles=tiles,
         masked=masked,
         encoder=encoder,
+    )
+
+
+def _prepended(default: Any) -> str:
+    """What a config without ``text_config`` and ``image_token_id`` (GIT's) does with the image instead."""
+    if hasattr(default, "image_token_id"):
+        return ""
+    return (
+        ": it has no image_token_id, and its forward puts the projected image states in front of the text "
+        "embeddings (word and position embeddings, the positions counted over the text alone), the image tokens "
+        "attending each other both ways and the text attending them and itself causally; write embed_prompt "
+        "that prepends them and forward_text with that mask"
     )
 
 
