@@ -146,8 +146,12 @@ def _resizing(model_type: str) -> list[str]:
     ]
 
 
+#: what every transformers config carries and no VQ model reads
+_GENERIC = {"chunk_size_feed_forward", "is_encoder_decoder", "problem_type"}
+
+
 def _vq_settings(vq: Any) -> dict[str, Any]:
-    return {key: value for key, value in vq.to_dict().items() if key not in _BOOKKEEPING}
+    return {key: value for key, value in vq.to_dict().items() if key not in _BOOKKEEPING | _GENERIC}
 
 
 def _full(default: Any, key: str) -> dict[str, Any]:
