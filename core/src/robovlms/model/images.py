@@ -33,14 +33,16 @@ class ImageProcessor:
     def __init__(
         self,
         size: int,
-        mean: Sequence[float],
-        std: Sequence[float],
+        mean: Sequence[float] | float,
+        std: Sequence[float] | float,
         *,
         resample: str = "bicubic",
         center_crop: bool = False,
         pixel_budget: tuple[int, int] | None = None,
         factor: int = 1,
     ) -> None:
+        # one value for all channels (Fuyu's processor keeps a scalar mean and std)
+        mean, std = ([float(v)] * 3 if isinstance(v, (int, float)) else v for v in (mean, std))
         if len(mean) != 3 or len(std) != 3:
             raise ValueError("image mean and std need three values, one per RGB channel")
         self.size = int(size)
@@ -87,13 +89,17 @@ class ImageProcessor:
         """Read the resizing rule, mean, std and resampling from a transformers (image) processor.
 
         A processor with a ``merge_size`` and a ``longest_edge`` (Qwen2-VL's) keeps a pixel budget:
-        there ``size["shortest_edge"]`` is ``min_pixels``, an area, not a side.
+        there ``size["shortest_edge"]`` is ``min_pixels``, an area, not a side. One with a ``spatial_factor``
+        and ``max_pixels`` (Emu3's) keeps a budget too, each side a multiple of that factor.
         """
         ip = getattr(processor, "image_processor", processor)
         size = getattr(ip, "size", None) or {}
         if getattr(ip, "merge_size", None) and "longest_edge" in size:
             factor = int(ip.patch_size) * int(ip.merge_size)
             return cls.within_budget(size["shortest_edge"], size["longest_edge"], factor, ip.image_mean, ip.image_std)
+        if getattr(ip, "spatial_factor", None) and "max_pixels" in size:  # Emu3's: the factor is the VQ model's
+            factor = int(ip.spatial_factor)
+            return cls.within_budget(size["min_pixels"], size["max_pixels"], factor, ip.image_mean, ip.image_std)
         crop = ip.crop_size if getattr(ip, "do_center_crop", False) else None
         size = crop or getattr(ip, "size", None) or {"height": ip.image_size}
         # PIL's enum when built, its number (BILINEAR is 2) when loaded from preprocessor_config.json

@@ -29,7 +29,9 @@ from robovlms.scaffold.hf import (
     top_level_layout,
     towers,
 )
+from robovlms.scaffold.linear_patches import patch_facts
 from robovlms.scaffold.naming import PluginName, check_free, parse
+from robovlms.scaffold.vq import vq_facts
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
 
@@ -97,7 +99,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     from robovlms.scaffold.row_tokens import extra_tokens
     from robovlms.scaffold.token_types import token_types
 
-    hf = facts(cls)
+    hf = vq_facts(cls) or patch_facts(cls) or facts(cls)
     if hf.reason is not None:
         return hf
     try:
@@ -114,8 +116,9 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
-            # PositionMaskBackbone, EncoderStatesBackbone and EncoderFusionBackbone (nested) know the towers
-            elif not (hf.masked or hf.cross or hf.nested):
+            # PositionMaskBackbone, EncoderStatesBackbone, EncoderFusionBackbone (nested), VQCodesBackbone and
+            # LinearPatchBackbone know the towers
+            elif not (hf.masked or hf.cross or hf.nested or hf.vq or hf.linear_patches):
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
             if hf.grid:
@@ -160,8 +163,10 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     src = f"src/{plugin.package}"
     # a grid class (Qwen-VL's kin) has its own adapter and presets; tests and the rest are the pattern's
     grid = "_grid" if hf is not None and hf.reason is None and hf.grid else ""
+    # a VQ-code class (Chameleon) has its own adapter and presets: a vq_config and a vocabulary map
+    vq = "_vq" if hf is not None and hf.reason is None and hf.vq else grid
     # a BLIP-like class has its own adapter (no placeholders in the prompt)
-    cross = "_cross" if hf is not None and hf.reason is None and hf.cross else grid
+    cross = "_cross" if hf is not None and hf.reason is None and hf.cross else vq
     # an encoder-decoder whose encoder reads only the image: BLIP's adapter on ImageEncoderDecoderBackbone
     cross = "_image_encoder" if hf is not None and hf.reason is None and hf.encoder_output else cross
     layout = {
@@ -175,10 +180,12 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     }
     if kind is BACKBONE:
         # a raster grid class (Muse Glimmer) resizes every frame to one side instead of keeping a pixel budget;
-        # VisionEncoderDecoderModel's config keeps its towers as encoder and decoder
+        # VisionEncoderDecoderModel's config keeps its towers as encoder and decoder; a class with the patches'
+        # geometry at its config's top level (Fuyu) has presets of its own
         raster = grid and hf is not None and hf.raster
         towers = hf is not None and hf.reason is None and "encoder" in (hf.presets or {}).get("tiny", {})
-        suffix = "_towers" if towers else "_raster_grid" if raster else grid
+        patches = hf is not None and hf.reason is None and hf.linear_patches
+        suffix = "_towers" if towers else "_raster_grid" if raster else "_patches" if patches else vq
         layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{suffix}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
@@ -350,6 +357,10 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.top_level", "base": "TopLevelBackbone"}
     if hf.encoder:
         return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
+    if hf.vq:
+        return {"base_module": "robovlms.model.vq_codes", "base": "VQCodesBackbone"}
+    if hf.linear_patches:
+        return {"base_module": "robovlms.model.linear_patches", "base": "LinearPatchBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -375,7 +386,7 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.qformer or hf.masked or hf.cross or hf.top_level:  # the core class's towers and image path
+    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq or hf.linear_patches:  # the core class's path
         return ""
     if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
         return "".join(parts)

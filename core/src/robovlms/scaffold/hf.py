@@ -227,6 +227,13 @@ class HFClass:
     #: whether that encoder reads Pix2Struct's ``flattened_patches``: the adapter is then a
     #: :class:`robovlms.model.flattened_patches.FlattenedPatchesBackbone`
     flattened: bool = False
+
+    #: whether images become VQ codes that the word embedding embeds (Chameleon): the adapter is then a
+    #: :class:`robovlms.model.vq_codes.VQCodesBackbone`
+    vq: bool = False
+    #: whether each image patch is projected linearly at a placeholder, with no vision encoder (Fuyu): the adapter
+    #: is then a :class:`robovlms.model.linear_patches.LinearPatchBackbone`
+    linear_patches: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -303,7 +310,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(
             f"{name} has a vision_config but no text_config: the language model's sizes sit at the config's top "
             "level and it is no sub-model of its own; write preset_config for those sizes, text_tower, and "
-            "model_encode_images and prompt for how its forward joins the image to the text"
+            "model_encode_images and prompt for how its forward joins the image to the text" + _prepended(default)
         )
     # some configs leave the id to the checkpoint (None), some keep it under another name; the presets choose one
     aliased = "image_token_id" in (getattr(config_class, "attribute_map", None) or {})
@@ -382,6 +389,18 @@ def _deepstack_without_grid(cls: type[Any], vision: Any) -> str:
         f"M-RoPE, which robovlms.model.deepstack.DeepStackBackbone (an MRoPEBackbone) assumes{tiles}; write "
         "model_encode_images that keeps get_image_features' deepstack_features, and forward_text that hands them "
         "to the language model at the image positions"
+    )
+
+
+def _prepended(default: Any) -> str:
+    """What a config without ``text_config`` and ``image_token_id`` (GIT's) does with the image instead."""
+    if hasattr(default, "image_token_id"):
+        return ""
+    return (
+        ": it has no image_token_id, and its forward puts the projected image states in front of the text "
+        "embeddings (word and position embeddings, the positions counted over the text alone), the image tokens "
+        "attending each other both ways and the text attending them and itself causally; write embed_prompt "
+        "that prepends them and forward_text with that mask"
     )
 
 
