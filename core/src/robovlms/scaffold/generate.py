@@ -296,7 +296,8 @@ def _base(hf: HFClass) -> dict[str, str]:
     if hf.tiles:
         return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
     if hf.qformer:
-        return {"base_module": "robovlms.model.qformer", "base": "QFormerBackbone"}
+        base = "InstructedQFormerBackbone" if hf.instructed else "QFormerBackbone"
+        return {"base_module": "robovlms.model.qformer", "base": base}
     if hf.masked:
         return {"base_module": "robovlms.model.position_mask", "base": "PositionMaskBackbone"}
     if hf.top_level:

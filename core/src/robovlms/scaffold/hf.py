@@ -176,6 +176,9 @@ class HFClass:
     #: whether the parts sit at the model's top level around a Q-Former (BLIP-2): the adapter is then a
     #: :class:`robovlms.model.qformer.QFormerBackbone`
     qformer: bool = False
+    #: whether that Q-Former reads the instruction too (``qformer_input_ids``, InstructBLIP): the adapter is
+    #: then a :class:`robovlms.model.qformer.InstructedQFormerBackbone`
+    instructed: bool = False
     #: whether the parts sit at the model's top level around a projector (Llama 4): the adapter is then a
     #: :class:`robovlms.model.top_level.TopLevelBackbone`
     top_level: bool = False
@@ -268,10 +271,13 @@ def _pattern(cls: type[Any]) -> HFClass:
     aliased = "image_token_id" in (getattr(config_class, "attribute_map", None) or {})
     # Kosmos-2 marks its image positions with a mask (robovlms.model.position_mask.PositionMaskBackbone)
     masked = "image_embeds_position_mask" in forward
+    # InstructBLIP-Video: a clip's Q-Former tokens at video_token_id placeholders (one frame is a clip of one)
+    clips = _instructed_clips(cls)
     if (
         "image_token_id" not in default.to_dict()
         and not aliased
         and not masked
+        and not clips
         and not isinstance(getattr(default, "image_token_id", None), int)
     ):
         raise NotThePattern(_no_placeholder(cls, default))
@@ -283,7 +289,7 @@ def _pattern(cls: type[Any]) -> HFClass:
     vision = default.vision_config
     if _grid(cls, vision):
         return _grid_class(cls, default)
-    image_inputs = _image_inputs(cls)
+    image_inputs = {} if clips else _image_inputs(cls)
     sizes = _sizes(vision)
     if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
         raise NotThePattern(
@@ -298,6 +304,8 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    for settings in presets.values() if clips else ():  # the clip's placeholder is the presets' image token
+        settings["video_token_id"] = settings["image_token_id"]
     return HFClass(
         cls.__name__,
         name,
@@ -308,6 +316,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         tiles=tiles,
         masked=masked,
         encoder=encoder,
+        instructed="qformer_input_ids" in forward,
     )
 
 
@@ -541,6 +550,13 @@ def _unsized(name: str, vision: Any, sizes: dict[str, Any]) -> str:
     )
 
 
+def _instructed_clips(cls: type[Any]) -> bool:
+    """Whether ``cls`` is InstructBLIP-Video's kind: clips through an instructed Q-Former, at ``video_token_id``."""
+    aliases = getattr(cls.config_class, "attribute_map", None) or {}
+    forward = inspect.signature(cls.forward).parameters
+    return "video_token_id" in aliases and "qformer_input_ids" in forward and hasattr(cls, "get_video_features")
+
+
 def _reads_instruction(cls: type[Any]) -> str:
     return (
         f"{cls.__name__}'s Q-Former reads the instruction too (qformer_input_ids, from a tokenizer of its own): "
@@ -572,9 +588,8 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
             "own resolution, each with its row and column number): write model_encode_images and reference_inputs "
             "that flatten the frames as its processor does, and a prompt with as many placeholders as patches"
         )
-    if "qformer_input_ids" in required:
-        raise NotThePattern(_reads_instruction(cls))
-    unknown = [name for name in required if name not in IMAGE_INPUTS]
+    # InstructBLIP's instruction for its Q-Former: robovlms.model.qformer.InstructedQFormerBackbone passes it
+    unknown = [name for name in required if name not in IMAGE_INPUTS and name != "qformer_input_ids"]
     if "high_res_pixel_values" in unknown:
         raise NotThePattern(
             "get_image_features also needs high_res_pixel_values: the same frame again for a second encoder "
@@ -587,7 +602,7 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
             f"get_image_features also needs {', '.join(unknown)}, which robovlms cannot derive from the pixels; "
             "write model_encode_images and reference_inputs"
         )
-    return {name: IMAGE_INPUTS[name] for name in dict.fromkeys(required)}
+    return {name: IMAGE_INPUTS[name] for name in dict.fromkeys(required) if name in IMAGE_INPUTS}
 
 
 def _processor(model_type: str) -> tuple[str, str]:
@@ -745,7 +760,8 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
 def _tiny_part(part: Any) -> dict[str, Any]:
     """A part between the towers, every value as the VLM sets it but its sizes, tiny; a value the part's
     config derives from its sizes (dots3's audio ``conv_output_size``) is derived from the tiny ones."""
-    tiny = {**by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES)}
+    # a vocabulary of its own (InstructBLIP's Q-Former reads the instruction) shrinks as the text one does
+    tiny = {**by_ending(_settings(part)), **_shrunk(_sizes(part), {**TINY_SIZES, "vocab_size": TINY_VOCAB})}
     try:
         derived = type(part)(**tiny).to_dict()
     except Exception:  # a part whose sizes alone do not build: its values as set
