@@ -304,6 +304,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.top_level", "base": "TopLevelBackbone"}
     if hf.encoder:
         return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
+    if "high_res_pixel_values" in hf.image_inputs:
+        return {"base_module": "robovlms.model.high_res", "base": "HighResBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 

@@ -100,6 +100,8 @@ IMAGE_INPUTS = {
     "pixel_attention_mask": (
         "torch.ones(*pixels.shape[:-3], *pixels.shape[-2:], dtype=torch.bool, device=pixels.device)"
     ),
+    # DeepSeek-VL-Hybrid's second encoder: robovlms.model.high_res.HighResBackbone makes the copy
+    "high_res_pixel_values": "self.high_res_pixels(pixels)",
 }
 #: arguments that mean the number of image tokens follows each image: plugin API 1.2 (issue 15) territory
 DYNAMIC_INPUTS = (
@@ -304,6 +306,8 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    if "high_res_pixel_values" in image_inputs:
+        presets["tiny"]["high_res_vision_config"].update(_tiny_high_res(presets["tiny"]))
     for settings in presets.values() if clips else ():  # the clip's placeholder is the presets' image token
         settings["video_token_id"] = settings["image_token_id"]
     return HFClass(
@@ -550,6 +554,13 @@ def _unsized(name: str, vision: Any, sizes: dict[str, Any]) -> str:
     )
 
 
+def _tiny_high_res(tiny: dict[str, Any]) -> dict[str, Any]:
+    """DeepSeek-VL-Hybrid's SAM encoder at twice the tiny resolution, its global attention in its last layer (the
+    one whose states its neck reads), since its aligner resamples its features to the low-resolution grid."""
+    high = tiny["high_res_vision_config"]
+    return {"image_size": 2 * TINY_IMAGE["image_size"], "global_attn_indexes": [high["num_hidden_layers"] - 1]}
+
+
 def _instructed_clips(cls: type[Any]) -> bool:
     """Whether ``cls`` is InstructBLIP-Video's kind: clips through an instructed Q-Former, at ``video_token_id``."""
     aliases = getattr(cls.config_class, "attribute_map", None) or {}
@@ -590,13 +601,6 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
         )
     # InstructBLIP's instruction for its Q-Former: robovlms.model.qformer.InstructedQFormerBackbone passes it
     unknown = [name for name in required if name not in IMAGE_INPUTS and name != "qformer_input_ids"]
-    if "high_res_pixel_values" in unknown:
-        raise NotThePattern(
-            "get_image_features also needs high_res_pixel_values: the same frame again for a second encoder "
-            "(high_res_vision_config) at its own size (high_res_size) and normalisation, which the processor "
-            "resizes from the raw frame, while robovlms's image_processor hands the VLM one copy; write "
-            "model_encode_images and reference_inputs with both copies"
-        )
     if unknown:
         raise NotThePattern(
             f"get_image_features also needs {', '.join(unknown)}, which robovlms cannot derive from the pixels; "
