@@ -106,7 +106,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
-            elif not (hf.masked or hf.cross):  # PositionMaskBackbone and EncoderStatesBackbone know the towers
+            elif not (hf.masked or hf.cross or hf.gated):  # their core classes know the towers
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
         try:
@@ -151,6 +151,9 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     grid = "_grid" if hf is not None and hf.reason is None and hf.grid else ""
     # a BLIP-like class has its own adapter (no placeholders in the prompt)
     cross = "_cross" if hf is not None and hf.reason is None and hf.cross else grid
+    # Idefics's kind: its own adapter and presets (the language model's sizes at the config's top level)
+    gated = "_gated" if hf is not None and hf.reason is None and hf.gated else ""
+    cross = gated or cross
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
@@ -161,7 +164,7 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{grid}.py"
+        layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{gated or grid}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
 
@@ -251,7 +254,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "resized": str(RESIZED),
         # what grows with the resolution: placeholders in the prompt, or (cross-attention) the image tokens
         "count": "robovlm.encode_images(torch.zeros(1, 3, *(robovlm.image_processor.size,) * 2)).shape[1]"
-        if hf.cross
+        if hf.cross or hf.gated
         else '(robovlm.tokenize(["pick up the red block"])["input_ids"] == robovlm.image_token_id).sum()',
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
@@ -282,7 +285,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
             + (
                 "Its images reach the text through cross-attention (fusion `cross_attention`): the prompt holds "
                 "no image placeholders."
-                if hf.cross
+                if hf.cross or hf.gated
                 else "Its image tokens take the place of `<image>` placeholders in the prompt (fusion `tokens`)."
             )
         ),
@@ -321,7 +324,7 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.qformer or hf.masked or hf.cross or hf.top_level:  # the core class's towers and image path
+    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.gated:  # the core class's towers and image path
         return ""
     if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
         return "".join(parts)

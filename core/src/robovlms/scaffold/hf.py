@@ -193,6 +193,9 @@ class HFClass:
     #: whether a text decoder cross-attends the vision encoder's states (BLIP): the adapter is then a
     #: :class:`robovlms.model.encoder_states.EncoderStatesBackbone`
     cross: bool = False
+    #: whether gated cross-attention layers read the images under the model's own image mask (Idefics): the
+    #: adapter is then a :class:`robovlms.model.cross_attention.CrossAttentionBackbone`
+    gated: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -253,13 +256,23 @@ def _pattern(cls: type[Any]) -> HFClass:
     masks = {"cross_attention_mask", "image_attention_mask"} & set(forward)
     if cross and not masks:  # BLIP: the decoder reads the encoder's states (robovlms.model.encoder_states)
         return _encoder_states_class(cls, default)
+    from robovlms.scaffold.gated import gated_class, gated_layout
+
+    if gated_layout(cls, default):  # Idefics: robovlms's image_attention_mask is the model's own
+        return gated_class(cls, default)
     if cross or masks:
         # a mask of its own per image (and per tile): robovlms's image_attention_mask must become it
         which = f" under its own {' and '.join(sorted(masks))}" if masks else ""
+        tiles = (
+            " per image and tile (each image cut into tiles, with aspect_ratio_ids and aspect_ratio_mask)"
+            if "aspect_ratio_ids" in forward
+            else ""
+        )
         raise NotThePattern(
-            f"{cls.__name__} reads images through cross-attention layers{which}, not tokens in the sequence: use "
-            'fusion = "cross_attention" and write model_encode_images and forward_text that turns '
-            "image_attention_mask into that mask (see the guide's Idefics; robovlms-flamingo wraps Idefics so)"
+            f"{cls.__name__} reads images through cross-attention layers{which}{tiles}, not tokens in the sequence: "
+            "subclass robovlms.model.cross_attention.CrossAttentionBackbone (Idefics's, whose image_attention_mask "
+            "is robovlms's own) and write model_encode_images, forward_text that turns image_attention_mask into "
+            "that mask, and reference_inputs"
         )
     if "vision_config" not in subs:
         raise NotThePattern(_no_vision(cls, name, default, subs))
