@@ -101,8 +101,6 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
         # encoder-decoders other than Florence-2's kind (EncoderFusionBackbone) say what their encoder reads
         ("VisionEncoderDecoderModel", ["encoder reads only the image (pixel_values)", "decoder_hidden_states"], []),
         ("UdopForConditionalGeneration", ["bbox"], ["reads only the image"]),
-        # Mllama's mask is per tile: Idefics's base class is where to start, not what it is
-        ("MllamaForConditionalGeneration", ["cross_attention_mask per image and tile", "CrossAttentionBackbone"], []),
         # Qwen-VL's image format with another merge, and a processor that needs torchvision besides
         ("Kimi_K25ForConditionalGeneration", ["merge_kernel_size (2, 2)", "subclass GridBackbone", "torchvision"], []),
     ],

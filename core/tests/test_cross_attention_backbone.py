@@ -1,12 +1,21 @@
-"""The core's CrossAttentionBackbone: Idefics's gated cross-attention under its own image mask."""
+"""The core's CrossAttentionBackbone (Idefics's gated cross-attention under its own image mask) and
+TiledCrossAttentionBackbone (Mllama's, under a mask per image and tile)."""
 
 from __future__ import annotations
 
+import pytest
 import torch
-from transformers import IdeficsConfig, IdeficsForVisionText2Text, IdeficsImageProcessorPil
+from transformers import (
+    IdeficsConfig,
+    IdeficsForVisionText2Text,
+    IdeficsImageProcessorPil,
+    MllamaConfig,
+    MllamaForConditionalGeneration,
+    MllamaImageProcessorPil,
+)
 
 from robovlms.config import VLMConfig
-from robovlms.model.cross_attention import CrossAttentionBackbone
+from robovlms.model.cross_attention import CrossAttentionBackbone, TiledCrossAttentionBackbone
 from robovlms.model.tokenization import local_tokenizer
 from robovlms.scaffold.hf import facts
 
@@ -39,3 +48,31 @@ def test_without_a_resampler_the_encoders_states_match_idefics_own_forward() -> 
     valid = mask.bool()
     torch.testing.assert_close(ours[valid], own[valid], atol=1e-5, rtol=0)
     assert ((ours - other).abs().amax(-1)[valid] > 1e-6).all()  # the images reach every position
+
+
+class Mllama(TiledCrossAttentionBackbone):
+    name = "mllama"
+    model_class = MllamaForConditionalGeneration
+
+
+def test_a_frame_as_one_tile_matches_mllamas_own_forward() -> None:
+    """Mllama's mask per image and tile from robovlms's image_attention_mask: a left-padded row included, its
+    own forward (the frame as one tile, the other slots masked) gives the same states; a preset opens the gates."""
+    found = facts(MllamaForConditionalGeneration)
+    assert found.cross_tiles and found.reason is None and found.presets is not None
+    torch.manual_seed(0)
+    model = MllamaForConditionalGeneration(MllamaConfig(**found.presets["tiny"])).eval()
+    processor = MllamaImageProcessorPil(size={"height": 32, "width": 32})
+    mllama = Mllama(model, None, processor, VLMConfig(preset="tiny"))
+    gates = [p for n, p in model.named_parameters() if n.endswith("cross_attn_attn_gate")]
+    assert gates and all(float(g) == pytest.approx(Mllama.PRESET_GATE) for g in gates)
+    pixels = torch.randn(2, 3, 32, 32)
+    ids = torch.tensor([[2, 70, 71, 72, 73], [0, 0, 2, 74, 75]])
+    mask = (ids != 0).long()
+    with torch.no_grad():
+        ours = mllama(pixels, ids, mask)
+        own = mllama.reference_forward(pixels, ids, mask)
+        other = mllama(pixels.flip(-1), ids, mask)
+    valid = mask.bool()
+    torch.testing.assert_close(ours[valid], own[valid], atol=1e-5, rtol=0)
+    assert ((ours - other).abs().amax(-1)[valid] > 1e-6).all()

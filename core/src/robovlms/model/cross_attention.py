@@ -9,11 +9,13 @@ mask, so the language model runs inside ``model.model`` with the images stacked 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
 
+from robovlms.config import VLMConfig
 from robovlms.model.backbone import BaseRoboVLM
 
 
@@ -74,3 +76,85 @@ class CrossAttentionBackbone(BaseRoboVLM):
             "attention_mask": attention_mask,
             "image_attention_mask": attention_mask.unsqueeze(-1),
         }
+
+
+class TiledCrossAttentionBackbone(CrossAttentionBackbone):
+    """Mllama's kind: the images cut into tiles, cross-attention under a mask per image and tile.
+
+    A square robovlms frame is one tile of the processor's size (aspect ratio 1:1, the first of the
+    config's ``supported_aspect_ratios``); the model's other tile slots hold zeros and are masked out,
+    as its processor pads them. The image tokens are the projected states of all ``max_num_tiles``
+    slots; the cross-attention mask lets each position see the first tile of the images
+    ``image_attention_mask`` gives it.
+    """
+
+    #: where a preset opens the cross-attention gates, which Mllama initialises at zero (tanh(0) shuts out the
+    #: images): at random weights, as no checkpoint of it, a closed gate would leave the text blind
+    PRESET_GATE = math.pi / 4
+
+    def __init__(self, model: nn.Module, tokenizer: Any, processor: Any, config: VLMConfig) -> None:
+        super().__init__(model, tokenizer, processor, config)
+        if config.preset is not None:
+            with torch.no_grad():
+                for name, parameter in self.model.named_parameters():
+                    if name.endswith(("cross_attn_attn_gate", "cross_attn_mlp_gate")):
+                        parameter.fill_(self.PRESET_GATE)
+
+    @property
+    def text_tower(self) -> nn.Module:
+        return self.model.model.language_model
+
+    def _tiles(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
+        """A frame as one tile: ``pixel_values`` ``(B, 1, tiles, C, H, W)``, ``aspect_ratio_ids`` and mask."""
+        b = pixel_values.shape[0]
+        slots = int(self.model.config.vision_config.max_num_tiles)
+        tiles = pixel_values.new_zeros(b, 1, slots, *pixel_values.shape[1:])
+        tiles[:, 0, 0] = pixel_values
+        used = self._used_tiles(pixel_values).expand(b, 1, -1)
+        ids = torch.ones(b, 1, dtype=torch.long, device=pixel_values.device)  # the id of 1:1, the first ratio
+        return {"pixel_values": tiles, "aspect_ratio_ids": ids, "aspect_ratio_mask": used}
+
+    def _used_tiles(self, like: torch.Tensor) -> torch.Tensor:
+        slots = int(self.model.config.vision_config.max_num_tiles)
+        used = torch.zeros(1, 1, slots, dtype=torch.long, device=like.device)
+        used[..., 0] = 1
+        return used
+
+    def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """``(B, C, H, W)`` to the projected states of the image's tile slots, ``(B, tiles * patches, D)``."""
+        tiles = self._tiles(pixel_values.to(self.model.dtype))
+        states = self.vision_tower(**tiles).last_hidden_state
+        return self.model.model.multi_modal_projector(states).flatten(1, 3)
+
+    def forward_text(
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        *,
+        image_tokens: torch.Tensor,
+        image_attention_mask: torch.Tensor,
+        **_: Any,
+    ) -> torch.Tensor:
+        """The language model with the images' states and robovlms's mask as the model's mask per tile."""
+        from transformers.models.mllama.modeling_mllama import _prepare_cross_attention_mask
+
+        patches = int(self.model.model.vision_model.num_patches)
+        per_tile = image_attention_mask[..., None] * self._used_tiles(image_attention_mask)[0]
+        mask, rows = _prepare_cross_attention_mask(per_tile, num_vision_tokens=patches, dtype=inputs_embeds.dtype)
+        return self.text_tower(
+            inputs_embeds=inputs_embeds,
+            attention_mask=attention_mask,
+            cross_attention_states=image_tokens.reshape(-1, patches, image_tokens.shape[-1]),
+            cross_attention_mask=mask,
+            full_text_row_masked_out_mask=rows,
+            use_cache=False,
+        ).last_hidden_state
+
+    def reference_inputs(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, Any]:
+        """Mllama's own inputs: the frame as one tile, the cross-attention mask of every position's image."""
+        per_tile = attention_mask[..., None, None] * self._used_tiles(attention_mask)[0]
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "cross_attention_mask": per_tile} | (
+            self._tiles(pixel_values)
+        )

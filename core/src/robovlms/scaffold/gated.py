@@ -65,3 +65,22 @@ def gated_class(cls: type[Any], default: Any) -> HFClass:
     processor, args = _processor(default.model_type)
     name = type(default).__name__
     return HFClass(cls.__name__, name, processor, args, {"tiny": tiny, "full": full}, gated=True)
+
+
+def tiled_cross_layout(cls: type[Any]) -> bool:
+    """Whether ``cls`` is Mllama's kind: images in tiles, cross-attention under a mask per image and tile."""
+    forward = inspect.signature(cls.forward).parameters
+    return {"cross_attention_mask", "aspect_ratio_ids", "aspect_ratio_mask"} <= set(forward)
+
+
+def tiled_cross_tiny(tiny: dict[str, Any]) -> None:
+    """Mllama's tiny preset where its config names layers by index: one global vision layer, the first layer's
+    states as the intermediate ones the projector also reads, and the language model's last layer cross-attending."""
+    vision, text = tiny["vision_config"], tiny["text_config"]
+    vision.update(
+        num_global_layers=1,
+        intermediate_layers_indices=[0],
+        vision_output_dim=2 * vision["hidden_size"],  # the last layer's states and one intermediate layer's
+        attention_heads=TINY_SIZES["num_attention_heads"],
+    )
+    text["cross_attention_layers"] = [text.get("num_hidden_layers", TINY_SIZES["num_hidden_layers"]) - 1]

@@ -106,7 +106,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
-            elif not (hf.masked or hf.cross or hf.gated):  # their core classes know the towers
+            elif not (hf.masked or hf.cross or hf.gated or hf.cross_tiles):  # their core classes know the towers
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
         try:
@@ -153,7 +153,7 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     cross = "_cross" if hf is not None and hf.reason is None and hf.cross else grid
     # Idefics's kind: its own adapter and presets (the language model's sizes at the config's top level)
     gated = "_gated" if hf is not None and hf.reason is None and hf.gated else ""
-    cross = gated or cross
+    cross = "_gated" if hf is not None and hf.reason is None and hf.cross_tiles else gated or cross
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
@@ -254,7 +254,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "resized": str(RESIZED),
         # what grows with the resolution: placeholders in the prompt, or (cross-attention) the image tokens
         "count": "robovlm.encode_images(torch.zeros(1, 3, *(robovlm.image_processor.size,) * 2)).shape[1]"
-        if hf.cross or hf.gated
+        if hf.cross or hf.gated or hf.cross_tiles
         else '(robovlm.tokenize(["pick up the red block"])["input_ids"] == robovlm.image_token_id).sum()',
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
@@ -285,7 +285,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
             + (
                 "Its images reach the text through cross-attention (fusion `cross_attention`): the prompt holds "
                 "no image placeholders."
-                if hf.cross or hf.gated
+                if hf.cross or hf.gated or hf.cross_tiles
                 else "Its image tokens take the place of `<image>` placeholders in the prompt (fusion `tokens`)."
             )
         ),
@@ -294,6 +294,9 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
 
 def _base(hf: HFClass) -> dict[str, str]:
     """The core class the adapter subclasses: the one that covers how the class's images and attention work."""
+    if hf.gated or hf.cross_tiles:
+        base = "TiledCrossAttentionBackbone" if hf.cross_tiles else "CrossAttentionBackbone"
+        return {"base_module": "robovlms.model.cross_attention", "base": base}
     if hf.token_types is not None:
         return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
     if hf.tiles:
@@ -324,7 +327,7 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.gated:  # the core class's towers and image path
+    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.gated or hf.cross_tiles:  # the core class's parts
         return ""
     if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
         return "".join(parts)

@@ -196,6 +196,9 @@ class HFClass:
     #: whether gated cross-attention layers read the images under the model's own image mask (Idefics): the
     #: adapter is then a :class:`robovlms.model.cross_attention.CrossAttentionBackbone`
     gated: bool = False
+    #: whether the images come in tiles, read under a cross-attention mask per image and tile (Mllama): the adapter
+    #: is then a :class:`robovlms.model.cross_attention.TiledCrossAttentionBackbone`
+    cross_tiles: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -256,11 +259,12 @@ def _pattern(cls: type[Any]) -> HFClass:
     masks = {"cross_attention_mask", "image_attention_mask"} & set(forward)
     if cross and not masks:  # BLIP: the decoder reads the encoder's states (robovlms.model.encoder_states)
         return _encoder_states_class(cls, default)
-    from robovlms.scaffold.gated import gated_class, gated_layout
+    from robovlms.scaffold.gated import gated_class, gated_layout, tiled_cross_layout, tiled_cross_tiny
 
     if gated_layout(cls, default):  # Idefics: robovlms's image_attention_mask is the model's own
         return gated_class(cls, default)
-    if cross or masks:
+    cross_tiles = tiled_cross_layout(cls)  # Mllama: a square frame is one tile
+    if (cross or masks) and not cross_tiles:
         # a mask of its own per image (and per tile): robovlms's image_attention_mask must become it
         which = f" under its own {' and '.join(sorted(masks))}" if masks else ""
         tiles = (
@@ -304,7 +308,7 @@ def _pattern(cls: type[Any]) -> HFClass:
     vision = default.vision_config
     if _grid(cls, vision):
         return _grid_class(cls, default)
-    image_inputs = {} if clips else _image_inputs(cls)
+    image_inputs = {} if clips or cross_tiles else _image_inputs(cls)
     sizes = _sizes(vision)
     if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
         raise NotThePattern(
@@ -321,6 +325,8 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     if "high_res_pixel_values" in image_inputs:
         presets["tiny"]["high_res_vision_config"].update(_tiny_high_res(presets["tiny"]))
+    if cross_tiles:
+        tiled_cross_tiny(presets["tiny"])
     for settings in presets.values() if clips else ():  # the clip's placeholder is the presets' image token
         settings["video_token_id"] = settings["image_token_id"]
     return HFClass(
@@ -334,6 +340,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         masked=masked,
         encoder=encoder,
         instructed="qformer_input_ids" in forward,
+        cross_tiles=cross_tiles,
     )
 
 
