@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
+from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
 from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import (
     by_ending,
@@ -259,10 +260,8 @@ def _pattern(cls: type[Any]) -> HFClass:
     masks = {"cross_attention_mask", "image_attention_mask"} & set(forward)
     if cross and not masks:  # BLIP: the decoder reads the encoder's states (robovlms.model.encoder_states)
         return _encoder_states_class(cls, default)
-    from robovlms.scaffold.gated import gated_class, gated_layout, tiled_cross_layout, tiled_cross_tiny
-
     if gated_layout(cls, default):  # Idefics: robovlms's image_attention_mask is the model's own
-        return gated_class(cls, default)
+        return _gated_class(cls, default)
     cross_tiles = tiled_cross_layout(cls)  # Mllama: a square frame is one tile
     if (cross or masks) and not cross_tiles:
         # a mask of its own per image (and per tile): robovlms's image_attention_mask must become it
@@ -326,7 +325,7 @@ def _pattern(cls: type[Any]) -> HFClass:
     if "high_res_pixel_values" in image_inputs:
         presets["tiny"]["high_res_vision_config"].update(_tiny_high_res(presets["tiny"]))
     if cross_tiles:
-        tiled_cross_tiny(presets["tiny"])
+        tiled_cross_tiny(presets["tiny"], TINY_SIZES["num_attention_heads"])
     for settings in presets.values() if clips else ():  # the clip's placeholder is the presets' image token
         settings["video_token_id"] = settings["image_token_id"]
     return HFClass(
@@ -572,6 +571,28 @@ def _unsized(name: str, vision: Any, sizes: dict[str, Any]) -> str:
         f"{name}.vision_config ({kind}) has no image_size and patch_size (it has {found}): "
         "robovlms cannot set the preset's resolution; write preset_config by hand"
     )
+
+
+def _gated_class(cls: type[Any], default: Any) -> HFClass:
+    """Idefics's facts (robovlms.scaffold.gated): a :class:`CrossAttentionBackbone` adapter, presets from the
+    language model's sizes at the config's top level beside its parts, the gates open at random."""
+    vision = default.vision_config
+    tiny = {
+        **_shrunk(_sizes(default), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
+        **TINY_ROLES,
+        **TINY_GATES,
+        "vision_config": {**_shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE})},
+        "perceiver_config": _tiny_part(default.perceiver_config),
+    }
+    full = {
+        **_sizes(default),
+        **{key: getattr(default, key) for key in TINY_ROLES},
+        "vision_config": _sizes(vision),
+        "perceiver_config": _sizes(default.perceiver_config),
+    }
+    processor, args = _processor(default.model_type)
+    name = type(default).__name__
+    return HFClass(cls.__name__, name, processor, args, {"tiny": tiny, "full": full}, gated=True)
 
 
 def _tiny_high_res(tiny: dict[str, Any]) -> dict[str, Any]:
