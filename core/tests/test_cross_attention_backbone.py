@@ -65,7 +65,7 @@ def test_a_frame_as_one_tile_matches_mllamas_own_forward() -> None:
     processor = MllamaImageProcessorPil(size={"height": 32, "width": 32})
     mllama = Mllama(model, None, processor, VLMConfig(preset="tiny"))
     gates = [p for n, p in model.named_parameters() if n.endswith("cross_attn_attn_gate")]
-    assert gates and all(float(g) == pytest.approx(Mllama.PRESET_GATE) for g in gates)
+    assert gates and all(g.item() == pytest.approx(Mllama.PRESET_GATE) for g in gates)
     pixels = torch.randn(2, 3, 32, 32)
     ids = torch.tensor([[2, 70, 71, 72, 73], [0, 0, 2, 74, 75]])
     mask = (ids != 0).long()

@@ -10,19 +10,20 @@ mask, so the language model runs inside ``model.model`` with the images stacked 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from robovlms.config import VLMConfig
-from robovlms.model.backbone import BaseRoboVLM
+from robovlms.errors import PluginError
+from robovlms.model.backbone import BaseRoboVLM, Fusion
 
 
 class CrossAttentionBackbone(BaseRoboVLM):
     """A ``cross_attention``-fusion backbone over Idefics's layout (``model.model`` holds every part)."""
 
-    fusion = "cross_attention"
+    fusion: ClassVar[Fusion] = "cross_attention"
 
     @property
     def text_tower(self) -> nn.Module:
@@ -51,11 +52,12 @@ class CrossAttentionBackbone(BaseRoboVLM):
         inputs_embeds: torch.Tensor,
         attention_mask: torch.Tensor,
         *,
-        image_tokens: torch.Tensor,
-        image_attention_mask: torch.Tensor,
+        image_tokens: torch.Tensor | None = None,
+        image_attention_mask: torch.Tensor | None = None,
         **_: Any,
     ) -> torch.Tensor:
         """Idefics takes the images of all sequences stacked: ``(B * I, N, D)``."""
+        image_tokens, image_attention_mask = self._images(image_tokens, image_attention_mask)
         stacked = image_tokens.flatten(0, 1)
         images = {"perceiver_embeddings" if self.model.config.use_resampler else "image_encoder_embeddings": stacked}
         return self.text_tower(
@@ -65,6 +67,16 @@ class CrossAttentionBackbone(BaseRoboVLM):
             use_cache=False,
             **images,
         ).last_hidden_state
+
+    def _images(
+        self, image_tokens: torch.Tensor | None, image_attention_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if image_tokens is None or image_attention_mask is None:
+            raise PluginError(
+                f"backbone {self.name!r}: forward_text needs image_tokens and image_attention_mask (cross-attention "
+                "fusion reads the images there, not in the sequence)"
+            )
+        return image_tokens, image_attention_mask
 
     def reference_inputs(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
@@ -131,11 +143,12 @@ class TiledCrossAttentionBackbone(CrossAttentionBackbone):
         inputs_embeds: torch.Tensor,
         attention_mask: torch.Tensor,
         *,
-        image_tokens: torch.Tensor,
-        image_attention_mask: torch.Tensor,
+        image_tokens: torch.Tensor | None = None,
+        image_attention_mask: torch.Tensor | None = None,
         **_: Any,
     ) -> torch.Tensor:
         """The language model with the images' states and robovlms's mask as the model's mask per tile."""
+        image_tokens, image_attention_mask = self._images(image_tokens, image_attention_mask)
         from transformers.models.mllama.modeling_mllama import _prepare_cross_attention_mask
 
         patches = int(self.model.model.vision_model.num_patches)

@@ -266,13 +266,13 @@ def _pattern(cls: type[Any]) -> HFClass:
     if (cross or masks) and not cross_tiles:
         # a mask of its own per image (and per tile): robovlms's image_attention_mask must become it
         which = f" under its own {' and '.join(sorted(masks))}" if masks else ""
-        tiles = (
+        per_tile = (
             " per image and tile (each image cut into tiles, with aspect_ratio_ids and aspect_ratio_mask)"
             if "aspect_ratio_ids" in forward
             else ""
         )
         raise NotThePattern(
-            f"{cls.__name__} reads images through cross-attention layers{which}{tiles}, not tokens in the sequence: "
+            f"{cls.__name__} reads images through cross-attention layers{which}{per_tile}, not tokens in the sequence: "
             "subclass robovlms.model.cross_attention.CrossAttentionBackbone (Idefics's, whose image_attention_mask "
             "is robovlms's own) and write model_encode_images, forward_text that turns image_attention_mask into "
             "that mask, and reference_inputs"

@@ -8,6 +8,9 @@ image path and the language model under Idefics's image mask; the presets and th
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import ClassVar
+
 from transformers import IdeficsForVisionText2Text
 
 from robovlms.model.cross_attention import CrossAttentionBackbone
@@ -17,7 +20,7 @@ from robovlms_flamingo import configuration_flamingo as presets
 class RoboFlamingo(CrossAttentionBackbone):
     name = "flamingo"
     model_class = IdeficsForVisionText2Text
-    configuration = presets
+    configuration: ClassVar[ModuleType] = presets
 
     def prompt(self, instruction: str) -> str:
         return f"{self.tokenizer.bos_token}{instruction}"
