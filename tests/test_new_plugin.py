@@ -64,16 +64,16 @@ def test_an_existing_folder_is_refused(capsys: pytest.CaptureFixture[str], tmp_p
 def test_a_class_of_another_pattern_gets_stubs_and_the_reason(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """InstructBLIP's Q-Former reads the instruction (qformer_input_ids): a person decides, the generator says why."""
+    """PI0 keeps its vision model inside a VLM config of its own: a person decides, the generator says why."""
     code, out, _ = new_plugin(
-        capsys, "robovlms-next", "--hf-class", "InstructBlipForConditionalGeneration", "--output", str(tmp_path)
+        capsys, "robovlms-next", "--hf-class", "PI0ForConditionalGeneration", "--output", str(tmp_path)
     )
-    assert code == 0 and "not of a pattern robovlms knows" in out and "qformer_input_ids" in out
+    assert code == 0 and "not of a pattern robovlms knows" in out and "vlm_config" in out
     modeling = (tmp_path / "robovlms-next/src/robovlms_next/modeling_next.py").read_text()
-    assert "model_class = InstructBlipForConditionalGeneration\n" in modeling
+    assert "model_class = PI0ForConditionalGeneration\n" in modeling
     for stub in ("TODO(text_tower)", "TODO(vision_tower)", "TODO(prompt)", "TODO(fusion)"):
         assert stub in modeling and stub in out
-    assert "qformer_input_ids" in (tmp_path / "robovlms-next/README.md").read_text()
+    assert "vlm_config" in (tmp_path / "robovlms-next/README.md").read_text()
 
 
 def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -93,7 +93,6 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
         ("GraniteDoclingForConditionalGeneration", ["DeepStack", "pixel_attention_mask (batch, tiles)"], ["tiny"]),
         # a vision config with a patch size but no image size says so, not that both are missing
         ("InklingForConditionalGeneration", ["patch_size 40 but no image_size"], ["no image_size and"]),
-        ("InstructBlipVideoForConditionalGeneration", ["reads the instruction too"], ["no image_token_id"]),
         (
             "Granite4VisionForConditionalGeneration",
             ["layers of their own", "deepstack_layer_map and downsample_rate to the checkpoint", "write preset_config"],

@@ -10,13 +10,16 @@ hidden states among the language model's outputs. This class reads them there.
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from robovlms.errors import PluginError, first_line
+from robovlms.config import VLMConfig
+from robovlms.errors import CheckpointError, PluginError, first_line
 from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.tokenization import local_tokenizer
 
 
 class QFormerBackbone(BaseRoboVLM):
@@ -54,3 +57,97 @@ class QFormerBackbone(BaseRoboVLM):
             ) from None
         hidden: Any = out.language_model_outputs.hidden_states
         return hidden[-1]
+
+
+class InstructedQFormerBackbone(QFormerBackbone):
+    """InstructBLIP's layout: BLIP-2's, with a Q-Former that reads the instruction beside the image.
+
+    Its image tokens depend on the prompt (``qformer_input_ids``, in a vocabulary of the Q-Former's own),
+    so :meth:`embed_prompt` encodes each image with its row's instruction, re-tokenized for the Q-Former
+    from the prompt; :meth:`model_encode_images`, which sees the pixels only (the VLA's window assembly,
+    a ``robovlms_encode_images`` hook's peers), gives the tokens for an empty instruction. InstructBLIP-Video
+    takes a clip per sample: one frame is a clip of one.
+    """
+
+    #: the subfolder of a checkpoint that holds the Q-Former's tokenizer (as InstructBlipProcessor saves it)
+    qformer_tokenizer_folder: ClassVar[str] = "qformer_tokenizer"
+
+    def __init__(self, model: nn.Module, tokenizer: Any, processor: Any, config: VLMConfig) -> None:
+        super().__init__(model, tokenizer, processor, config)
+        self.qformer_tokenizer = self.load_qformer_tokenizer(config)
+
+    def load_qformer_tokenizer(self, config: VLMConfig) -> Any:
+        """The checkpoint's Q-Former tokenizer (its ``qformer_tokenizer`` folder); for a preset, one built locally."""
+        if config.model_name is None:
+            qformer = self.model.config.qformer_config
+            pad = qformer.pad_token_id if qformer.pad_token_id is not None else 0
+            return local_tokenizer(qformer.vocab_size, {"[PAD]": pad}, pad_token="[PAD]")
+        from transformers import AutoTokenizer
+
+        try:
+            return AutoTokenizer.from_pretrained(config.model_name, subfolder=self.qformer_tokenizer_folder)
+        except Exception as exc:  # missing files surface as OSError, ValueError or KeyError
+            raise CheckpointError(
+                f"vlm.model_name {config.model_name!r}: cannot load the Q-Former's tokenizer from its "
+                f"{self.qformer_tokenizer_folder}/ folder ({first_line(exc)})"
+            ) from None
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        """The checkpoint, with the Q-Former's tokenizer in its own folder."""
+        super().save_pretrained(directory)
+        self.qformer_tokenizer.save_pretrained(str(Path(directory) / self.qformer_tokenizer_folder))
+
+    def instructions(self, input_ids: torch.Tensor) -> list[str]:
+        """Each prompt's text, without its special tokens and image placeholders."""
+        return [text.strip() for text in self.tokenizer.batch_decode(input_ids, skip_special_tokens=True)]
+
+    def qformer_inputs(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``qformer_input_ids`` and ``qformer_attention_mask`` for the prompts ``input_ids``."""
+        encoded = self.qformer_tokenizer(self.instructions(input_ids), padding=True, return_tensors="pt")
+        ids, mask = encoded["input_ids"], encoded["attention_mask"]
+        if ids.shape[1] == 0:  # nothing to read (a tokenizer without [CLS]): one masked pad token
+            ids = ids.new_full((ids.shape[0], 1), self.qformer_tokenizer.pad_token_id)
+            mask = torch.zeros_like(ids)
+        return {"qformer_input_ids": ids.to(input_ids.device), "qformer_attention_mask": mask.to(input_ids.device)}
+
+    @property
+    def image_token_id(self) -> int | None:
+        """The placeholder of the Q-Former's tokens: ``video_token_id`` for a class that takes clips."""
+        config = self.model.config
+        token: int | None = config.video_token_id if self._video else config.image_token_id
+        return token
+
+    def _pixels(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """One frame as a clip of one for a class that takes clips (``get_video_features``)."""
+        return pixel_values.unsqueeze(1) if self._video else pixel_values
+
+    @property
+    def _video(self) -> bool:
+        return callable(getattr(self.model, "get_video_features", None))
+
+    def image_features(self, pixel_values: torch.Tensor, qformer: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The Q-Former's query outputs for images and their instructions, projected to the text's width."""
+        features = self.model.get_video_features if self._video else self.model.get_image_features
+        return features(pixel_values=self._pixels(pixel_values), **qformer).pooler_output
+
+    def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The image tokens for an empty instruction (``encode_images`` sees no prompt)."""
+        empty = self.tokenizer([""] * pixel_values.shape[0], return_tensors="pt")["input_ids"]
+        return self.image_features(pixel_values, self.qformer_inputs(empty.to(pixel_values.device)))
+
+    def embed_prompt(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prompt embeddings with each image encoded under its own row's instruction."""
+        image_tokens = self.image_features(pixel_values, self.qformer_inputs(input_ids))
+        embeds = self.place_images(self.embed_text(input_ids), input_ids, image_tokens)
+        return embeds, image_tokens
+
+    def reference_inputs(
+        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> dict[str, Any]:
+        """The VLM's own inputs, with the same Q-Former ids as :meth:`embed_prompt`'s."""
+        return {
+            "input_ids": input_ids,
+            "pixel_values": self._pixels(pixel_values),
+            "attention_mask": attention_mask,
+            **self.qformer_inputs(input_ids),
+        }

@@ -116,9 +116,9 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
-            # PositionMaskBackbone, EncoderStatesBackbone, EncoderFusionBackbone (nested), VQCodesBackbone and
-            # LinearPatchBackbone know the towers
-            elif not (hf.masked or hf.cross or hf.nested or hf.vq or hf.linear_patches):
+            # PositionMaskBackbone, EncoderStatesBackbone, EncoderFusionBackbone (nested), VQCodesBackbone,
+            # LinearPatchBackbone and the cross-attention classes know the towers
+            elif not (hf.masked or hf.cross or hf.nested or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles):
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
             if hf.grid:
@@ -169,6 +169,9 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     cross = "_cross" if hf is not None and hf.reason is None and hf.cross else vq
     # an encoder-decoder whose encoder reads only the image: BLIP's adapter on ImageEncoderDecoderBackbone
     cross = "_image_encoder" if hf is not None and hf.reason is None and hf.encoder_output else cross
+    # Idefics's kind: its own adapter and presets (the language model's sizes at the config's top level)
+    gated = "_gated" if hf is not None and hf.reason is None and hf.gated else ""
+    cross = "_gated" if hf is not None and hf.reason is None and hf.cross_tiles else gated or cross
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
@@ -185,7 +188,7 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         raster = grid and hf is not None and hf.raster
         towers = hf is not None and hf.reason is None and "encoder" in (hf.presets or {}).get("tiny", {})
         patches = hf is not None and hf.reason is None and hf.linear_patches
-        suffix = "_towers" if towers else "_raster_grid" if raster else "_patches" if patches else vq
+        suffix = "_towers" if towers else "_raster_grid" if raster else "_patches" if patches else gated or vq
         layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{suffix}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
@@ -281,7 +284,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "resized": str(RESIZED),
         # what grows with the resolution: placeholders in the prompt, or (cross-attention) the image tokens
         "count": "robovlm.encode_images(torch.zeros(1, 3, *(robovlm.image_processor.size,) * 2)).shape[1]"
-        if hf.cross
+        if hf.cross or hf.gated or hf.cross_tiles
         else '(robovlm.tokenize(["pick up the red block"])["input_ids"] == robovlm.image_token_id).sum()',
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
@@ -328,7 +331,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
             + (
                 "Its images reach the text through cross-attention (fusion `cross_attention`): the prompt holds "
                 "no image placeholders."
-                if hf.cross
+                if hf.cross or hf.gated or hf.cross_tiles
                 else "Its image tokens take the place of `<image>` placeholders in the prompt (fusion `tokens`)."
             )
         ),
@@ -343,12 +346,16 @@ def _extra_token_attributes(hf: HFClass) -> str:
 
 def _base(hf: HFClass) -> dict[str, str]:
     """The core class the adapter subclasses: the one that covers how the class's images and attention work."""
+    if hf.gated or hf.cross_tiles:
+        base = "TiledCrossAttentionBackbone" if hf.cross_tiles else "CrossAttentionBackbone"
+        return {"base_module": "robovlms.model.cross_attention", "base": base}
     if hf.token_types is not None:
         return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
     if hf.tiles:
         return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
     if hf.qformer:
-        return {"base_module": "robovlms.model.qformer", "base": "QFormerBackbone"}
+        base = "InstructedQFormerBackbone" if hf.instructed else "QFormerBackbone"
+        return {"base_module": "robovlms.model.qformer", "base": base}
     if hf.masked and hf.flattened:
         return {"base_module": "robovlms.model.flattened_patches", "base": "FlattenedPositionMaskBackbone"}
     if hf.masked:
@@ -361,6 +368,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.vq_codes", "base": "VQCodesBackbone"}
     if hf.linear_patches:
         return {"base_module": "robovlms.model.linear_patches", "base": "LinearPatchBackbone"}
+    if "high_res_pixel_values" in hf.image_inputs:
+        return {"base_module": "robovlms.model.high_res", "base": "HighResBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -386,7 +395,8 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq or hf.linear_patches:  # the core class's path
+    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles:
+        # the core class's path
         return ""
     if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
         return "".join(parts)

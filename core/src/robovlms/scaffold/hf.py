@@ -31,6 +31,7 @@ from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
+from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
 from robovlms.scaffold.processors import FIXED_SIZE_PIL, grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.raster import (
     block_processor,
@@ -114,6 +115,8 @@ IMAGE_INPUTS = {
     "pixel_attention_mask": (
         "torch.ones(*pixels.shape[:-3], *pixels.shape[-2:], dtype=torch.bool, device=pixels.device)"
     ),
+    # DeepSeek-VL-Hybrid's second encoder: robovlms.model.high_res.HighResBackbone makes the copy
+    "high_res_pixel_values": "self.high_res_pixels(pixels)",
 }
 #: arguments that mean the number of image tokens follows each image: plugin API 1.2 (issue 15) territory
 DYNAMIC_INPUTS = (
@@ -205,6 +208,9 @@ class HFClass:
     #: whether the parts sit at the model's top level around a Q-Former (BLIP-2): the adapter is then a
     #: :class:`robovlms.model.qformer.QFormerBackbone`
     qformer: bool = False
+    #: whether that Q-Former reads the instruction too (``qformer_input_ids``, InstructBLIP): the adapter is
+    #: then a :class:`robovlms.model.qformer.InstructedQFormerBackbone`
+    instructed: bool = False
     #: whether the parts sit at the model's top level around a projector (Llama 4): the adapter is then a
     #: :class:`robovlms.model.top_level.TopLevelBackbone`
     top_level: bool = False
@@ -234,6 +240,12 @@ class HFClass:
     #: whether each image patch is projected linearly at a placeholder, with no vision encoder (Fuyu): the adapter
     #: is then a :class:`robovlms.model.linear_patches.LinearPatchBackbone`
     linear_patches: bool = False
+    #: whether gated cross-attention layers read the images under the model's own image mask (Idefics): the
+    #: adapter is then a :class:`robovlms.model.cross_attention.CrossAttentionBackbone`
+    gated: bool = False
+    #: whether the images come in tiles, read under a cross-attention mask per image and tile (Mllama): the adapter
+    #: is then a :class:`robovlms.model.cross_attention.TiledCrossAttentionBackbone`
+    cross_tiles: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -296,13 +308,22 @@ def _pattern(cls: type[Any]) -> HFClass:
     masks = {"cross_attention_mask", "image_attention_mask"} & set(forward)
     if cross and not masks:  # BLIP: the decoder reads the encoder's states (robovlms.model.encoder_states)
         return _encoder_states_class(cls, default)
-    if cross or masks:
+    if gated_layout(cls, default):  # Idefics: robovlms's image_attention_mask is the model's own
+        return _gated_class(cls, default)
+    cross_tiles = tiled_cross_layout(cls)  # Mllama: a square frame is one tile
+    if (cross or masks) and not cross_tiles:
         # a mask of its own per image (and per tile): robovlms's image_attention_mask must become it
         which = f" under its own {' and '.join(sorted(masks))}" if masks else ""
+        per_tile = (
+            " per image and tile (each image cut into tiles, with aspect_ratio_ids and aspect_ratio_mask)"
+            if "aspect_ratio_ids" in forward
+            else ""
+        )
         raise NotThePattern(
-            f"{cls.__name__} reads images through cross-attention layers{which}, not tokens in the sequence: use "
-            'fusion = "cross_attention" and write model_encode_images and forward_text that turns '
-            "image_attention_mask into that mask (see the guide's Idefics; robovlms-flamingo wraps Idefics so)"
+            f"{cls.__name__} reads images through cross-attention layers{which}{per_tile}, not tokens in the sequence: "
+            "subclass robovlms.model.cross_attention.CrossAttentionBackbone (Idefics's, whose image_attention_mask "
+            "is robovlms's own) and write model_encode_images, forward_text that turns image_attention_mask into "
+            "that mask, and reference_inputs"
         )
     if "vision_config" not in subs:
         raise NotThePattern(_no_vision(cls, name, default, subs))
@@ -316,10 +337,13 @@ def _pattern(cls: type[Any]) -> HFClass:
     aliased = "image_token_id" in (getattr(config_class, "attribute_map", None) or {})
     # Kosmos-2 marks its image positions with a mask (robovlms.model.position_mask.PositionMaskBackbone)
     masked = "image_embeds_position_mask" in forward
+    # InstructBLIP-Video: a clip's Q-Former tokens at video_token_id placeholders (one frame is a clip of one)
+    clips = _instructed_clips(cls)
     if (
         "image_token_id" not in default.to_dict()
         and not aliased
         and not masked
+        and not clips
         and not isinstance(getattr(default, "image_token_id", None), int)
     ):
         raise NotThePattern(_no_placeholder(cls, default))
@@ -341,7 +365,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         return _flattened_masked_class(cls, default)
     if getattr(vision, "deepstack_visual_indexes", None):
         raise NotThePattern(_deepstack_without_grid(cls, vision))
-    image_inputs = _image_inputs(cls)
+    image_inputs = {} if clips or cross_tiles else _image_inputs(cls)
     sizes = _sizes(vision)
     positioned = "" if "image_size" in sizes else _positioned_patches(cls, default)
     if positioned:
@@ -359,6 +383,12 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    if "high_res_pixel_values" in image_inputs:
+        presets["tiny"]["high_res_vision_config"].update(_tiny_high_res(presets["tiny"]))
+    if cross_tiles:
+        tiled_cross_tiny(presets["tiny"], TINY_SIZES["num_attention_heads"])
+    for settings in presets.values() if clips else ():  # the clip's placeholder is the presets' image token
+        settings["video_token_id"] = settings["image_token_id"]
     return HFClass(
         cls.__name__,
         name,
@@ -369,6 +399,8 @@ def _pattern(cls: type[Any]) -> HFClass:
         tiles=tiles,
         masked=masked,
         encoder=encoder,
+        instructed="qformer_input_ids" in forward,
+        cross_tiles=cross_tiles,
     )
 
 
@@ -877,6 +909,42 @@ def _unsized(name: str, vision: Any, sizes: dict[str, Any]) -> str:
     )
 
 
+def _gated_class(cls: type[Any], default: Any) -> HFClass:
+    """Idefics's facts (robovlms.scaffold.gated): a :class:`CrossAttentionBackbone` adapter, presets from the
+    language model's sizes at the config's top level beside its parts, the gates open at random."""
+    vision = default.vision_config
+    tiny = {
+        **_shrunk(_sizes(default), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
+        **TINY_ROLES,
+        **TINY_GATES,
+        "vision_config": {**_shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE})},
+        "perceiver_config": _tiny_part(default.perceiver_config),
+    }
+    full = {
+        **_sizes(default),
+        **{key: getattr(default, key) for key in TINY_ROLES},
+        "vision_config": _sizes(vision),
+        "perceiver_config": _sizes(default.perceiver_config),
+    }
+    processor, args = _processor(default.model_type)
+    name = type(default).__name__
+    return HFClass(cls.__name__, name, processor, args, {"tiny": tiny, "full": full}, gated=True)
+
+
+def _tiny_high_res(tiny: dict[str, Any]) -> dict[str, Any]:
+    """DeepSeek-VL-Hybrid's SAM encoder at twice the tiny resolution, its global attention in its last layer (the
+    one whose states its neck reads), since its aligner resamples its features to the low-resolution grid."""
+    high = tiny["high_res_vision_config"]
+    return {"image_size": 2 * TINY_IMAGE["image_size"], "global_attn_indexes": [high["num_hidden_layers"] - 1]}
+
+
+def _instructed_clips(cls: type[Any]) -> bool:
+    """Whether ``cls`` is InstructBLIP-Video's kind: clips through an instructed Q-Former, at ``video_token_id``."""
+    aliases = getattr(cls.config_class, "attribute_map", None) or {}
+    forward = inspect.signature(cls.forward).parameters
+    return "video_token_id" in aliases and "qformer_input_ids" in forward and hasattr(cls, "get_video_features")
+
+
 def _reads_instruction(cls: type[Any]) -> str:
     return (
         f"{cls.__name__}'s Q-Former reads the instruction too (qformer_input_ids, from a tokenizer of its own): "
@@ -908,22 +976,14 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
             "own resolution, each with its row and column number): write model_encode_images and reference_inputs "
             "that flatten the frames as its processor does, and a prompt with as many placeholders as patches"
         )
-    if "qformer_input_ids" in required:
-        raise NotThePattern(_reads_instruction(cls))
-    unknown = [name for name in required if name not in IMAGE_INPUTS]
-    if "high_res_pixel_values" in unknown:
-        raise NotThePattern(
-            "get_image_features also needs high_res_pixel_values: the same frame again for a second encoder "
-            "(high_res_vision_config) at its own size (high_res_size) and normalisation, which the processor "
-            "resizes from the raw frame, while robovlms's image_processor hands the VLM one copy; write "
-            "model_encode_images and reference_inputs with both copies"
-        )
+    # InstructBLIP's instruction for its Q-Former: robovlms.model.qformer.InstructedQFormerBackbone passes it
+    unknown = [name for name in required if name not in IMAGE_INPUTS and name != "qformer_input_ids"]
     if unknown:
         raise NotThePattern(
             f"get_image_features also needs {', '.join(unknown)}, which robovlms cannot derive from the pixels; "
             "write model_encode_images and reference_inputs"
         )
-    return {name: IMAGE_INPUTS[name] for name in dict.fromkeys(required)}
+    return {name: IMAGE_INPUTS[name] for name in dict.fromkeys(required) if name in IMAGE_INPUTS}
 
 
 def _processor(model_type: str) -> tuple[str, str]:
@@ -1108,7 +1168,12 @@ def _tiny(default: Any, mrope: bool = False) -> dict[str, Any]:
 def _tiny_part(part: Any) -> dict[str, Any]:
     """A part between the towers, every value as the VLM sets it but its sizes, tiny; a value the part's
     config derives from its sizes (dots3's audio ``conv_output_size``) is derived from the tiny ones."""
-    tiny = {**by_ending(_settings(part)), **_shrunk(_sizes(part), TINY_SIZES), **pyramid(part)}
+    # a vocabulary of its own (InstructBLIP's Q-Former reads the instruction) shrinks as the text one does
+    tiny = {
+        **by_ending(_settings(part)),
+        **_shrunk(_sizes(part), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
+        **pyramid(part),
+    }
     try:
         derived = type(part)(**tiny).to_dict()
     except Exception:  # a part whose sizes alone do not build: its values as set

@@ -68,7 +68,7 @@ def _source(model_type: str) -> list[ast.Module]:
     """The parsed ``image_processing_*.py`` modules of ``model_type`` (read, not imported)."""
     spec = importlib.util.find_spec(f"transformers.models.{model_type}")
     folders = list(spec.submodule_search_locations or []) if spec else []
-    paths = sorted(Path(folders[0]).glob("image_processing_*.py")) if folders else []
+    paths = sorted(Path(folders[0]).glob("*_processing_*.py")) if folders else []  # a video processor's too
     return [ast.parse(path.read_text(encoding="utf-8")) for path in paths]
 
 
@@ -172,7 +172,7 @@ def torchvision_stand_in(model_type: str) -> tuple[str, str] | None:
     processor where that exists for torchvision only; None where it has a PIL variant or its rules cannot be read."""
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
 
-    names = IMAGES.get(model_type)
+    names = IMAGES.get(model_type) or _video_processor(model_type)
     if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
         return None
     rules = fixed_size_rules(model_type, str(names["torchvision"]))
@@ -189,3 +189,18 @@ def torchvision_stand_in(model_type: str) -> tuple[str, str] | None:
     ]
     lines = [f"# {names['torchvision']}'s rule (it needs torchvision)", *(f"{a}," for a in arguments)]
     return FIXED_SIZE_PIL, "".join(f"\n        {line}" for line in lines) + "\n    "
+
+
+def _video_processor(model_type: str) -> dict[str, str] | None:
+    """The video processor of a model that takes clips only (InstructBLIP-Video), whose rules hold frame by frame;
+    read from its source, since transformers' mapping forgets a processor whose torchvision does not import."""
+    spec = importlib.util.find_spec(f"transformers.models.{model_type}")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    paths = sorted(Path(folders[0]).glob("video_processing_*.py")) if folders else []
+    names = [
+        node.name
+        for path in paths
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.ClassDef) and node.name.endswith("VideoProcessor")
+    ]
+    return {"torchvision": names[0]} if len(names) == 1 else None
