@@ -161,6 +161,22 @@ def test_image_processor_keeps_bilinear_through_a_saved_preprocessor_config(tmp_
     assert ImageProcessor.from_transformers(loaded).resample == "bilinear"
 
 
+def test_image_processor_rescales_by_the_checkpoints_factor() -> None:
+    """Chameleon's processor rescales by 1/128 with mean and std 1, mapping pixels to [-1, 1]; read as 1/255,
+    every frame a real Chameleon checkpoint sees would sit in [-1, 0]."""
+    import numpy as np
+    from transformers import ChameleonImageProcessorPil
+
+    from robovlms.model.images import ImageProcessor
+
+    theirs = ChameleonImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    ours = ImageProcessor.from_transformers(theirs)
+    frame = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    expected = theirs(images=frame, return_tensors="pt")["pixel_values"]
+    assert ours.rescale == theirs.rescale_factor
+    assert (ours(frame) - expected).abs().max() < 1e-5
+
+
 class OldTokenize(Recorder):
     def tokenize(self, instructions):  # type: ignore[no-untyped-def,override]  # plugin API 1.0's signature
         self.given = list(instructions)

@@ -24,7 +24,7 @@ ResizeRule = Literal["fixed", "shortest_edge", "pixel_budget"]
 
 
 class ImageProcessor:
-    """Resize by the checkpoint's rule (:attr:`rule`), rescale to [0, 1], normalize.
+    """Resize by the checkpoint's rule (:attr:`rule`), rescale, normalize.
 
     ``size`` is the side of the square a square frame becomes; with a pixel budget, the largest
     such square within ``max_pixels`` (other frames keep their aspect ratio, see :meth:`output_size`).
@@ -40,6 +40,7 @@ class ImageProcessor:
         center_crop: bool = False,
         pixel_budget: tuple[int, int] | None = None,
         factor: int = 1,
+        rescale: float = 1 / 255,
     ) -> None:
         # one value for all channels (Fuyu's processor keeps a scalar mean and std)
         mean, std = ([float(v)] * 3 if isinstance(v, (int, float)) else v for v in (mean, std))
@@ -54,6 +55,9 @@ class ImageProcessor:
         self.pixel_budget = pixel_budget
         #: every output side is a multiple of it (patch size times merge size under a pixel budget)
         self.factor = int(factor)
+        #: what a pixel value is multiplied by before normalising: 1/255 for most checkpoints, Chameleon's 1/128
+        #: (its mean and std 1 then map pixels to [-1, 1])
+        self.rescale = float(rescale)
 
     @property
     def rule(self) -> ResizeRule:
@@ -65,9 +69,10 @@ class ImageProcessor:
     def __repr__(self) -> str:
         crop = ", center_crop=True" if self.center_crop else ""
         budget = f", pixel_budget={self.pixel_budget}, factor={self.factor}" if self.pixel_budget else ""
+        rescale = f", rescale={self.rescale}" if self.rescale != 1 / 255 else ""
         return (
             f"ImageProcessor(size={self.size}, mean={self.mean}, std={self.std}, "
-            f"resample={self.resample!r}{crop}{budget})"
+            f"resample={self.resample!r}{crop}{budget}{rescale})"
         )
 
     @classmethod
@@ -90,9 +95,19 @@ class ImageProcessor:
 
         A processor with a ``merge_size`` and a ``longest_edge`` (Qwen2-VL's) keeps a pixel budget:
         there ``size["shortest_edge"]`` is ``min_pixels``, an area, not a side. One with a ``spatial_factor``
-        and ``max_pixels`` (Emu3's) keeps a budget too, each side a multiple of that factor.
+        and ``max_pixels`` (Emu3's) keeps a budget too, each side a multiple of that factor. Pixels are
+        rescaled by the processor's ``rescale_factor`` (Chameleon's is 1/128, not 1/255).
         """
         ip = getattr(processor, "image_processor", processor)
+        made = cls._rule_from_transformers(ip)
+        if getattr(ip, "do_rescale", True) is False:
+            made.rescale = 1.0
+        elif getattr(ip, "rescale_factor", None):
+            made.rescale = float(ip.rescale_factor)
+        return made
+
+    @classmethod
+    def _rule_from_transformers(cls, ip: Any) -> ImageProcessor:
         size = getattr(ip, "size", None) or {}
         if getattr(ip, "merge_size", None) and "longest_edge" in size:
             factor = int(ip.patch_size) * int(ip.merge_size)
@@ -130,7 +145,7 @@ class ImageProcessor:
         if self.center_crop:
             top, left = (new_hw[0] - self.size) // 2, (new_hw[1] - self.size) // 2
             x = x[..., top : top + self.size, left : left + self.size]
-        x = x.clamp(0, 255) / 255.0
+        x = x.clamp(0, 255) * self.rescale
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
