@@ -186,7 +186,9 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         # VisionEncoderDecoderModel's config keeps its towers as encoder and decoder; a class with the patches'
         # geometry at its config's top level (Fuyu) has presets of its own
         raster = grid and hf is not None and hf.raster
-        towers = hf is not None and hf.reason is None and "encoder" in (hf.presets or {}).get("tiny", {})
+        towers = (
+            hf is not None and hf.reason is None and not hf.nested and "encoder" in (hf.presets or {}).get("tiny", {})
+        )
         patches = hf is not None and hf.reason is None and hf.linear_patches
         suffix = "_towers" if towers else "_raster_grid" if raster else "_patches" if patches else gated or vq
         layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{suffix}.py"
