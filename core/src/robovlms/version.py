@@ -4,8 +4,8 @@ Kept apart from ``robovlms/__init__.py`` so that the plugin machinery, at the bo
 can read them without importing the package's public surface, which sits above everything.
 """
 
-__version__ = "0.1.3"
+__version__ = "0.1.4"
 
 #: Version of the plugin contract (hooks and base classes). A plugin declares the version it was
 #: written for as ``PLUGIN_API`` in its entry-point module; a different major version is refused.
-PLUGIN_API_VERSION = "1.3"
+PLUGIN_API_VERSION = "1.4"

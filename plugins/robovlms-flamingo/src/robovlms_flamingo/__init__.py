@@ -1,3 +1,3 @@
 """RoboFlamingo: the Idefics (Flamingo) vision-language model as a robovlms backbone."""
 
-__version__ = "0.1.1"
+__version__ = "0.1.2"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import robovlms
 
-PLUGIN_API = "1.0"
+PLUGIN_API = "1.4"
 
 
 @robovlms.hookimpl
