@@ -11,8 +11,9 @@ Unlimited OCR's CLIP encoder, whose position table is sized by its own ``image_s
 ``image_size`` (robovlms's ``vlm.image_size``), with the encoder's width its last downsampling width
 and its position table the SAM's output grid at the preset's resolution. The image tokens are what
 ``get_image_features`` gives for the global view (the queries, or the grid with a newline per row,
-and the view separator); the checkpoint's processor also cuts frames larger than its tiles into
-local views, which robovlms's square frames at the preset's size do not need.
+and the view separator). A known limit: the checkpoint's processor also cuts a frame whose side
+exceeds its ``tile_size`` (768, 640) into local views, read before the global one; robovlms feeds the
+global view alone, the frame at the preset's resolution, as the processor does for smaller frames.
 """
 
 from __future__ import annotations
