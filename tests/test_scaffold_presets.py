@@ -104,7 +104,6 @@ def test_a_torchvision_only_grid_processor_whose_code_is_qwen2_vls_gets_its_pil_
 
 def test_refusals_say_what_the_class_is() -> None:
     assert "VQ image tokenizer" in (facts(transformers.Apertus1p5ForConditionalGeneration).reason or "")
-    assert "chains encoders" in (facts(transformers.DeepseekOcr2ForConditionalGeneration).reason or "")
     assert "takes no image input at all" in (facts(transformers.Mistral4ForCausalLM).reason or "")
     # Gemma 4 leaves vision_config None: its own vision config class's defaults stand in, and the reason is
     # what that encoder takes (patches with positions), and the per-layer inputs of its language model
@@ -143,3 +142,22 @@ def test_settings_the_defaults_leave_to_the_checkpoint_are_derived() -> None:
     rope = cohere.presets["tiny"]["text_config"]["rope_parameters"]
     assert set(rope) == {"full_attention"} and rope["full_attention"]["rope_type"] == "default"
     assert sum(rope["full_attention"]["mrope_section"]) == 8  # half the tiny head's width of 16
+
+
+def test_chained_vision_encoders_agree_at_the_sams_resolution() -> None:
+    # DeepSeek-OCR 2 and Unlimited OCR: a SAM reads the pixels, a second encoder its output; the resolution is
+    # the SAM's, the encoder as wide as the SAM's last downsampling
+    for cls in (transformers.DeepseekOcr2ForConditionalGeneration, transformers.UnlimitedOcrForConditionalGeneration):
+        found = facts(cls)
+        assert found.reason is None and found.presets is not None and found.sized == "vision_config.sam_config"
+        for settings in found.presets.values():
+            sam, encoder = settings["vision_config"]["sam_config"], settings["vision_config"]["encoder_config"]
+            assert encoder["hidden_size"] == sam["downsample_channels"][-1]
+        tiny = found.presets["tiny"]["vision_config"]["sam_config"]
+        assert (tiny["image_size"], tiny["patch_size"], tiny["global_attn_indexes"]) == (32, 4, [1])
+    # Unlimited OCR's CLIP keeps a position table of its own: the SAM's output grid (8 patches, halved twice)
+    clip = facts(transformers.UnlimitedOcrForConditionalGeneration).presets["tiny"]["vision_config"]["encoder_config"]
+    assert clip["image_size"] // clip["patch_size"] == 2
+    # DeepSeek-OCR 2's MoE language model: the settings its defaults leave None, as its docstring describes them
+    text = facts(transformers.DeepseekOcr2ForConditionalGeneration).presets["tiny"]["text_config"]
+    assert text["mlp_layer_types"] == ["dense", "sparse"] and text["num_experts_per_tok"] <= text["n_routed_experts"]

@@ -25,6 +25,14 @@ CHECKPOINT_GIVES: dict[str, Callable[[Mapping[str, Any]], Any]] = {
     "indexer_head_dim": lambda values: values["head_dim"],
     "indexer_compress_ratio": lambda values: 4,
     "indexer_budget": lambda values: 8,
+    # DeepSeek-OCR 2's MoE language model (DeepseekOcr2TextConfig's docstring): the first layer's MLP dense and
+    # the rest sparse, its example ["dense", "sparse", "sparse", ...] and Unlimited OCR's derivation of the same
+    # family (first_k_dense_replace 1); greedy routing over one group of experts, six per token as Unlimited
+    # OCR's default (at most as many as the preset has); the routing shapes no weight
+    "mlp_layer_types": lambda values: ["dense"] + ["sparse"] * (values["num_hidden_layers"] - 1),
+    "n_group": lambda values: 1,
+    "topk_group": lambda values: 1,
+    "num_experts_per_tok": lambda values: min(6, values.get("n_routed_experts", 6)),
 }
 
 

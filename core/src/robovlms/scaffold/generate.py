@@ -282,7 +282,8 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "transformers_imports": ", ".join(sorted([hf.config_class, hf.processor_class])),
         # a config that nests the encoder's vision and text configs under encoder (T5Gemma 2)
         "nested": ".encoder" if hf.nested else "",
-        "vision_path": ', vision="encoder.vision_config"' if hf.nested else "",
+        "vision_path": f', vision="{_sized(hf)}"' if _sized(hf) != "vision_config" else "",
+        "sized": _sized(hf),
         "resized": str(RESIZED),
         # what grows with the resolution: placeholders in the prompt, or (cross-attention) the image tokens
         "count": "robovlm.encode_images(torch.zeros(1, 3, *(robovlm.image_processor.size,) * 2)).shape[1]"
@@ -338,6 +339,12 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
             )
         ),
     }
+
+
+def _sized(hf: HFClass) -> str:
+    """The config that holds the resolution: T5Gemma 2's encoder's vision config, a SAM that a second encoder
+    reads (robovlms.scaffold.chained), else ``vision_config``."""
+    return "encoder.vision_config" if hf.nested else hf.sized
 
 
 def _extra_token_attributes(hf: HFClass) -> str:

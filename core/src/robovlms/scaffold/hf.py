@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from robovlms.errors import RoboVLMsError, first_line
+from robovlms.scaffold.chained import SIZED, chained, chained_settings
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
 from robovlms.scaffold.processors import FIXED_SIZE_PIL, grid_departures, grid_stand_in, sibling, torchvision_stand_in
@@ -246,6 +247,9 @@ class HFClass:
     #: whether the images come in tiles, read under a cross-attention mask per image and tile (Mllama): the adapter
     #: is then a :class:`robovlms.model.cross_attention.TiledCrossAttentionBackbone`
     cross_tiles: bool = False
+    #: the dotted path to the config that holds the resolution, where not ``vision_config`` (a SAM that a second
+    #: encoder reads, DeepSeek-OCR 2: robovlms.scaffold.chained)
+    sized: str = "vision_config"
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -376,13 +380,17 @@ def _pattern(cls: type[Any]) -> HFClass:
             "image at its own resolution, so the number of image tokens follows the image; the prompt must be built "
             "from each image's grid (prompt with the image known, plugin API 1.2)" + _processor_note(default.model_type)
         )
-    if not {"image_size", "patch_size"} <= set(sizes) and not staged(vision):
+    chain = chained(vision)  # a SAM, then an encoder that reads its output (robovlms.scaffold.chained)
+    if not {"image_size", "patch_size"} <= set(sizes) and not staged(vision) and not chain:
         raise NotThePattern(_unsized(name, vision, sizes))
     processor, args = _processor(default.model_type)
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
     except Exception as exc:  # a sub-config that cannot be built with its defaults
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    for preset, settings in presets.items() if chain else ():
+        part = _tiny_part if preset == "tiny" else _settings
+        settings["vision_config"].update(chained_settings(vision, part, tiny=preset == "tiny"))
     if "high_res_pixel_values" in image_inputs:
         presets["tiny"]["high_res_vision_config"].update(_tiny_high_res(presets["tiny"]))
     if cross_tiles:
@@ -401,6 +409,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         encoder=encoder,
         instructed="qformer_input_ids" in forward,
         cross_tiles=cross_tiles,
+        sized=SIZED if chain else "vision_config",
     )
 
 
