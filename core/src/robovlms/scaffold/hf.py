@@ -246,6 +246,9 @@ class HFClass:
     #: whether the images come in tiles, read under a cross-attention mask per image and tile (Mllama): the adapter
     #: is then a :class:`robovlms.model.cross_attention.TiledCrossAttentionBackbone`
     cross_tiles: bool = False
+    #: whether the image states go in front of the text, with no placeholder id (GIT): the adapter is then a
+    #: :class:`robovlms.model.prepended.PrependedImageBackbone`
+    prepended: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
