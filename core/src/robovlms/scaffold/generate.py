@@ -31,6 +31,7 @@ from robovlms.scaffold.hf import (
 )
 from robovlms.scaffold.linear_patches import patch_facts
 from robovlms.scaffold.naming import PluginName, check_free, parse
+from robovlms.scaffold.prepended import prepended_facts
 from robovlms.scaffold.vq import vq_facts
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
@@ -99,7 +100,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     from robovlms.scaffold.row_tokens import extra_tokens
     from robovlms.scaffold.token_types import token_types
 
-    hf = vq_facts(cls) or patch_facts(cls) or facts(cls)
+    hf = vq_facts(cls) or patch_facts(cls) or prepended_facts(cls) or facts(cls)
     if hf.reason is not None:
         return hf
     try:
@@ -116,6 +117,8 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
                 hf = replace(hf, qformer=True)
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
+            elif hf.prepended:  # PrependedImageBackbone knows the towers and the image path
+                pass
             # PositionMaskBackbone, EncoderStatesBackbone, EncoderFusionBackbone (nested), VQCodesBackbone,
             # LinearPatchBackbone and the cross-attention classes know the towers
             elif not (hf.masked or hf.cross or hf.nested or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles):
@@ -172,6 +175,9 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
     # Idefics's kind: its own adapter and presets (the language model's sizes at the config's top level)
     gated = "_gated" if hf is not None and hf.reason is None and hf.gated else ""
     cross = "_gated" if hf is not None and hf.reason is None and hf.cross_tiles else gated or cross
+    # GIT's kind: the core class writes the prompt (the image first); presets at the config's top level
+    prepended = "_prepended" if hf is not None and hf.reason is None and hf.prepended else ""
+    cross = prepended or cross
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
@@ -191,6 +197,7 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         )
         patches = hf is not None and hf.reason is None and hf.linear_patches
         suffix = "_towers" if towers else "_raster_grid" if raster else "_patches" if patches else gated or vq
+        suffix = prepended or suffix
         layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{suffix}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
 
@@ -377,6 +384,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.vq_codes", "base": "VQCodesBackbone"}
     if hf.linear_patches:
         return {"base_module": "robovlms.model.linear_patches", "base": "LinearPatchBackbone"}
+    if hf.prepended:
+        return {"base_module": "robovlms.model.prepended", "base": "PrependedImageBackbone"}
     if "high_res_pixel_values" in hf.image_inputs:
         return {"base_module": "robovlms.model.high_res", "base": "HighResBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
@@ -404,6 +413,8 @@ def _overrides(hf: HFClass) -> str:
     ]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
+    if hf.prepended:  # the core class's path
+        return ""
     if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles:
         # the core class's path
         return ""

@@ -250,6 +250,10 @@ class HFClass:
     #: the dotted path to the config that holds the resolution, where not ``vision_config`` (a SAM that a second
     #: encoder reads, DeepSeek-OCR 2: robovlms.scaffold.chained)
     sized: str = "vision_config"
+
+    #: whether the image states go in front of the text, with no placeholder id (GIT): the adapter is then a
+    #: :class:`robovlms.model.prepended.PrependedImageBackbone`
+    prepended: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
