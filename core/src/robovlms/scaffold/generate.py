@@ -309,6 +309,8 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         if hf.ordinal_rope
         else "RopeIndexDeepStackBackbone"
         if hf.deepstack and hf.rope_index
+        else "PatchGridBackbone"
+        if hf.patch_grid
         else "TokenGridBackbone"
         if hf.blocks
         else "RasterGridBackbone"

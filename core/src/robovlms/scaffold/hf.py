@@ -32,6 +32,13 @@ from typing import Any
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
+from robovlms.scaffold.patch_grid import (
+    full_side,
+    patch_grid_rules,
+    patch_grid_stand_in,
+    takes_patch_grid,
+    tiny_patches,
+)
 from robovlms.scaffold.processors import FIXED_SIZE_PIL, grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.raster import (
     block_processor,
@@ -195,6 +202,9 @@ class HFClass:
     #: whether a raster grid class takes one block of pixels per image token (Inkling 2): the adapter is then a
     #: :class:`robovlms.model.raster_grid.TokenGridBackbone`
     blocks: bool = False
+    #: whether a raster grid class takes ``image_grid_hw`` and merges by a pixel shuffle (NemotronH Omni): the
+    #: adapter is then a :class:`robovlms.model.raster_grid.PatchGridBackbone`
+    patch_grid: bool = False
     #: each preset's frame side, for a raster grid class's fixed-size processor
     sides: dict[str, int] = field(default_factory=dict)
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
@@ -356,6 +366,9 @@ def _pattern(cls: type[Any]) -> HFClass:
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
     vision = default.vision_config
+    # raster patches with image_grid_hw, merged by a pixel shuffle after the encoder (NemotronH Omni)
+    if takes_patch_grid(_feature_inputs(cls), default):
+        return _patch_grid_class(cls, default)
     # raster patches (Muse Glimmer, Kimi K2.5) or one block of pixels per token (Inkling 2) from torchvision only
     if _raster(cls, vision) or (_grid(cls, vision) and block_processor(default.model_type, vision)):
         return _raster_grid_class(cls, default)
@@ -844,6 +857,38 @@ def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
     except ValueError as exc:
         raise NotThePattern(f"{exc}; write preset_image_processor and patchify for its rule") from None
     return HFClass(cls.__name__, name, stand_in, args, presets, grid=True, raster=True, blocks=blocks, sides=sides)
+
+
+def _patch_grid_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of a class that :mod:`robovlms.scaffold.patch_grid` covers (NemotronH Omni): frames of one
+    square side in the class's patch budget, its torchvision-only processor carried by a fixed-size PIL one."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    from robovlms.model.raster_grid import frame_merge
+
+    name = type(default).__name__
+    processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
+    if not processor:
+        raise NotThePattern(f"transformers maps no image processor to model type {default.model_type!r}")
+    try:
+        presets = {"tiny": _tiny(default), "full": _full(default)}
+        tiny_patches(presets["tiny"]["vision_config"], default.vision_config, TINY_IMAGE["image_size"])
+        tiny = type(default)(**presets["tiny"])
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    merge, vision = frame_merge(default), default.vision_config
+    try:
+        sides = {
+            "tiny": TINY_IMAGE["image_size"],
+            "full": full_side(patch_grid_rules(default.model_type, processor), vision.patch_size, merge),
+        }
+        stand_in, args = patch_grid_stand_in(
+            default.model_type, processor, tiny.vision_config, merge, [sides["tiny"], RESIZED]
+        )
+        patch_grid_stand_in(default.model_type, processor, vision, merge, [sides["full"]])
+    except ValueError as exc:
+        raise NotThePattern(f"{exc}; write preset_image_processor and image_inputs for its rule") from None
+    return HFClass(cls.__name__, name, stand_in, args, presets, grid=True, raster=True, patch_grid=True, sides=sides)
 
 
 def _inner_class(cls: type[Any]) -> type | None:
