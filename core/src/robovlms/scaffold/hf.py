@@ -33,6 +33,7 @@ from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
 from robovlms.scaffold.patch_grid import (
+    BEYOND_PATCH_GRID,
     full_side,
     patch_grid_rules,
     patch_grid_stand_in,
@@ -680,6 +681,8 @@ def _raster(cls: type[Any], vision: Any) -> bool:
 
 def _dynamic_reason(cls: type[Any], dynamic: list[str], takes: set[str]) -> str:
     """Why a class whose image tokens follow each image's grid is not one :class:`GridBackbone` covers."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
     default = cls.config_class()
     if dynamic == ["image_grid_thw"]:
         vision = default.vision_config
@@ -700,7 +703,8 @@ def _dynamic_reason(cls: type[Any], dynamic: list[str], takes: set[str]) -> str:
             "prompt(instruction, image) and model_encode_images and reference_inputs that pass "
             f"{', '.join(dynamic)} (robovlms.model.grid.GridBackbone does this for image_grid_thw)"
         )
-    return why + _processor_note(default.model_type)
+    processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
+    return BEYOND_PATCH_GRID.get(processor, why + _processor_note(default.model_type))
 
 
 def _processor_note(model_type: str) -> str:

@@ -26,6 +26,30 @@ RULES_ALL = (*RULES, "max_model_len")
 TINY_PATCH = 1
 
 
+#: torchvision-only processors whose image inputs are more than raster patches and their grid: what they do that
+#: neither :class:`~robovlms.model.raster_grid.PatchGridBackbone` nor a fixed-size PIL stand-in does
+BEYOND_PATCH_GRID = {
+    "Lfm2VlImageProcessor": (
+        "LFM2-VL's get_image_features takes spatial_shapes and pixel_attention_mask: its torchvision-only "
+        "processor (Lfm2VlImageProcessor, no PIL variant) resizes each frame by its smart_resize to between "
+        "min_image_tokens 64 and max_image_tokens 256 tokens, tiles a larger one into 512-pixel tiles plus a "
+        "thumbnail, and pads every frame's patches to max_num_patches (1024) with that mask, which "
+        "robovlms.model.raster_grid.PatchGridBackbone does not; write image_inputs that pad the patches as it does "
+        "and pass spatial_shapes and pixel_attention_mask, image_layout, and preset_image_processor, its "
+        "_preprocess (resize_and_split, padding) checked on the frame side you choose"
+    ),
+    "Molmo2ImageProcessor": (
+        "Molmo2's get_image_features takes image_token_pooling and image_grids: its torchvision-only processor "
+        "(Molmo2ImageProcessor, no PIL variant) cuts each frame into up to max_crops 8 crops of 378 pixels that "
+        "overlap by overlap_margins [4, 4] patches, plus one global view resized to 378, and the projector pools "
+        "patches into tokens by the image_token_pooling indices of both grids; one raster grid of patches "
+        "(robovlms.model.raster_grid) is not that: write image_inputs that build the crops, pooling indices and "
+        "image_grids as it does, image_layout (the global view's tokens plus the crops'), and "
+        "preset_image_processor"
+    ),
+}
+
+
 def takes_patch_grid(features: set[str], config: Any) -> bool:
     """Whether ``get_image_features`` (its parameters ``features``) takes ``image_grid_hw`` for patches of an
     integer ``patch_size`` that a pixel shuffle of the config's ``downsample_ratio`` merges (NemotronH Omni)."""
