@@ -181,7 +181,7 @@ def test_nemotron_omni_patches_and_image_grid_hw_equal_its_own_forward() -> None
     its processor's (the generator's facts run that processor from source against them)."""
     from transformers import NemotronH_Omni_Reasoning_V3, SiglipImageProcessorPil
 
-    from robovlms.model.raster_grid import PatchGridBackbone
+    from robovlms.model.patch_grid import PatchGridBackbone
     from robovlms.model.tokenization import local_tokenizer
 
     class Nemotron(PatchGridBackbone):

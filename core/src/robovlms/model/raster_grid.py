@@ -1,5 +1,5 @@
 """Grid backbones whose processor lays patches out row by row for an encoder that merges the blocks
-itself (Muse Glimmer, Muse Spark, Kimi K2.5), or that merges them by a pixel shuffle after it (NemotronH Omni).
+itself (Muse Glimmer, Muse Spark, Kimi K2.5).
 
 Their ``get_image_features`` takes Qwen-VL's ``image_grid_thw``, but the vision tower regroups each
 ``merge x merge`` block of patches itself (a pixel shuffle or a pooling after attention), so the
@@ -15,9 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
 
-from robovlms.model.capture import final_states
 from robovlms.model.grid import GridBackbone
 
 
@@ -76,37 +74,3 @@ def frame_merge(config: Any) -> int:
     merge = raster_merge(config.vision_config)
     ratio = getattr(config, "downsample_ratio", None)
     return merge if merge else round(1 / ratio) if isinstance(ratio, float) and ratio > 0 else 0
-
-
-class PatchGridBackbone(GridBackbone):
-    """A :class:`GridBackbone` over a VLM that keeps its parts at its top level (NemotronH Omni): patches
-    row by row, each ``(3, P, P)`` flattened, their grid ``image_grid_hw`` (rows, columns in patches), merged
-    by the pixel shuffle of the config's ``downsample_ratio``; the forward returns logits, so the language
-    model's final states are read on the way."""
-
-    patch_layout = "rows_flat"
-
-    @property
-    def merge_size(self) -> int:
-        return frame_merge(self.model.config)
-
-    @property
-    def text_tower(self) -> nn.Module:
-        """The language model without its LM head."""
-        return self.model.language_model.model
-
-    @property
-    def vision_tower(self) -> nn.Module:
-        return self.model.vision_model
-
-    def image_inputs(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"pixel_values": self.patchify(pixel_values), "image_grid_hw": self.grid_thw(pixel_values)[:, 1:]}
-
-    def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return torch.stack(list(self.model.get_image_features(**self.image_inputs(pixel_values)).pooler_output))
-
-    def reference_forward(
-        self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> torch.Tensor:
-        inputs = self.reference_inputs(pixel_values, input_ids, attention_mask)
-        return final_states(self.text_tower, lambda: self.model(**inputs))

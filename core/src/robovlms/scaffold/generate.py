@@ -296,6 +296,8 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         if hf.ordinal_rope
         else "rope_index_deepstack"
         if hf.deepstack and hf.rope_index
+        else "patch_grid"
+        if hf.patch_grid
         else "raster_grid"
         if hf.raster
         else "deepstack"

@@ -204,7 +204,7 @@ class HFClass:
     #: :class:`robovlms.model.raster_grid.TokenGridBackbone`
     blocks: bool = False
     #: whether a raster grid class takes ``image_grid_hw`` and merges by a pixel shuffle (NemotronH Omni): the
-    #: adapter is then a :class:`robovlms.model.raster_grid.PatchGridBackbone`
+    #: adapter is then a :class:`robovlms.model.patch_grid.PatchGridBackbone`
     patch_grid: bool = False
     #: each preset's frame side, for a raster grid class's fixed-size processor
     sides: dict[str, int] = field(default_factory=dict)
@@ -834,12 +834,7 @@ def _positioned_patches(cls: type[Any], default: Any) -> str:
 def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
     """The facts of a raster grid class (Muse Glimmer's kin): frames of one square side, the class's
     torchvision-only processor carried by a fixed-size PIL one where its own code shows that is exact."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
-    name = type(default).__name__
-    processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
-    if not processor:
-        raise NotThePattern(f"transformers maps no image processor to model type {default.model_type!r}")
+    name, processor = type(default).__name__, _torchvision_processor(default)
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
         presets["tiny"] = {**presets["tiny"], **merged_width(default, presets["tiny"])}
@@ -866,14 +861,9 @@ def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
 def _patch_grid_class(cls: type[Any], default: Any) -> HFClass:
     """The facts of a class that :mod:`robovlms.scaffold.patch_grid` covers (NemotronH Omni): frames of one
     square side in the class's patch budget, its torchvision-only processor carried by a fixed-size PIL one."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
     from robovlms.model.raster_grid import frame_merge
 
-    name = type(default).__name__
-    processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
-    if not processor:
-        raise NotThePattern(f"transformers maps no image processor to model type {default.model_type!r}")
+    name, processor = type(default).__name__, _torchvision_processor(default)
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
         tiny_patches(presets["tiny"]["vision_config"], default.vision_config, TINY_IMAGE["image_size"])
@@ -893,6 +883,16 @@ def _patch_grid_class(cls: type[Any], default: Any) -> HFClass:
     except ValueError as exc:
         raise NotThePattern(f"{exc}; write preset_image_processor and image_inputs for its rule") from None
     return HFClass(cls.__name__, name, stand_in, args, presets, grid=True, raster=True, patch_grid=True, sides=sides)
+
+
+def _torchvision_processor(default: Any) -> str:
+    """The torchvision image processor transformers maps to ``default``'s model type; NotThePattern where none."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
+    if not processor:
+        raise NotThePattern(f"transformers maps no image processor to model type {default.model_type!r}")
+    return str(processor)
 
 
 def _inner_class(cls: type[Any]) -> type | None:

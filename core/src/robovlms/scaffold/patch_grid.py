@@ -8,7 +8,7 @@ leaves as it is, and a fixed-size PIL processor carries the class's mean, std an
 full preset's side is the floor's square grid of the checkpoint's patches, and the tiny preset takes
 patches of one pixel, so that its 32 and 48 pixel frames (1024 and 2304 patches) are in the budget too.
 The processor's whole ``_preprocess`` runs from source (its module imports torchvision) on each side,
-against :class:`~robovlms.model.raster_grid.PatchGridBackbone`'s patches and grid.
+against :class:`~robovlms.model.patch_grid.PatchGridBackbone`'s patches and grid.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ TINY_PATCH = 1
 
 
 #: torchvision-only processors whose image inputs are more than raster patches and their grid: what they do that
-#: neither :class:`~robovlms.model.raster_grid.PatchGridBackbone` nor a fixed-size PIL stand-in does
+#: neither :class:`~robovlms.model.patch_grid.PatchGridBackbone` nor a fixed-size PIL stand-in does
 BEYOND_PATCH_GRID = {
     "Lfm2VlImageProcessor": (
         "LFM2-VL's get_image_features takes spatial_shapes and pixel_attention_mask: its torchvision-only "
         "processor (Lfm2VlImageProcessor, no PIL variant) resizes each frame by its smart_resize to between "
         "min_image_tokens 64 and max_image_tokens 256 tokens, tiles a larger one into 512-pixel tiles plus a "
         "thumbnail, and pads every frame's patches to max_num_patches (1024) with that mask, which "
-        "robovlms.model.raster_grid.PatchGridBackbone does not; write image_inputs that pad the patches as it does "
+        "robovlms.model.patch_grid.PatchGridBackbone does not; write image_inputs that pad the patches as it does "
         "and pass spatial_shapes and pixel_attention_mask, image_layout, and preset_image_processor, its "
         "_preprocess (resize_and_split, padding) checked on the frame side you choose"
     ),
@@ -93,7 +93,7 @@ def patch_grid_stand_in(model_type: str, processor: str, vision: Any, merge: int
     from transformers.image_transforms import group_images_by_shape, reorder_images
     from transformers.image_utils import SizeDict
 
-    from robovlms.model.raster_grid import PatchGridBackbone
+    from robovlms.model.patch_grid import PatchGridBackbone
 
     modules = _source(_home(model_type, processor))
     rules = patch_grid_rules(model_type, processor)
