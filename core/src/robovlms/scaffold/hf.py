@@ -704,7 +704,7 @@ def _dynamic_reason(cls: type[Any], dynamic: list[str], takes: set[str]) -> str:
             f"{', '.join(dynamic)} (robovlms.model.grid.GridBackbone does this for image_grid_thw)"
         )
     processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
-    return BEYOND_PATCH_GRID.get(processor, why + _processor_note(default.model_type))
+    return BEYOND_PATCH_GRID.get(str(processor), why + _processor_note(default.model_type))
 
 
 def _processor_note(model_type: str) -> str:
