@@ -100,8 +100,8 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
         ),
         # encoder-decoders other than Florence-2's and Pix2Struct's kinds say what their encoder reads
         ("UdopForConditionalGeneration", ["bbox"], ["reads only the image"]),
-        # a grid beyond Qwen-VL's image format, and a processor that needs torchvision besides
-        ("Lfm2VlForConditionalGeneration", ["also needs spatial_shapes", "write image_layout", "torchvision"], []),
+        # a grid beyond Qwen-VL's image format from a torchvision-only processor that pads and tiles
+        ("Lfm2VlForConditionalGeneration", ["takes spatial_shapes", "pads every frame", "torchvision"], []),
     ],
 )
 def test_reasons_say_what_the_class_does(

@@ -18,6 +18,7 @@ from robovlms.config import VLMConfig
 from robovlms.model.deepstack import DeepStackBackbone
 from robovlms.model.grid import GridBackbone
 from robovlms.model.mrope import MRoPEBackbone
+from robovlms.model.sequence import ImageLayout
 from robovlms.scaffold.hf import facts
 from robovlms.scaffold.patches import patch_layout
 
@@ -171,3 +172,38 @@ def test_hunyuan_vl_tokens_and_ordinal_positions_equal_the_models_own() -> None:
     ours = robovlm.rope_positions(index, mask, layout)
     own, _ = model.model.get_rope_index(ids, (ids == image).int(), robovlm.grid_thw(pixels), mask)
     assert torch.equal(ours, own)
+
+
+def test_nemotron_omni_patches_and_image_grid_hw_equal_its_own_forward() -> None:
+    """NemotronH Omni keeps its parts at its top level and takes raster patches with ``image_grid_hw``: robovlms's
+    forward over the contract (image tokens merged by the pixel shuffle of its downsample_ratio) gives the
+    final states of the VLM's own forward, for two frames and prompts of different lengths; the patches are
+    its processor's (the generator's facts run that processor from source against them)."""
+    from transformers import NemotronH_Omni_Reasoning_V3, SiglipImageProcessorPil
+
+    from robovlms.model.patch_grid import PatchGridBackbone
+    from robovlms.model.tokenization import local_tokenizer
+
+    class Nemotron(PatchGridBackbone):
+        name = "nemotron"
+        model_class = NemotronH_Omni_Reasoning_V3
+
+        def prompt(self, instruction: str, image: ImageLayout) -> str:  # type: ignore[override]
+            return f"<bos>{'<image>' * (image.tokens or 0)}\n{instruction}"
+
+    found = facts(NemotronH_Omni_Reasoning_V3)  # its processor's own _preprocess ran against PatchGridBackbone's
+    assert found.reason is None and found.patch_grid and found.presets is not None
+    presets = found.presets
+    torch.manual_seed(0)
+    model = NemotronH_Omni_Reasoning_V3(NemotronH_Omni_Reasoning_V3.config_class(**presets["tiny"])).eval()
+    specials = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<image>": model.config.image_token_id}
+    tokenizer = local_tokenizer(320, specials, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>")
+    processor = SiglipImageProcessorPil(size={"height": 8, "width": 8})
+    robovlm = Nemotron(model, tokenizer, processor, VLMConfig(preset="tiny", image_size=8))
+    pixels = torch.randn(2, 3, 8, 8)  # 8 x 8 patches of one pixel: 4 x 4 image tokens each
+    prompts = robovlm.prompts_for(["pick up the red block", "push it"], (8, 8))
+    assert int((prompts["input_ids"] == robovlm.image_token_id).sum()) == 2 * 16
+    with torch.no_grad():
+        ours, theirs = robovlm(pixels, **prompts), robovlm.reference_forward(pixels, **prompts)
+    valid = prompts["attention_mask"].bool()
+    assert torch.allclose(ours[valid], theirs[valid], atol=1e-4, rtol=0)

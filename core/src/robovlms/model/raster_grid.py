@@ -66,3 +66,11 @@ class TokenGridBackbone(GridBackbone):
         s = self._vision.patch_size * self.merge_size
         x = pixel_values.reshape(b, c, h // s, s, w // s, s).permute(0, 2, 4, 3, 5, 1)
         return x.reshape(b * (h // s) * (w // s), s, s, c)
+
+
+def frame_merge(config: Any) -> int:
+    """Patches merged per side into one image token: the vision config's (:func:`raster_merge`), else the
+    inverse of the config's pixel-shuffle ``downsample_ratio`` (NemotronH Omni's 0.5: 2)."""
+    merge = raster_merge(config.vision_config)
+    ratio = getattr(config, "downsample_ratio", None)
+    return merge if merge else round(1 / ratio) if isinstance(ratio, float) and ratio > 0 else 0

@@ -304,6 +304,8 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         if hf.ordinal_rope
         else "rope_index_deepstack"
         if hf.deepstack and hf.rope_index
+        else "patch_grid"
+        if hf.patch_grid
         else "raster_grid"
         if hf.raster
         else "deepstack"
@@ -317,6 +319,8 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         if hf.ordinal_rope
         else "RopeIndexDeepStackBackbone"
         if hf.deepstack and hf.rope_index
+        else "PatchGridBackbone"
+        if hf.patch_grid
         else "TokenGridBackbone"
         if hf.blocks
         else "RasterGridBackbone"

@@ -33,6 +33,14 @@ from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.chained import SIZED, chained, chained_settings
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
+from robovlms.scaffold.patch_grid import (
+    BEYOND_PATCH_GRID,
+    full_side,
+    patch_grid_rules,
+    patch_grid_stand_in,
+    takes_patch_grid,
+    tiny_patches,
+)
 from robovlms.scaffold.processors import FIXED_SIZE_PIL, grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.raster import (
     block_processor,
@@ -196,6 +204,9 @@ class HFClass:
     #: whether a raster grid class takes one block of pixels per image token (Inkling 2): the adapter is then a
     #: :class:`robovlms.model.raster_grid.TokenGridBackbone`
     blocks: bool = False
+    #: whether a raster grid class takes ``image_grid_hw`` and merges by a pixel shuffle (NemotronH Omni): the
+    #: adapter is then a :class:`robovlms.model.patch_grid.PatchGridBackbone`
+    patch_grid: bool = False
     #: each preset's frame side, for a raster grid class's fixed-size processor
     sides: dict[str, int] = field(default_factory=dict)
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
@@ -364,6 +375,9 @@ def _pattern(cls: type[Any]) -> HFClass:
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
     vision = default.vision_config
+    # raster patches with image_grid_hw, merged by a pixel shuffle after the encoder (NemotronH Omni)
+    if takes_patch_grid(_feature_inputs(cls), default):
+        return _patch_grid_class(cls, default)
     # raster patches (Muse Glimmer, Kimi K2.5) or one block of pixels per token (Inkling 2) from torchvision only
     if _raster(cls, vision) or (_grid(cls, vision) and block_processor(default.model_type, vision)):
         return _raster_grid_class(cls, default)
@@ -680,6 +694,8 @@ def _raster(cls: type[Any], vision: Any) -> bool:
 
 def _dynamic_reason(cls: type[Any], dynamic: list[str], takes: set[str]) -> str:
     """Why a class whose image tokens follow each image's grid is not one :class:`GridBackbone` covers."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
     default = cls.config_class()
     if dynamic == ["image_grid_thw"]:
         vision = default.vision_config
@@ -700,7 +716,8 @@ def _dynamic_reason(cls: type[Any], dynamic: list[str], takes: set[str]) -> str:
             "prompt(instruction, image) and model_encode_images and reference_inputs that pass "
             f"{', '.join(dynamic)} (robovlms.model.grid.GridBackbone does this for image_grid_thw)"
         )
-    return why + _processor_note(default.model_type)
+    processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
+    return BEYOND_PATCH_GRID.get(str(processor), why + _processor_note(default.model_type))
 
 
 def _processor_note(model_type: str) -> str:
@@ -830,12 +847,7 @@ def _positioned_patches(cls: type[Any], default: Any) -> str:
 def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
     """The facts of a raster grid class (Muse Glimmer's kin): frames of one square side, the class's
     torchvision-only processor carried by a fixed-size PIL one where its own code shows that is exact."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
-    name = type(default).__name__
-    processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
-    if not processor:
-        raise NotThePattern(f"transformers maps no image processor to model type {default.model_type!r}")
+    name, processor = type(default).__name__, _torchvision_processor(default)
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
         presets["tiny"] = {**presets["tiny"], **merged_width(default, presets["tiny"])}
@@ -857,6 +869,43 @@ def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
     except ValueError as exc:
         raise NotThePattern(f"{exc}; write preset_image_processor and patchify for its rule") from None
     return HFClass(cls.__name__, name, stand_in, args, presets, grid=True, raster=True, blocks=blocks, sides=sides)
+
+
+def _patch_grid_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of a class that :mod:`robovlms.scaffold.patch_grid` covers (NemotronH Omni): frames of one
+    square side in the class's patch budget, its torchvision-only processor carried by a fixed-size PIL one."""
+    from robovlms.model.raster_grid import frame_merge
+
+    name, processor = type(default).__name__, _torchvision_processor(default)
+    try:
+        presets = {"tiny": _tiny(default), "full": _full(default)}
+        tiny_patches(presets["tiny"]["vision_config"], default.vision_config, TINY_IMAGE["image_size"])
+        tiny = type(default)(**presets["tiny"])
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    merge, vision = frame_merge(default), default.vision_config
+    try:
+        sides = {
+            "tiny": TINY_IMAGE["image_size"],
+            "full": full_side(patch_grid_rules(default.model_type, processor), vision.patch_size, merge),
+        }
+        stand_in, args = patch_grid_stand_in(
+            default.model_type, processor, tiny.vision_config, merge, [sides["tiny"], RESIZED]
+        )
+        patch_grid_stand_in(default.model_type, processor, vision, merge, [sides["full"]])
+    except ValueError as exc:
+        raise NotThePattern(f"{exc}; write preset_image_processor and image_inputs for its rule") from None
+    return HFClass(cls.__name__, name, stand_in, args, presets, grid=True, raster=True, patch_grid=True, sides=sides)
+
+
+def _torchvision_processor(default: Any) -> str:
+    """The torchvision image processor transformers maps to ``default``'s model type; NotThePattern where none."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    processor = (IMAGES.get(default.model_type) or {}).get("torchvision")
+    if not processor:
+        raise NotThePattern(f"transformers maps no image processor to model type {default.model_type!r}")
+    return str(processor)
 
 
 def _inner_class(cls: type[Any]) -> type | None:
