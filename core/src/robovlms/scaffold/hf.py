@@ -246,6 +246,10 @@ class HFClass:
     #: whether the images come in tiles, read under a cross-attention mask per image and tile (Mllama): the adapter
     #: is then a :class:`robovlms.model.cross_attention.TiledCrossAttentionBackbone`
     cross_tiles: bool = False
+    #: the config entry that holds a whole VLM's config (PI0's ``vlm_config``), and that VLM's attribute under
+    #: ``model.model`` (PI0's ``vlm``): the adapter is then a :class:`robovlms.model.inner_vlm.InnerVLMBackbone`
+    inner_config: str | None = None
+    inner_vlm: str | None = None
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
