@@ -19,7 +19,8 @@ from robovlms.model.token_types import TokenTypeBackbone
 
 
 class InnerVLMBackbone(TokenTypeBackbone):
-    """A ``tokens``-fusion backbone over the VLM at ``model.model.<inner_vlm>``, configured by ``config.<inner_config>``.
+    """A ``tokens``-fusion backbone over the VLM at ``model.model.<inner_vlm>``, configured by
+    ``config.<inner_config>``.
 
     The inner VLM reads ``token_type_ids`` in the sense ``token_types`` names (see
     :class:`robovlms.model.token_types.TokenTypeBackbone`), and keeps its towers under transformers' usual

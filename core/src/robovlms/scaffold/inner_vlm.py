@@ -128,7 +128,8 @@ def settled(hf: HFClass, model: Any, config: Any) -> HFClass:
     vlm = _vlm_class(sub)
     if part is None or vlm is None:
         children = ", ".join(n for n, _ in model.model.named_children())
-        raise NotThePattern(f"{type(model).__name__}.model holds {children}: none is the VLM {hf.inner_config} configures")
+        what = f"{type(model).__name__}.model holds {children}"
+        raise NotThePattern(f"{what}: none is the VLM {hf.inner_config} configures; write the towers by hand")
     inner = resolve(vlm)(sub)
     if towers(inner) != ("language_model", "vision_tower"):
         raise NotThePattern(f"{vlm} keeps its towers as {towers(inner)}: write text_tower and vision_tower")
