@@ -47,11 +47,11 @@ class InnerVLMBackbone(TokenTypeBackbone):
 
     @property
     def text_tower(self) -> nn.Module:
-        return self.vlm.language_model  # type: ignore[no-any-return]
+        return self.vlm.language_model
 
     @property
     def vision_tower(self) -> nn.Module:
-        return self.vlm.vision_tower  # type: ignore[no-any-return]
+        return self.vlm.vision_tower
 
     @property
     def image_token_id(self) -> int | None:
@@ -60,7 +60,7 @@ class InnerVLMBackbone(TokenTypeBackbone):
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The inner VLM's image tokens, projected into its language model's width."""
         features = self.vlm.get_image_features(pixel_values=pixel_values)
-        return getattr(features, "pooler_output", features)  # type: ignore[no-any-return]
+        return getattr(features, "pooler_output", features)
 
     def forward_text(
         self,
@@ -73,7 +73,7 @@ class InnerVLMBackbone(TokenTypeBackbone):
     ) -> torch.Tensor:
         """The inner VLM over embeddings, its mask made from ``token_type_ids`` as the outer model's is."""
         token_type_ids = self.token_type_ids(attention_mask, prefix_mask, image_index)
-        return self.vlm(  # type: ignore[no-any-return]
+        return self.vlm(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids, use_cache=False
         ).last_hidden_state
 
@@ -82,4 +82,4 @@ class InnerVLMBackbone(TokenTypeBackbone):
     ) -> torch.Tensor:
         """The inner VLM's own forward: the outer model's forward needs inputs of its own (PI0's robot state)
         and returns what its other parts make of the VLM's states."""
-        return self.vlm(**self.reference_inputs(pixel_values, input_ids, attention_mask)).last_hidden_state  # type: ignore[no-any-return]
+        return self.vlm(**self.reference_inputs(pixel_values, input_ids, attention_mask)).last_hidden_state
