@@ -62,20 +62,10 @@ class InnerVLMBackbone(TokenTypeBackbone):
         features = self.vlm.get_image_features(pixel_values=pixel_values)
         return getattr(features, "pooler_output", features)
 
-    def forward_text(
-        self,
-        inputs_embeds: torch.Tensor,
-        attention_mask: torch.Tensor,
-        *,
-        prefix_mask: torch.Tensor | None = None,
-        image_index: torch.Tensor | None = None,
-        **_: Any,
-    ) -> torch.Tensor:
-        """The inner VLM over embeddings, its mask made from ``token_type_ids`` as the outer model's is."""
-        token_type_ids = self.token_type_ids(attention_mask, prefix_mask, image_index)
-        return self.vlm(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids, use_cache=False
-        ).last_hidden_state
+    @property
+    def token_type_model(self) -> Any:
+        """The inner VLM makes the mask of ``token_type_ids``, as it does when the outer model calls it."""
+        return self.vlm
 
     def reference_forward(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
