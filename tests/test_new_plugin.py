@@ -64,16 +64,17 @@ def test_an_existing_folder_is_refused(capsys: pytest.CaptureFixture[str], tmp_p
 def test_a_class_of_another_pattern_gets_stubs_and_the_reason(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """PI0 keeps its vision model inside a VLM config of its own: a person decides, the generator says why."""
+    """DiffusionGemma's forward takes no pixels, only its encoder's image features: a person decides, the
+    generator says why."""
     code, out, _ = new_plugin(
-        capsys, "robovlms-next", "--hf-class", "PI0ForConditionalGeneration", "--output", str(tmp_path)
+        capsys, "robovlms-next", "--hf-class", "DiffusionGemmaForBlockDiffusion", "--output", str(tmp_path)
     )
-    assert code == 0 and "not of a pattern robovlms knows" in out and "vlm_config" in out
+    assert code == 0 and "not of a pattern robovlms knows" in out and "mm_encoder_outputs" in out
     modeling = (tmp_path / "robovlms-next/src/robovlms_next/modeling_next.py").read_text()
-    assert "model_class = PI0ForConditionalGeneration\n" in modeling
+    assert "model_class = DiffusionGemmaForBlockDiffusion\n" in modeling
     for stub in ("TODO(text_tower)", "TODO(vision_tower)", "TODO(prompt)", "TODO(fusion)"):
         assert stub in modeling and stub in out
-    assert "vlm_config" in (tmp_path / "robovlms-next/README.md").read_text()
+    assert "mm_encoder_outputs" in (tmp_path / "robovlms-next/README.md").read_text()
 
 
 def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -57,9 +57,14 @@ class TokenTypeBackbone(BaseRoboVLM):
         """The VLM's own model turns ``token_type_ids`` into its mask (and counts positions its way); given
         embeddings and no pixels, it runs just the language model with them."""
         token_type_ids = self.token_type_ids(attention_mask, prefix_mask, image_index)
-        return self.model.model(
+        return self.token_type_model(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, token_type_ids=token_type_ids, use_cache=False
         ).last_hidden_state
+
+    @property
+    def token_type_model(self) -> Any:
+        """The model that takes ``token_type_ids`` and makes its mask of them: the VLM's ``model.model``."""
+        return self.model.model
 
     def reference_inputs(
         self, pixel_values: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor

@@ -29,6 +29,7 @@ from robovlms.scaffold.hf import (
     top_level_layout,
     towers,
 )
+from robovlms.scaffold.inner_vlm import inner_vlm_facts, settled
 from robovlms.scaffold.linear_patches import patch_facts
 from robovlms.scaffold.naming import PluginName, check_free, parse
 from robovlms.scaffold.prepended import prepended_facts
@@ -100,7 +101,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     from robovlms.scaffold.row_tokens import extra_tokens
     from robovlms.scaffold.token_types import token_types
 
-    hf = vq_facts(cls) or patch_facts(cls) or prepended_facts(cls) or facts(cls)
+    hf = vq_facts(cls) or patch_facts(cls) or prepended_facts(cls) or inner_vlm_facts(cls) or facts(cls)
     if hf.reason is not None:
         return hf
     try:
@@ -119,6 +120,8 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
                 hf = replace(hf, top_level=True)
             elif hf.prepended:  # PrependedImageBackbone knows the towers and the image path
                 pass
+            elif hf.inner_config is not None:  # InnerVLMBackbone: the inner VLM's part and token types
+                hf = settled(hf, model, config)
             # PositionMaskBackbone, EncoderStatesBackbone, EncoderFusionBackbone (nested), VQCodesBackbone,
             # LinearPatchBackbone and the cross-attention classes know the towers
             elif not (hf.masked or hf.cross or hf.nested or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles):
@@ -288,9 +291,11 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         else "few < many",
         "transformers_imports": ", ".join(sorted([hf.config_class, hf.processor_class])),
         # a config that nests the encoder's vision and text configs under encoder (T5Gemma 2)
-        "nested": ".encoder" if hf.nested else "",
+        "nested": ".encoder" if hf.nested else f".{hf.inner_config}" if hf.inner_config else "",
         "vision_path": f', vision="{_sized(hf)}"' if _sized(hf) != "vision_config" else "",
         "sized": _sized(hf),
+        # where the image placeholder's id is: the inner VLM's config (PI0's vlm_config)
+        "image_config": f".{hf.inner_config}" if hf.inner_config else "",
         "resized": str(RESIZED),
         # what grows with the resolution: placeholders in the prompt, or (cross-attention) the image tokens
         "count": "robovlm.encode_images(torch.zeros(1, 3, *(robovlm.image_processor.size,) * 2)).shape[1]"
@@ -353,9 +358,11 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
 
 
 def _sized(hf: HFClass) -> str:
-    """The config that holds the resolution: T5Gemma 2's encoder's vision config, a SAM that a second encoder
-    reads (robovlms.scaffold.chained), else ``vision_config``."""
-    return "encoder.vision_config" if hf.nested else hf.sized
+    """The config that holds the resolution: T5Gemma 2's encoder's vision config, an inner VLM's (PI0's
+    ``vlm_config``), a SAM that a second encoder reads (robovlms.scaffold.chained), else ``vision_config``."""
+    if hf.nested:
+        return "encoder.vision_config"
+    return f"{hf.inner_config}.vision_config" if hf.inner_config else hf.sized
 
 
 def _extra_token_attributes(hf: HFClass) -> str:
@@ -366,6 +373,8 @@ def _extra_token_attributes(hf: HFClass) -> str:
 
 def _base(hf: HFClass) -> dict[str, str]:
     """The core class the adapter subclasses: the one that covers how the class's images and attention work."""
+    if hf.inner_config is not None:
+        return {"base_module": "robovlms.model.inner_vlm", "base": "InnerVLMBackbone"}
     if hf.gated or hf.cross_tiles:
         base = "TiledCrossAttentionBackbone" if hf.cross_tiles else "CrossAttentionBackbone"
         return {"base_module": "robovlms.model.cross_attention", "base": base}
@@ -415,14 +424,15 @@ def _overrides(hf: HFClass) -> str:
         )
         if part != default
     ]
+    if hf.inner_config is not None:  # InnerVLMBackbone: the inner VLM's towers are found under it
+        values = {"inner_config": hf.inner_config, "inner_vlm": str(hf.inner_vlm), "hf_class": hf.name}
+        parts = [_render_one("backbone/parts/inner_vlm.py", values)]
     if hf.token_types is not None:
         parts.append(_render_one("backbone/parts/token_types.py", {"token_types": hf.token_types, "hf_class": hf.name}))
-    if hf.prepended:  # the core class's path
+    core_path = (hf.qformer, hf.masked, hf.cross, hf.top_level, hf.vq, hf.linear_patches, hf.gated, hf.cross_tiles)
+    if any(core_path) or hf.prepended:  # the core class's path
         return ""
-    if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles:
-        # the core class's path
-        return ""
-    if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
+    if hf.grid or hf.tiles or hf.inner_config:  # GridBackbone's, TiledBackbone's or InnerVLMBackbone's image path
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:
         pixels = "pixel_values.unsqueeze(1)  # one image per sample" if hf.image_axis else "pixel_values"

@@ -265,6 +265,11 @@ class HFClass:
     #: whether the image states go in front of the text, with no placeholder id (GIT): the adapter is then a
     #: :class:`robovlms.model.prepended.PrependedImageBackbone`
     prepended: bool = False
+
+    #: the config entry that holds a whole VLM's config (PI0's ``vlm_config``), and that VLM's attribute under
+    #: ``model.model`` (PI0's ``vlm``): the adapter is then a :class:`robovlms.model.inner_vlm.InnerVLMBackbone`
+    inner_config: str | None = None
+    inner_vlm: str | None = None
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -1021,7 +1026,8 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
     found = [getattr(c, "get_image_features", None) for c in (cls, inner) if c is not None]
     if not any(callable(f) for f in found):
         raise NotThePattern(
-            f"{cls.__name__} has no get_image_features: write model_encode_images (pixels to image tokens)"
+            _images_in_encoder(cls)
+            or f"{cls.__name__} has no get_image_features: write model_encode_images (pixels to image tokens)"
         )
     parameters = [p for f in found if callable(f) for p in list(inspect.signature(f).parameters.values())[1:]]
     required = [
@@ -1046,6 +1052,42 @@ def _image_inputs(cls: type[Any]) -> dict[str, str]:
             "write model_encode_images and reference_inputs"
         )
     return {name: IMAGE_INPUTS[name] for name in dict.fromkeys(required) if name in IMAGE_INPUTS}
+
+
+def _images_in_encoder(cls: type[Any]) -> str:
+    """Why a class whose forward takes no pixels, only image features its encoder made beforehand (DiffusionGemma's
+    ``mm_encoder_outputs``), is not the pattern; empty for any other."""
+    forward = inspect.signature(cls.forward).parameters
+    module = vars(sys.modules[cls.__module__])
+    encoders = [
+        name
+        for name, part in module.items()
+        if name.endswith("EncoderModel") and callable(getattr(part, "get_image_features", None))
+    ]
+    if any("pixel" in name for name in forward) or not encoders:
+        return ""
+    takes = inspect.signature(module[encoders[0]].get_image_features).parameters
+    positioned = (
+        " as a sequence of patches with their (x, y) positions (image_position_ids, as Gemma 4's encoder does), "
+        "whose number follows each image's aspect ratio"
+        if "image_position_ids" in takes
+        else ""
+    )
+    decoders = [name for name in module if name.endswith("DecoderModel")]
+    decoder = (
+        f", and what it returns is its decoder's ({decoders[0]}: a canvas of tokens refined by attending the "
+        "encoder's cache), not states over the prompt"
+        if decoders
+        else ""
+    )
+    passed = "mm_encoder_outputs" if "mm_encoder_outputs" in forward else "image features"
+    return (
+        f"{cls.__name__}'s forward takes no pixels, only {passed} made beforehand by {encoders[0]}.get_image_features "
+        f"(model.model.encoder), which takes each image{positioned}{decoder}: write text_tower and vision_tower "
+        "under model.model.encoder, preset_config with a square resolution, model_encode_images and reference_inputs "
+        "that patch a square frame with its positions, and reference_forward as the encoder's own forward over the "
+        "prompt (its last_hidden_state)"
+    )
 
 
 def _processor(model_type: str) -> tuple[str, str]:
