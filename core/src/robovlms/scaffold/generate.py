@@ -292,7 +292,12 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "full": _literal(hf.presets["full"], 1),
         "budgets": _literal(hf.budgets, 0),
         "sides": _literal(hf.sides, 0),
-        "grid_module": "ordinal_rope"
+        # the merge of a raster grid's encoder, as its vision config or (TargetSizesBackbone) its config says
+        "merge_import": "target_sizes import target_sizes_merge" if hf.navit else "raster_grid import raster_merge",
+        "merge_of": "target_sizes_merge(config)" if hf.navit else "raster_merge(vision)",
+        "grid_module": "target_sizes"
+        if hf.navit
+        else "ordinal_rope"
         if hf.ordinal_rope
         else "rope_index_deepstack"
         if hf.deepstack and hf.rope_index
@@ -305,7 +310,9 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         else "mrope"
         if hf.mrope
         else "grid",
-        "grid_base": "OrdinalRoPEBackbone"
+        "grid_base": "TargetSizesBackbone"
+        if hf.navit
+        else "OrdinalRoPEBackbone"
         if hf.ordinal_rope
         else "RopeIndexDeepStackBackbone"
         if hf.deepstack and hf.rope_index
