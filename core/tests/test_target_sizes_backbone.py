@@ -1,5 +1,6 @@
-"""MiniCPM-V 4.6's NaViT-packed images with target_sizes (robovlms.model.target_sizes): the packing its own
-PIL processor makes, robovlms's pass over a batch of two frames equal to the VLM's own forward."""
+"""MiniCPM-V's NaViT-packed images with target_sizes (robovlms.model.target_sizes): the packing its own
+processor makes, robovlms's pass over a batch of two frames equal to the VLM's own forward, and 4.7's canvas
+M-RoPE positions (robovlms.model.canvas_rope) equal to its own get_rope_index."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from transformers import (
     MiniCPMOcrForConditionalGeneration,
     MiniCPMV4_6Config,
     MiniCPMV4_6ForConditionalGeneration,
+    MiniCPMV4_7Config,
     MiniCPMV4_7ForConditionalGeneration,
     SiglipImageProcessorPil,
 )
 
 from robovlms.config import VLMConfig
+from robovlms.model.canvas_rope import CanvasRoPEBackbone
 from robovlms.model.target_sizes import TargetSizesBackbone
 from robovlms.scaffold.hf import facts
 from robovlms.scaffold.navit import navit_stand_in
@@ -63,6 +66,43 @@ def test_a_torchvision_only_processor_is_checked_on_its_own_code() -> None:
     assert "MiniCPMOcrImageProcessor's mean, std and resampling (it needs torchvision)" in hf.processor_args
 
 
-def test_canvas_positions_are_refused_with_what_they_read() -> None:
-    reason = facts(MiniCPMV4_7ForConditionalGeneration).reason or ""
-    assert "canvas" in reason and "</image>" in reason and "TargetSizesBackbone" in reason
+class MiniCPMV47(CanvasRoPEBackbone):
+    name = "minicpmv47"
+    model_class = MiniCPMV4_7ForConditionalGeneration
+
+
+def test_canvas_positions_are_the_models_own() -> None:
+    """Two images per row between their markers, the second row padded on the left: MiniCPM-V 4.7's canvas
+    positions from its own get_rope_index, and robovlms's pass equal to its forward."""
+    hf = facts(MiniCPMV4_7ForConditionalGeneration)
+    assert hf.reason is None and hf.canvas and hf.presets is not None
+    torch.manual_seed(0)
+    model = MiniCPMV4_7ForConditionalGeneration(MiniCPMV4_7Config(**hf.presets["tiny"])).eval()
+    robovlm = MiniCPMV47(model, None, SiglipImageProcessorPil(size={"height": 32, "width": 32}), VLMConfig())
+    image, start, end = robovlm.image_token_id, model.config.image_start_id, model.config.image_end_id
+    row = [5, start, *[image] * 4, end, 6, 7, 8, start, *[image] * 4, end, 9]
+    ids = torch.tensor([row, [0, 0, *row[:-2]]])
+    mask = torch.ones_like(ids)
+    mask[1, :2] = 0
+    index = torch.full_like(ids, -1)
+    for r in range(2):
+        index[r, ids[r] == image] = torch.arange(2 * r, 2 * r + 2).repeat_interleave(4)
+    pixels = torch.randn(4, 3, 32, 32)
+    layout = robovlm.layout_of(pixels)
+    with torch.no_grad():
+        own_positions, _ = model.model.get_rope_index(
+            ids, (ids == image).int(), robovlm.target_sizes(pixels), attention_mask=mask
+        )
+        tokens = robovlm.encode_images(pixels).reshape(2, 8, -1)
+        embeds = robovlm.embed_text(ids).masked_scatter((ids == image).unsqueeze(-1), tokens)
+        ours = robovlm.forward_text(embeds, mask, image_index=index, image_layout=layout)
+        own = model.model(
+            input_ids=ids,
+            attention_mask=mask,
+            pixel_values=robovlm.patchify(pixels),
+            target_sizes=robovlm.target_sizes(pixels),
+            mm_token_type_ids=(ids == image).int(),
+            use_cache=False,
+        ).last_hidden_state
+    assert torch.equal(robovlm.canvas_positions(index, mask, layout), own_positions)
+    torch.testing.assert_close(ours[mask.bool()], own[mask.bool()], atol=1e-5, rtol=0)

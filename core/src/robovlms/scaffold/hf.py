@@ -32,7 +32,14 @@ from typing import Any
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
-from robovlms.scaffold.navit import canvas_reason, navit_side, navit_stand_in, takes_target_sizes, tiny_navit
+from robovlms.scaffold.navit import (
+    canvas_markers,
+    canvas_reason,
+    navit_side,
+    navit_stand_in,
+    takes_target_sizes,
+    tiny_navit,
+)
 from robovlms.scaffold.processors import FIXED_SIZE_PIL, grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.raster import (
     block_processor,
@@ -199,6 +206,9 @@ class HFClass:
     #: whether a grid class takes NaViT-packed patches with ``target_sizes`` (MiniCPM-V 4.6): the adapter is then a
     #: :class:`robovlms.model.target_sizes.TargetSizesBackbone`, every frame resized to one side of :attr:`sides`
     navit: bool = False
+    #: whether such a class's positions are canvas M-RoPE's, found by markers around each image (MiniCPM-V 4.7):
+    #: the adapter is then a :class:`robovlms.model.canvas_rope.CanvasRoPEBackbone`
+    canvas: bool = False
     #: each preset's frame side, for a raster grid class's fixed-size processor
     sides: dict[str, int] = field(default_factory=dict)
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
@@ -856,11 +866,12 @@ def _navit_class(cls: type[Any], default: Any) -> HFClass:
     """The facts of a class fed NaViT-packed patches with ``target_sizes`` (MiniCPM-V 4.6): frames of one square
     side, its PIL processor's pixels carried by a fixed-size one where running it shows that is exact."""
     name = type(default).__name__
-    if callable(getattr(_inner_class(cls), "get_rope_index", None)):
+    canvas = callable(getattr(_inner_class(cls), "get_rope_index", None))
+    if canvas and not canvas_markers(default):
         raise NotThePattern(canvas_reason(cls.__name__))
     try:
         presets = {"tiny": _tiny(default), "full": _full(default)}
-        tiny_navit(presets["tiny"])
+        tiny_navit(presets["tiny"], canvas)
         tiny = type(default)(**presets["tiny"])
     except Exception as exc:
         raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
@@ -872,7 +883,9 @@ def _navit_class(cls: type[Any], default: Any) -> HFClass:
         navit_stand_in(default.model_type, default, [sides["full"]])
     except ValueError as exc:
         raise NotThePattern(f"{exc}; write preset_image_processor and patchify for its rule") from None
-    return HFClass(cls.__name__, name, stand_in, args, presets, grid=True, raster=True, navit=True, sides=sides)
+    return HFClass(
+        cls.__name__, name, stand_in, args, presets, grid=True, raster=True, navit=True, canvas=canvas, sides=sides
+    )
 
 
 def _inner_class(cls: type[Any]) -> type | None:

@@ -32,21 +32,39 @@ def takes_target_sizes(names: set[str], default: Any) -> bool:
 
 
 def canvas_reason(name: str) -> str:
-    """Why a NaViT class whose positions are a canvas M-RoPE (MiniCPM-V 4.7) is not covered."""
+    """Why a NaViT class whose positions its ``get_rope_index`` lays out, but whose config names no canvas
+    markers (:data:`CANVAS_MARKERS`, MiniCPM-V 4.7's), is not covered."""
     return (
         f"{name} packs images as MiniCPM-V 4.6 does (target_sizes), but its language model takes 3-D positions "
-        "(M-RoPE) that its get_rope_index lays out on a canvas per image from the token ids (mm_token_type_ids and "
-        "the <image>, </image>, <slice> and newline markers around each image's tokens: the <image> marker a halo "
-        "before the canvas, </image> its far corner, the text after it past the canvas's longer side), which "
-        "robovlms's forward_text over embeddings cannot find: subclass robovlms.model.target_sizes."
-        "TargetSizesBackbone with a prompt that writes those markers and text_inputs with those positions"
+        "(M-RoPE) from its get_rope_index over the token ids, and its config lacks some of MiniCPM-V 4.7's canvas "
+        f"markers ({', '.join(CANVAS_MARKERS)}) that robovlms.model.canvas_rope.CanvasRoPEBackbone writes around "
+        "each image: subclass robovlms.model.target_sizes.TargetSizesBackbone with a prompt that writes the "
+        "markers it finds images by and text_inputs with the positions its get_rope_index gives"
     )
 
 
-def tiny_navit(tiny: dict[str, Any]) -> None:
+#: the canvas markers (MiniCPM-V 4.7), the tiny vocabulary's ids past the image token for them
+CANVAS_MARKERS = {
+    "image_start_id": 260,
+    "image_end_id": 261,
+    "slice_start_id": 262,
+    "slice_end_id": 263,
+    "newline_id": 264,
+}
+
+
+def canvas_markers(default: Any) -> bool:
+    """Whether a class whose positions ``get_rope_index`` lays out finds its images by the canvas markers
+    (:class:`robovlms.model.canvas_rope.CanvasRoPEBackbone` writes them around each image)."""
+    return all(key in default.to_dict() for key in CANVAS_MARKERS)
+
+
+def tiny_navit(tiny: dict[str, Any], canvas: bool = False) -> None:
     """The tiny preset's window merger within its few vision layers (after the first), patches of 4 pixels
-    (16 a merged token, so the tiny side and the resized one, 32 and 48, are on the grid)."""
+    (16 a merged token, so the tiny side and the resized one, 32 and 48, are on the grid); a canvas class's
+    markers in the tiny vocabulary."""
     tiny["insert_layer_id"] = 0
+    tiny.update({key: value for key, value in CANVAS_MARKERS.items() if canvas})
     tiny["vision_config"]["patch_size"] = 4
 
 
