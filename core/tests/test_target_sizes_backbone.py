@@ -72,21 +72,22 @@ class MiniCPMV47(CanvasRoPEBackbone):
 
 
 def test_canvas_positions_are_the_models_own() -> None:
-    """Two images per row between their markers, the second row padded on the left: MiniCPM-V 4.7's canvas
-    positions from its own get_rope_index, and robovlms's pass equal to its forward."""
+    """The prompt's image between its markers, then an image the VLA appends (after text, before text), the
+    second row padded on the left: MiniCPM-V 4.7's canvas positions from its own get_rope_index over the same
+    tokens, and robovlms's pass equal to its forward."""
     hf = facts(MiniCPMV4_7ForConditionalGeneration)
     assert hf.reason is None and hf.canvas and hf.presets is not None
     torch.manual_seed(0)
     model = MiniCPMV4_7ForConditionalGeneration(MiniCPMV4_7Config(**hf.presets["tiny"])).eval()
     robovlm = MiniCPMV47(model, None, SiglipImageProcessorPil(size={"height": 32, "width": 32}), VLMConfig())
     image, start, end = robovlm.image_token_id, model.config.image_start_id, model.config.image_end_id
-    row = [5, start, *[image] * 4, end, 6, 7, 8, start, *[image] * 4, end, 9]
+    row = [5, start, *[image] * 4, end, 6, 7, 8, *[image] * 4, 3, 9]
     ids = torch.tensor([row, [0, 0, *row[:-2]]])
     mask = torch.ones_like(ids)
     mask[1, :2] = 0
     index = torch.full_like(ids, -1)
     for r in range(2):
-        index[r, ids[r] == image] = torch.arange(2 * r, 2 * r + 2).repeat_interleave(4)
+        index[r, ids[r] == image] = torch.arange(2).repeat_interleave(4)
     pixels = torch.randn(4, 3, 32, 32)
     layout = robovlm.layout_of(pixels)
     with torch.no_grad():
