@@ -305,7 +305,14 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "full": _literal(hf.presets["full"], 1),
         "budgets": _literal(hf.budgets, 0),
         "sides": _literal(hf.sides, 0),
-        "grid_module": "ordinal_rope"
+        # the merge of a raster grid's encoder, as its vision config or (TargetSizesBackbone) its config says
+        "merge_import": "target_sizes import target_sizes_merge" if hf.navit else "raster_grid import frame_merge",
+        "merge_of": "target_sizes_merge(config)" if hf.navit else "frame_merge(config)",
+        "grid_module": "canvas_rope"
+        if hf.canvas
+        else "target_sizes"
+        if hf.navit
+        else "ordinal_rope"
         if hf.ordinal_rope
         else "rope_index_deepstack"
         if hf.deepstack and hf.rope_index
@@ -320,7 +327,11 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         else "mrope"
         if hf.mrope
         else "grid",
-        "grid_base": "OrdinalRoPEBackbone"
+        "grid_base": "CanvasRoPEBackbone"
+        if hf.canvas
+        else "TargetSizesBackbone"
+        if hf.navit
+        else "OrdinalRoPEBackbone"
         if hf.ordinal_rope
         else "RopeIndexDeepStackBackbone"
         if hf.deepstack and hf.rope_index
@@ -338,9 +349,13 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         if hf.mrope
         else "GridBackbone",
         # the marker before each image's placeholders where the class finds images by it (RopeIndexBackbone)
-        "vision_start": "{self.vision_start}" if hf.rope_index else "",
+        "vision_start": "{self.vision_start}" if hf.rope_index else "{self.image_start}" if hf.canvas else "",
+        # CanvasRoPEBackbone's marker after each image, and text that is no marker after it
+        "vision_end": "{self.image_end} " if hf.canvas else "",
         "marker_tokens": '\n    specials["<|vision_start|>"] = config.vision_start_token_id  # before each image'
         if hf.rope_index
+        else '\n    specials.update({"<image_start>": config.image_start_id, "<image_end>": config.image_end_id})'
+        if hf.canvas
         else "",
         "grid_attributes": ("" if hf.patch_layout == "merged" else f'    patch_layout = "{hf.patch_layout}"\n')
         + _extra_token_attributes(hf),

@@ -33,6 +33,14 @@ from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.chained import SIZED, chained, chained_settings
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
+from robovlms.scaffold.navit import (
+    canvas_markers,
+    canvas_reason,
+    navit_side,
+    navit_stand_in,
+    takes_target_sizes,
+    tiny_navit,
+)
 from robovlms.scaffold.patch_grid import (
     BEYOND_PATCH_GRID,
     full_side,
@@ -207,6 +215,13 @@ class HFClass:
     #: whether a raster grid class takes ``image_grid_hw`` and merges by a pixel shuffle (NemotronH Omni): the
     #: adapter is then a :class:`robovlms.model.patch_grid.PatchGridBackbone`
     patch_grid: bool = False
+
+    #: whether a grid class takes NaViT-packed patches with ``target_sizes`` (MiniCPM-V 4.6): the adapter is then a
+    #: :class:`robovlms.model.target_sizes.TargetSizesBackbone`, every frame resized to one side of :attr:`sides`
+    navit: bool = False
+    #: whether such a class's positions are canvas M-RoPE's, found by markers around each image (MiniCPM-V 4.7):
+    #: the adapter is then a :class:`robovlms.model.canvas_rope.CanvasRoPEBackbone`
+    canvas: bool = False
     #: each preset's frame side, for a raster grid class's fixed-size processor
     sides: dict[str, int] = field(default_factory=dict)
     #: the pixel budget ``(min_pixels, max_pixels)`` of each preset, for a grid class's processor
@@ -383,6 +398,8 @@ def _pattern(cls: type[Any]) -> HFClass:
     # raster patches with image_grid_hw, merged by a pixel shuffle after the encoder (NemotronH Omni)
     if takes_patch_grid(_feature_inputs(cls), default):
         return _patch_grid_class(cls, default)
+    if takes_target_sizes(_feature_inputs(cls), default):  # MiniCPM-V 4.6: NaViT-packed with target_sizes
+        return _navit_class(cls, default)
     # raster patches (Muse Glimmer, Kimi K2.5) or one block of pixels per token (Inkling 2) from torchvision only
     if _raster(cls, vision) or (_grid(cls, vision) and block_processor(default.model_type, vision)):
         return _raster_grid_class(cls, default)
@@ -911,6 +928,32 @@ def _torchvision_processor(default: Any) -> str:
     if not processor:
         raise NotThePattern(f"transformers maps no image processor to model type {default.model_type!r}")
     return str(processor)
+
+
+def _navit_class(cls: type[Any], default: Any) -> HFClass:
+    """The facts of a class fed NaViT-packed patches with ``target_sizes`` (MiniCPM-V 4.6): frames of one square
+    side, its PIL processor's pixels carried by a fixed-size one where running it shows that is exact."""
+    name = type(default).__name__
+    canvas = callable(getattr(_inner_class(cls), "get_rope_index", None))
+    if canvas and not canvas_markers(default):
+        raise NotThePattern(canvas_reason(cls.__name__))
+    try:
+        presets = {"tiny": _tiny(default), "full": _full(default)}
+        tiny_navit(presets["tiny"], canvas)
+        tiny = type(default)(**presets["tiny"])
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+    # the full side: the processor's scale_resolution, else the config's base resolution
+    full = navit_side(default.model_type) or getattr(default, "image_size", None) or default.vision_config.image_size
+    sides = {"tiny": TINY_IMAGE["image_size"], "full": int(full)}
+    try:
+        stand_in, args = navit_stand_in(default.model_type, tiny, [sides["tiny"], RESIZED])
+        navit_stand_in(default.model_type, default, [sides["full"]])
+    except ValueError as exc:
+        raise NotThePattern(f"{exc}; write preset_image_processor and patchify for its rule") from None
+    return HFClass(
+        cls.__name__, name, stand_in, args, presets, grid=True, raster=True, navit=True, canvas=canvas, sides=sides
+    )
 
 
 def _inner_class(cls: type[Any]) -> type | None:
