@@ -84,7 +84,7 @@ def test_inkling2_takes_one_block_per_token_and_its_processors_layout() -> None:
         block_stand_in("inkling2", "Inkling2ImageProcessor", vision, 60)
     assert hf.presets is not None
     tiny = Inkling2Config(**hf.presets["tiny"]).vision_config  # 8-pixel patches, 2 x 2 a token
-    probe: Any = type("Probe", (), {"_vision": tiny, "merge_size": 2})
+    probe: Any = type("Probe", (), {"_vision": tiny, "merge_size": 2, "row_end_tokens": 0, "image_end_tokens": 0})
     pixels = torch.randn(2, 3, 32, 48)
     blocks = TokenGridBackbone.patchify(probe, pixels)
     assert blocks.shape == (12, 16, 16, 3) and torch.equal(blocks[4], pixels[0, :, 16:, 16:32].permute(1, 2, 0))
