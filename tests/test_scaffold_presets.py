@@ -111,7 +111,11 @@ def test_refusals_say_what_the_class_is() -> None:
     gemma4 = facts(transformers.Gemma4ForConditionalGeneration).reason or ""
     assert "image_position_ids" in gemma4 and "per_layer_inputs" in gemma4 and "unset" not in gemma4
 
-    assert "pads the rest of that square" in (facts(transformers.AriaForConditionalGeneration).reason or "")
+    # Aria's processor pads (robovlms.model.padded): one projector entry per tested resolution, a side's floor
+    aria = facts(transformers.AriaForConditionalGeneration)
+    assert aria.reason is None and aria.padded and aria.presets is not None
+    assert aria.presets["tiny"]["projector_patch_to_query_dict"] == {16: 4, 36: 9}
+    assert aria.processor_args == "max_image_size=size, min_image_size=size * 336 // 980"
     qwen4 = defaults_fail(transformers.Qwen4ExpForConditionalGeneration) or ""
     assert "leaves settings its architecture needs" in qwen4
     assert defaults_fail(transformers.LlavaForConditionalGeneration) is None

@@ -5,7 +5,9 @@ own resizing rule, mean and std, so frames from a robot look to the VLM as they 
 Three rules cover the transformers processors: a fixed size (SigLIP), the shortest edge then a
 center crop (CLIP), and a pixel budget (Qwen2-VL's ``min_pixels``/``max_pixels``: each side rounded
 to a multiple of the patch grid, the area kept in the budget, so the number of image tokens follows
-the frame's own size).
+the frame's own size). A fourth, the longest edge then padding (Aria's ``max_image_size``), keeps the
+aspect ratio: the frame comes out at its resized size, and :meth:`ImageProcessor.pad` pads it to the
+square with the mask of its pixels, so the mask travels with the pixels' shape.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robovlms.errors import InputError
+from robovlms.errors import CheckpointError, InputError
 
-ResizeRule = Literal["fixed", "shortest_edge", "pixel_budget"]
+ResizeRule = Literal["fixed", "shortest_edge", "pixel_budget", "longest_edge_pad"]
 
 
 class ImageProcessor:
@@ -41,6 +43,7 @@ class ImageProcessor:
         pixel_budget: tuple[int, int] | None = None,
         factor: int = 1,
         rescale: float = 1 / 255,
+        pad_min_side: int | None = None,
     ) -> None:
         # one value for all channels (Fuyu's processor keeps a scalar mean and std)
         mean, std = ([float(v)] * 3 if isinstance(v, (int, float)) else v for v in (mean, std))
@@ -58,21 +61,26 @@ class ImageProcessor:
         #: what a pixel value is multiplied by before normalising: 1/255 for most checkpoints, Chameleon's 1/128
         #: (its mean and std 1 then map pixels to [-1, 1])
         self.rescale = float(rescale)
+        #: the longest-edge-and-pad rule's floor for the shorter side (Aria's ``min_image_size``), else None
+        self.pad_min_side = pad_min_side
 
     @property
     def rule(self) -> ResizeRule:
         """Which of the three resizing rules this processor follows."""
         if self.pixel_budget is not None:
             return "pixel_budget"
+        if self.pad_min_side is not None:
+            return "longest_edge_pad"
         return "shortest_edge" if self.center_crop else "fixed"
 
     def __repr__(self) -> str:
         crop = ", center_crop=True" if self.center_crop else ""
         budget = f", pixel_budget={self.pixel_budget}, factor={self.factor}" if self.pixel_budget else ""
         rescale = f", rescale={self.rescale}" if self.rescale != 1 / 255 else ""
+        pad = f", pad_min_side={self.pad_min_side}" if self.pad_min_side is not None else ""
         return (
             f"ImageProcessor(size={self.size}, mean={self.mean}, std={self.std}, "
-            f"resample={self.resample!r}{crop}{budget}{rescale})"
+            f"resample={self.resample!r}{crop}{budget}{rescale}{pad})"
         )
 
     @classmethod
@@ -84,7 +92,9 @@ class ImageProcessor:
         return cls(side, mean, std, pixel_budget=(min_pixels, max_pixels), factor=factor)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """The ``(height, width)`` a frame of this size is given to the VLM at."""
+        """The ``(height, width)`` a frame of this size is given to the VLM at (before :meth:`pad`)."""
+        if self.pad_min_side is not None:
+            return longest_edge_size(height, width, self.size, self.pad_min_side)
         if self.pixel_budget is None:
             return self.size, self.size
         return budget_size(height, width, self.factor, *self.pixel_budget)
@@ -96,7 +106,8 @@ class ImageProcessor:
         A processor with a ``merge_size`` and a ``longest_edge`` (Qwen2-VL's) keeps a pixel budget:
         there ``size["shortest_edge"]`` is ``min_pixels``, an area, not a side. One with a ``spatial_factor``
         and ``max_pixels`` (Emu3's) keeps a budget too, each side a multiple of that factor. Pixels are
-        rescaled by the processor's ``rescale_factor`` (Chameleon's is 1/128, not 1/255).
+        rescaled by the processor's ``rescale_factor`` (Chameleon's is 1/128, not 1/255). One with an integer
+        ``max_image_size`` (Aria's) resizes the longer side to it and pads the rest (``pad_min_side``).
         """
         ip = getattr(processor, "image_processor", processor)
         made = cls._rule_from_transformers(ip)
@@ -115,6 +126,13 @@ class ImageProcessor:
         if getattr(ip, "spatial_factor", None) and "max_pixels" in size:  # Emu3's: the factor is the VQ model's
             factor = int(ip.spatial_factor)
             return cls.within_budget(size["min_pixels"], size["max_pixels"], factor, ip.image_mean, ip.image_std)
+        if isinstance(getattr(ip, "max_image_size", None), int):  # Aria's: the longer side, the rest padded
+            if getattr(ip, "split_image", False):
+                raise CheckpointError(
+                    f"{type(ip).__name__}: split_image=True (crops of a large image) is not supported; "
+                    "set split_image to false in preprocessor_config.json"
+                )
+            return cls(ip.max_image_size, ip.image_mean, ip.image_std, pad_min_side=int(ip.min_image_size))
         crop = ip.crop_size if getattr(ip, "do_center_crop", False) else None
         size = crop or getattr(ip, "size", None) or {"height": ip.image_size}
         # PIL's enum when built, its number (BILINEAR is 2) when loaded from preprocessor_config.json
@@ -133,7 +151,7 @@ class ImageProcessor:
         pixels = _as_uint8_batch(frames)
         x = pixels.permute(0, 3, 1, 2).float()
         h, w = x.shape[-2:]
-        if self.pixel_budget is not None:
+        if self.pixel_budget is not None or self.pad_min_side is not None:
             new_hw = self.output_size(h, w)
         elif self.center_crop:
             scale = self.size / min(h, w)
@@ -149,6 +167,35 @@ class ImageProcessor:
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
+
+    def pad(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Processed frames ``(B, 3, h, w)`` padded at the bottom and right to the ``size`` square, and the
+        ``(B, size, size)`` mask of their own pixels (Aria's ``pixel_mask``).
+
+        The padding is what a black pixel becomes, as in transformers, which pads before it rescales and
+        normalises.
+        """
+        height, width = pixels.shape[-2:]
+        if pixels.ndim != 4 or height > self.size or width > self.size:
+            raise InputError(
+                f"pixels: expected (batch, 3, h, w) with sides at most {self.size}, got {tuple(pixels.shape)}"
+            )
+        mean = torch.tensor(self.mean, dtype=pixels.dtype, device=pixels.device)
+        std = torch.tensor(self.std, dtype=pixels.dtype, device=pixels.device)
+        black = (-mean / std).view(1, 3, 1, 1)
+        padded = black.expand(pixels.shape[0], 3, self.size, self.size).clone()
+        padded[..., :height, :width] = pixels
+        mask = torch.zeros(pixels.shape[0], self.size, self.size, dtype=torch.bool, device=pixels.device)
+        mask[:, :height, :width] = True
+        return padded, mask
+
+
+def longest_edge_size(height: int, width: int, side: int, min_side: int) -> tuple[int, int]:
+    """Aria's resize: the longer side to ``side``, the shorter one in proportion but at least ``min_side``."""
+    scale = side / max(height, width)
+    if width >= height:
+        return max(int(height * scale), min_side), side
+    return side, max(int(width * scale), min_side)
 
 
 def budget_size(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:

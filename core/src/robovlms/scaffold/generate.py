@@ -372,6 +372,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.linear_patches", "base": "LinearPatchBackbone"}
     if "high_res_pixel_values" in hf.image_inputs:
         return {"base_module": "robovlms.model.high_res", "base": "HighResBackbone"}
+    if hf.padded:
+        return {"base_module": "robovlms.model.padded", "base": "PaddedSquareBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -400,6 +402,8 @@ def _overrides(hf: HFClass) -> str:
     if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles:
         # the core class's path
         return ""
+    if hf.padded:  # PaddedSquareBackbone's image path, with the class's own towers
+        return "".join(parts)
     if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:

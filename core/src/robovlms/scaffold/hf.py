@@ -24,7 +24,6 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-import re
 import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -32,6 +31,7 @@ from typing import Any
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
+from robovlms.scaffold.padded import padded_args, padded_side, tiny_queries
 from robovlms.scaffold.processors import FIXED_SIZE_PIL, grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.raster import (
     block_processor,
@@ -246,6 +246,9 @@ class HFClass:
     #: whether the images come in tiles, read under a cross-attention mask per image and tile (Mllama): the adapter
     #: is then a :class:`robovlms.model.cross_attention.TiledCrossAttentionBackbone`
     cross_tiles: bool = False
+    #: whether the processor keeps the aspect ratio and pads to a square with a pixel_mask (Aria): the adapter is
+    #: then a :class:`robovlms.model.padded.PaddedSquareBackbone`
+    padded: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -387,6 +390,10 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets["tiny"]["high_res_vision_config"].update(_tiny_high_res(presets["tiny"]))
     if cross_tiles:
         tiled_cross_tiny(presets["tiny"], TINY_SIZES["num_attention_heads"])
+    padded = padded_side(processor) is not None
+    if padded:
+        sides = (presets["tiny"]["vision_config"]["image_size"], RESIZED)
+        presets["tiny"].update(tiny_queries(default, presets["tiny"]["vision_config"], sides))
     for settings in presets.values() if clips else ():  # the clip's placeholder is the presets' image token
         settings["video_token_id"] = settings["image_token_id"]
     return HFClass(
@@ -401,6 +408,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         encoder=encoder,
         instructed="qformer_input_ids" in forward,
         cross_tiles=cross_tiles,
+        padded=padded,
     )
 
 
@@ -1003,30 +1011,12 @@ def _processor(model_type: str) -> tuple[str, str]:
     if "height" in size or "longest_edge" in size:
         # a longest edge is the side of a square frame as well; robovlms feeds square frames
         return name, 'size={"height": size, "width": size}'
-    padded = _padded_square(name)
-    if padded:
-        raise NotThePattern(padded)
+    padded = padded_args(name)
+    if padded:  # robovlms.scaffold.padded: the longer side, the rest padded (Aria)
+        return name, padded
     raise NotThePattern(
         f"{name} resizes to a pixel budget, not a size (size={size}): the number of image tokens follows each "
         "image (an image processor that follows the checkpoint's resizing rules: plugin API 1.2)"
-    )
-
-
-def _padded_square(name: str) -> str:
-    """Why a processor that fits each frame's longer side into a square and pads the rest (Aria's
-    ``max_image_size``) is not robovlms's: empty where ``name`` has no such side."""
-    import transformers
-
-    processor = getattr(transformers, name)
-    side = getattr(processor, "max_image_size", None)
-    if not isinstance(side, int):
-        return ""
-    accepted = re.search(r"max_image_size not in (\[[^\]]*\])", inspect.getsource(processor))
-    only = f", which it accepts only as one of {accepted.group(1)}" if accepted else ""
-    return (
-        f"{name} resizes each frame's longer side to max_image_size ({side}{only}) and pads the rest of that "
-        "square, with a pixel_mask of the padding, where robovlms's ImageProcessor stretches a frame to its size: "
-        "write preset_image_processor for its rule and model_encode_images and reference_inputs with the pixel_mask"
     )
 
 
