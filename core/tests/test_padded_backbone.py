@@ -1,15 +1,15 @@
-"""The core's longest-edge-and-pad rule and PaddedSquareBackbone: Aria's frames keep their aspect ratio,
-padded to a square whose pixel_mask reaches its vision encoder and projector."""
+"""The core's padding rules: Aria's longest edge (PaddedSquareBackbone: frames keep their aspect ratio, padded
+to a square whose pixel_mask reaches its vision encoder and projector) and GLM-5 Next's token budget."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from transformers import AriaConfig, AriaForConditionalGeneration, AriaImageProcessorPil
+from transformers import AriaConfig, AriaForConditionalGeneration, AriaImageProcessorPil, Glm5NextImageProcessorPil
 
 from robovlms.config import VLMConfig
-from robovlms.model.images import ImageProcessor
+from robovlms.model.images import ImageProcessor, padded_budget_size
 from robovlms.model.padded import PaddedSquareBackbone
 from robovlms.scaffold.hf import facts
 
@@ -33,7 +33,27 @@ def test_longest_edge_pad_follows_arias_processor(shape: tuple[int, int]) -> Non
     assert ours.rule == "longest_edge_pad" and pixels.shape == expected["pixel_values"].shape
     assert torch.equal(mask, expected["pixel_mask"].bool())
     assert torch.equal(pixels[..., ~mask[0]], expected["pixel_values"][..., ~mask[0]])
-    assert (pixels - expected["pixel_values"]).abs().max() < 0.05
+    assert (pixels - expected["pixel_values"]).abs().max() < 0.02  # a grey level is 0.008 here
+
+
+@pytest.mark.parametrize("shape", [(48, 64), (100, 30), (8, 10), (480, 640)])
+def test_padded_pixel_budget_follows_glm5_nexts_processor(shape: tuple[int, int]) -> None:
+    """GLM-5 Next's own processor, its patches put back together: the same canvas of whole blocks (enlarged
+    below min_image_tokens, shrunk above max_image_tokens), the same black padding, the frame in it within
+    the two resamplers' rounding."""
+    theirs = Glm5NextImageProcessorPil(min_image_tokens=4, max_image_tokens=16, patch_size=8)
+    ours = ImageProcessor.from_transformers(theirs)
+    pixels = ours(_smooth_frame(*shape))[0]
+    expected = theirs(images=_smooth_frame(*shape), return_tensors="pt")
+    _, rows, columns = expected["image_grid_thw"][0].tolist()
+    blocks = expected["pixel_values"].reshape(rows // 2, columns // 2, 2, 2, 3, 2, 8, 8)[..., 0, :, :]
+    frame = blocks.permute(4, 0, 2, 5, 1, 3, 6).reshape(3, rows * 8, columns * 8)
+    assert ours.rule == "pixel_budget_pad" and pixels.shape == frame.shape
+    canvas, content = padded_budget_size(*shape, 16, 4 * 16**2, 16 * 16**2)
+    assert canvas == (rows * 8, columns * 8)
+    assert torch.equal(pixels[:, content[0] :], frame[:, content[0] :])
+    assert torch.equal(pixels[:, :, content[1] :], frame[:, :, content[1] :])
+    assert (pixels - frame).abs().max() < 0.03  # a grey level is 0.015 here
 
 
 class Aria(PaddedSquareBackbone):

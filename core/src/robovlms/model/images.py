@@ -7,7 +7,9 @@ center crop (CLIP), and a pixel budget (Qwen2-VL's ``min_pixels``/``max_pixels``
 to a multiple of the patch grid, the area kept in the budget, so the number of image tokens follows
 the frame's own size). A fourth, the longest edge then padding (Aria's ``max_image_size``), keeps the
 aspect ratio: the frame comes out at its resized size, and :meth:`ImageProcessor.pad` pads it to the
-square with the mask of its pixels, so the mask travels with the pixels' shape.
+square with the mask of its pixels, so the mask travels with the pixels' shape. A pixel budget may
+pad too (GLM-5 Next's token budget): the frame, resized keeping its aspect ratio, is padded with black up
+to a canvas of whole grid cells, with no mask.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import torch.nn.functional as F
 
 from robovlms.errors import CheckpointError, InputError
 
-ResizeRule = Literal["fixed", "shortest_edge", "pixel_budget", "longest_edge_pad"]
+ResizeRule = Literal["fixed", "shortest_edge", "pixel_budget", "pixel_budget_pad", "longest_edge_pad"]
 
 
 class ImageProcessor:
@@ -44,6 +46,7 @@ class ImageProcessor:
         factor: int = 1,
         rescale: float = 1 / 255,
         pad_min_side: int | None = None,
+        pad_to_budget: bool = False,
     ) -> None:
         # one value for all channels (Fuyu's processor keeps a scalar mean and std)
         mean, std = ([float(v)] * 3 if isinstance(v, (int, float)) else v for v in (mean, std))
@@ -63,12 +66,14 @@ class ImageProcessor:
         self.rescale = float(rescale)
         #: the longest-edge-and-pad rule's floor for the shorter side (Aria's ``min_image_size``), else None
         self.pad_min_side = pad_min_side
+        #: whether the pixel budget pads: the frame keeps its aspect ratio inside a canvas of whole grid cells
+        self.pad_to_budget = pad_to_budget
 
     @property
     def rule(self) -> ResizeRule:
         """Which of the three resizing rules this processor follows."""
         if self.pixel_budget is not None:
-            return "pixel_budget"
+            return "pixel_budget_pad" if self.pad_to_budget else "pixel_budget"
         if self.pad_min_side is not None:
             return "longest_edge_pad"
         return "shortest_edge" if self.center_crop else "fixed"
@@ -76,6 +81,7 @@ class ImageProcessor:
     def __repr__(self) -> str:
         crop = ", center_crop=True" if self.center_crop else ""
         budget = f", pixel_budget={self.pixel_budget}, factor={self.factor}" if self.pixel_budget else ""
+        budget += ", pad_to_budget=True" if self.pad_to_budget else ""
         rescale = f", rescale={self.rescale}" if self.rescale != 1 / 255 else ""
         pad = f", pad_min_side={self.pad_min_side}" if self.pad_min_side is not None else ""
         return (
@@ -97,6 +103,8 @@ class ImageProcessor:
             return longest_edge_size(height, width, self.size, self.pad_min_side)
         if self.pixel_budget is None:
             return self.size, self.size
+        if self.pad_to_budget:
+            return padded_budget_size(height, width, self.factor, *self.pixel_budget)[0]
         return budget_size(height, width, self.factor, *self.pixel_budget)
 
     @classmethod
@@ -110,11 +118,23 @@ class ImageProcessor:
         ``max_image_size`` (Aria's) resizes the longer side to it and pads the rest (``pad_min_side``).
         """
         ip = getattr(processor, "image_processor", processor)
-        made = cls._rule_from_transformers(ip)
+        made = cls._token_budget(ip) or cls._rule_from_transformers(ip)
         if getattr(ip, "do_rescale", True) is False:
             made.rescale = 1.0
         elif getattr(ip, "rescale_factor", None):
             made.rescale = float(ip.rescale_factor)
+        return made
+
+    @classmethod
+    def _token_budget(cls, ip: Any) -> ImageProcessor | None:
+        """GLM-5 Next's rule, where ``ip`` keeps a budget of image tokens (``min_image_tokens``,
+        ``max_image_tokens``; its ``size`` is a placeholder): a padded pixel budget of as many grid cells."""
+        tokens = [getattr(ip, key, None) for key in ("min_image_tokens", "max_image_tokens")]
+        if not all(isinstance(t, int) for t in tokens) or not getattr(ip, "merge_size", None):
+            return None
+        factor = int(ip.patch_size) * int(ip.merge_size)
+        made = cls.within_budget(tokens[0] * factor**2, tokens[1] * factor**2, factor, ip.image_mean, ip.image_std)
+        made.pad_to_budget = True
         return made
 
     @classmethod
@@ -158,8 +178,13 @@ class ImageProcessor:
             new_hw = (max(self.size, int(h * scale)), max(self.size, int(w * scale)))  # as transformers
         else:
             new_hw = (self.size, self.size)
+        canvas = new_hw
+        if self.pad_to_budget:
+            canvas, new_hw = padded_budget_size(h, w, self.factor, *self.pixel_budget)  # type: ignore[misc]
         if (h, w) != new_hw:
             x = F.interpolate(x, size=new_hw, mode=self.resample, align_corners=False, antialias=True)
+        if canvas != new_hw:  # black below and to the right, as transformers pads before it normalises
+            x = F.pad(x, (0, canvas[1] - new_hw[1], 0, canvas[0] - new_hw[0]))
         if self.center_crop:
             top, left = (new_hw[0] - self.size) // 2, (new_hw[1] - self.size) // 2
             x = x[..., top : top + self.size, left : left + self.size]
@@ -211,6 +236,35 @@ def budget_size(height: int, width: int, factor: int, min_pixels: int, max_pixel
         beta = math.sqrt(min_pixels / (height * width))
         h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
     return h, w
+
+
+def padded_budget_size(
+    height: int, width: int, factor: int, min_pixels: int, max_pixels: int
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """GLM-5 Next's resize: the canvas (sides multiples of ``factor``, area within the budget) and the
+    frame's size in it (its aspect ratio kept, not enlarged where it already has ``min_pixels``)."""
+
+    def align(value: int) -> int:
+        return math.ceil(value / factor) * factor
+
+    canvas = align(height), align(width)
+    if canvas[0] * canvas[1] < min_pixels:
+        scale = math.sqrt(min_pixels / (height * width))
+        canvas = align(max(1, math.ceil(height * scale))), align(max(1, math.ceil(width * scale)))
+    if canvas[0] * canvas[1] > max_pixels:  # the tallest content whose aligned canvas fits, by bisection
+        low, high, canvas = 1, height, (factor, factor)
+        while low <= high:
+            middle = (low + high) // 2
+            candidate = align(middle), align(max(1, math.floor(width * middle / height)))
+            if candidate[0] * candidate[1] <= max_pixels:
+                canvas, low = candidate, middle + 1
+            else:
+                high = middle - 1
+    scale = min(canvas[0] / height, canvas[1] / width)
+    if height * width >= min_pixels:
+        scale = min(1.0, scale)
+    content = max(1, min(canvas[0], math.floor(height * scale))), max(1, min(canvas[1], math.floor(width * scale)))
+    return canvas, content
 
 
 def _as_uint8_batch(frames: Any) -> torch.Tensor:

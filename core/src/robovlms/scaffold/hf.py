@@ -31,7 +31,7 @@ from typing import Any
 from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
-from robovlms.scaffold.padded import padded_args, padded_side, tiny_queries
+from robovlms.scaffold.padded import padded_args, padded_side, tiny_queries, token_budget
 from robovlms.scaffold.processors import FIXED_SIZE_PIL, grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.raster import (
     block_processor,
@@ -723,6 +723,9 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     merge = getattr(default.vision_config, "spatial_merge_size", None) or getattr(made, "merge_size", None)
     if not isinstance(merge, int):
         raise NotThePattern(f"neither {name}.vision_config nor {processor} says how many patches make a token")
+    tokens = None if stand_in else token_budget(processor)
+    if tokens is not None:  # GLM-5 Next's budget of image tokens, each frame padded to whole blocks
+        size, args = tokens
     if not {"shortest_edge", "longest_edge"} <= set(size):
         tokens = [
             key for key in ("min_image_tokens", "max_image_tokens") if hasattr(getattr(transformers, processor), key)

@@ -48,3 +48,30 @@ def tiny_queries(default: Any, vision: dict[str, Any], sides: tuple[int, ...]) -
         return {}
     patches = [(side // int(vision["patch_size"])) ** 2 for side in sides]
     return {"projector_patch_to_query_dict": {count: max(1, count // 4) for count in patches}}
+
+
+def token_budget(name: str) -> tuple[dict[str, int], str] | None:
+    """The pixel budget ``{"shortest_edge": min, "longest_edge": max}`` of a grid processor that keeps a budget
+    of image tokens and pads each frame to whole merged blocks (GLM-5 Next's ``min_image_tokens``,
+    ``max_image_tokens``), and its arguments (Python source) that give a preset's pixel budget as tokens; None
+    where ``name`` keeps no such budget."""
+    import transformers
+
+    processor = getattr(transformers, name)
+    tokens = [getattr(processor, key, None) for key in ("min_image_tokens", "max_image_tokens")]
+    block = getattr(processor, "patch_size", None), getattr(processor, "merge_size", None)
+    if not all(isinstance(value, int) for value in (*tokens, *block)):
+        return None
+    area = (block[0] * block[1]) ** 2
+    budget = {"shortest_edge": tokens[0] * area, "longest_edge": tokens[1] * area}
+    lines = [
+        "# its budget is of image tokens, one per merged block: the pixel budget over a block's area",
+        *(
+            f"{key}=config.{pixels} // (vision.patch_size * _merge(config)) ** 2,"
+            for key, pixels in (
+                ("min_image_tokens", "min_pixels"),
+                ("max_image_tokens", "max_pixels"),
+            )
+        ),
+    ]
+    return budget, "".join(f"\n        {line}" for line in lines)
