@@ -129,11 +129,11 @@ class ImageProcessor:
     def _token_budget(cls, ip: Any) -> ImageProcessor | None:
         """GLM-5 Next's rule, where ``ip`` keeps a budget of image tokens (``min_image_tokens``,
         ``max_image_tokens``; its ``size`` is a placeholder): a padded pixel budget of as many grid cells."""
-        tokens = [getattr(ip, key, None) for key in ("min_image_tokens", "max_image_tokens")]
-        if not all(isinstance(t, int) for t in tokens) or not getattr(ip, "merge_size", None):
+        low, high = (getattr(ip, key, None) for key in ("min_image_tokens", "max_image_tokens"))
+        if not (isinstance(low, int) and isinstance(high, int) and getattr(ip, "merge_size", None)):
             return None
         factor = int(ip.patch_size) * int(ip.merge_size)
-        made = cls.within_budget(tokens[0] * factor**2, tokens[1] * factor**2, factor, ip.image_mean, ip.image_std)
+        made = cls.within_budget(low * factor**2, high * factor**2, factor, ip.image_mean, ip.image_std)
         made.pad_to_budget = True
         return made
 

@@ -723,9 +723,9 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     merge = getattr(default.vision_config, "spatial_merge_size", None) or getattr(made, "merge_size", None)
     if not isinstance(merge, int):
         raise NotThePattern(f"neither {name}.vision_config nor {processor} says how many patches make a token")
-    tokens = None if stand_in else token_budget(processor)
-    if tokens is not None:  # GLM-5 Next's budget of image tokens, each frame padded to whole blocks
-        size, args = tokens
+    token_rule = None if stand_in else token_budget(processor)
+    if token_rule is not None:  # GLM-5 Next's budget of image tokens, each frame padded to whole blocks
+        size, args = token_rule
     if not {"shortest_edge", "longest_edge"} <= set(size):
         tokens = [
             key for key in ("min_image_tokens", "max_image_tokens") if hasattr(getattr(transformers, processor), key)

@@ -58,12 +58,13 @@ def token_budget(name: str) -> tuple[dict[str, int], str] | None:
     import transformers
 
     processor = getattr(transformers, name)
-    tokens = [getattr(processor, key, None) for key in ("min_image_tokens", "max_image_tokens")]
-    block = getattr(processor, "patch_size", None), getattr(processor, "merge_size", None)
-    if not all(isinstance(value, int) for value in (*tokens, *block)):
+    low, high, patch, merge = (
+        getattr(processor, key, None) for key in ("min_image_tokens", "max_image_tokens", "patch_size", "merge_size")
+    )
+    if not (isinstance(low, int) and isinstance(high, int) and isinstance(patch, int) and isinstance(merge, int)):
         return None
-    area = (block[0] * block[1]) ** 2
-    budget = {"shortest_edge": tokens[0] * area, "longest_edge": tokens[1] * area}
+    area = (patch * merge) ** 2
+    budget = {"shortest_edge": low * area, "longest_edge": high * area}
     lines = [
         "# its budget is of image tokens, one per merged block: the pixel budget over a block's area",
         *(
