@@ -110,7 +110,15 @@ def test_refusals_say_what_the_class_is() -> None:
     gemma4 = facts(transformers.Gemma4ForConditionalGeneration).reason or ""
     assert "image_position_ids" in gemma4 and "per_layer_inputs" in gemma4 and "unset" not in gemma4
 
-    assert "pads the rest of that square" in (facts(transformers.AriaForConditionalGeneration).reason or "")
+    # Aria's processor pads (robovlms.model.padded): one projector entry per tested resolution, a side's floor
+    aria = facts(transformers.AriaForConditionalGeneration)
+    assert aria.reason is None and aria.padded and aria.presets is not None
+    assert aria.presets["tiny"]["projector_patch_to_query_dict"] == {16: 4, 36: 9}
+    assert aria.processor_args == "max_image_size=size, min_image_size=size * 336 // 980"
+    # GLM-5 Next's budget of image tokens is a padded pixel budget of as many merged blocks (28 x 28 pixels)
+    glm = facts(transformers.Glm5NextForConditionalGeneration)
+    assert glm.reason is None and glm.grid and glm.budgets["full"] == (16 * 28**2, 8000 * 28**2)
+    assert "max_image_tokens=config.max_pixels // (vision.patch_size * _merge(config)) ** 2" in glm.processor_args
     qwen4 = defaults_fail(transformers.Qwen4ExpForConditionalGeneration) or ""
     assert "leaves settings its architecture needs" in qwen4
     assert defaults_fail(transformers.LlavaForConditionalGeneration) is None

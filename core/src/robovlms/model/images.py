@@ -5,7 +5,11 @@ own resizing rule, mean and std, so frames from a robot look to the VLM as they 
 Three rules cover the transformers processors: a fixed size (SigLIP), the shortest edge then a
 center crop (CLIP), and a pixel budget (Qwen2-VL's ``min_pixels``/``max_pixels``: each side rounded
 to a multiple of the patch grid, the area kept in the budget, so the number of image tokens follows
-the frame's own size).
+the frame's own size). A fourth, the longest edge then padding (Aria's ``max_image_size``), keeps the
+aspect ratio: the frame comes out at its resized size, and :meth:`ImageProcessor.pad` pads it to the
+square with the mask of its pixels, so the mask travels with the pixels' shape. A pixel budget may
+pad too (GLM-5 Next's token budget): the frame, resized keeping its aspect ratio, is padded with black up
+to a canvas of whole grid cells, with no mask.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from robovlms.errors import InputError
+from robovlms.errors import CheckpointError, InputError
 
-ResizeRule = Literal["fixed", "shortest_edge", "pixel_budget"]
+ResizeRule = Literal["fixed", "shortest_edge", "pixel_budget", "pixel_budget_pad", "longest_edge_pad"]
 
 
 class ImageProcessor:
@@ -41,6 +45,8 @@ class ImageProcessor:
         pixel_budget: tuple[int, int] | None = None,
         factor: int = 1,
         rescale: float = 1 / 255,
+        pad_min_side: int | None = None,
+        pad_to_budget: bool = False,
     ) -> None:
         # one value for all channels (Fuyu's processor keeps a scalar mean and std)
         mean, std = ([float(v)] * 3 if isinstance(v, (int, float)) else v for v in (mean, std))
@@ -58,21 +64,29 @@ class ImageProcessor:
         #: what a pixel value is multiplied by before normalising: 1/255 for most checkpoints, Chameleon's 1/128
         #: (its mean and std 1 then map pixels to [-1, 1])
         self.rescale = float(rescale)
+        #: the longest-edge-and-pad rule's floor for the shorter side (Aria's ``min_image_size``), else None
+        self.pad_min_side = pad_min_side
+        #: whether the pixel budget pads: the frame keeps its aspect ratio inside a canvas of whole grid cells
+        self.pad_to_budget = pad_to_budget
 
     @property
     def rule(self) -> ResizeRule:
         """Which of the three resizing rules this processor follows."""
         if self.pixel_budget is not None:
-            return "pixel_budget"
+            return "pixel_budget_pad" if self.pad_to_budget else "pixel_budget"
+        if self.pad_min_side is not None:
+            return "longest_edge_pad"
         return "shortest_edge" if self.center_crop else "fixed"
 
     def __repr__(self) -> str:
         crop = ", center_crop=True" if self.center_crop else ""
         budget = f", pixel_budget={self.pixel_budget}, factor={self.factor}" if self.pixel_budget else ""
+        budget += ", pad_to_budget=True" if self.pad_to_budget else ""
         rescale = f", rescale={self.rescale}" if self.rescale != 1 / 255 else ""
+        pad = f", pad_min_side={self.pad_min_side}" if self.pad_min_side is not None else ""
         return (
             f"ImageProcessor(size={self.size}, mean={self.mean}, std={self.std}, "
-            f"resample={self.resample!r}{crop}{budget}{rescale})"
+            f"resample={self.resample!r}{crop}{budget}{rescale}{pad})"
         )
 
     @classmethod
@@ -84,9 +98,13 @@ class ImageProcessor:
         return cls(side, mean, std, pixel_budget=(min_pixels, max_pixels), factor=factor)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """The ``(height, width)`` a frame of this size is given to the VLM at."""
+        """The ``(height, width)`` a frame of this size is given to the VLM at (before :meth:`pad`)."""
+        if self.pad_min_side is not None:
+            return longest_edge_size(height, width, self.size, self.pad_min_side)
         if self.pixel_budget is None:
             return self.size, self.size
+        if self.pad_to_budget:
+            return padded_budget_size(height, width, self.factor, *self.pixel_budget)[0]
         return budget_size(height, width, self.factor, *self.pixel_budget)
 
     @classmethod
@@ -96,14 +114,27 @@ class ImageProcessor:
         A processor with a ``merge_size`` and a ``longest_edge`` (Qwen2-VL's) keeps a pixel budget:
         there ``size["shortest_edge"]`` is ``min_pixels``, an area, not a side. One with a ``spatial_factor``
         and ``max_pixels`` (Emu3's) keeps a budget too, each side a multiple of that factor. Pixels are
-        rescaled by the processor's ``rescale_factor`` (Chameleon's is 1/128, not 1/255).
+        rescaled by the processor's ``rescale_factor`` (Chameleon's is 1/128, not 1/255). One with an integer
+        ``max_image_size`` (Aria's) resizes the longer side to it and pads the rest (``pad_min_side``).
         """
         ip = getattr(processor, "image_processor", processor)
-        made = cls._rule_from_transformers(ip)
+        made = cls._token_budget(ip) or cls._rule_from_transformers(ip)
         if getattr(ip, "do_rescale", True) is False:
             made.rescale = 1.0
         elif getattr(ip, "rescale_factor", None):
             made.rescale = float(ip.rescale_factor)
+        return made
+
+    @classmethod
+    def _token_budget(cls, ip: Any) -> ImageProcessor | None:
+        """GLM-5 Next's rule, where ``ip`` keeps a budget of image tokens (``min_image_tokens``,
+        ``max_image_tokens``; its ``size`` is a placeholder): a padded pixel budget of as many grid cells."""
+        low, high = (getattr(ip, key, None) for key in ("min_image_tokens", "max_image_tokens"))
+        if not (isinstance(low, int) and isinstance(high, int) and getattr(ip, "merge_size", None)):
+            return None
+        factor = int(ip.patch_size) * int(ip.merge_size)
+        made = cls.within_budget(low * factor**2, high * factor**2, factor, ip.image_mean, ip.image_std)
+        made.pad_to_budget = True
         return made
 
     @classmethod
@@ -115,6 +146,13 @@ class ImageProcessor:
         if getattr(ip, "spatial_factor", None) and "max_pixels" in size:  # Emu3's: the factor is the VQ model's
             factor = int(ip.spatial_factor)
             return cls.within_budget(size["min_pixels"], size["max_pixels"], factor, ip.image_mean, ip.image_std)
+        if isinstance(getattr(ip, "max_image_size", None), int):  # Aria's: the longer side, the rest padded
+            if getattr(ip, "split_image", False):
+                raise CheckpointError(
+                    f"{type(ip).__name__}: split_image=True (crops of a large image) is not supported; "
+                    "set split_image to false in preprocessor_config.json"
+                )
+            return cls(ip.max_image_size, ip.image_mean, ip.image_std, pad_min_side=int(ip.min_image_size))
         crop = ip.crop_size if getattr(ip, "do_center_crop", False) else None
         size = crop or getattr(ip, "size", None) or {"height": ip.image_size}
         # PIL's enum when built, its number (BILINEAR is 2) when loaded from preprocessor_config.json
@@ -133,15 +171,20 @@ class ImageProcessor:
         pixels = _as_uint8_batch(frames)
         x = pixels.permute(0, 3, 1, 2).float()
         h, w = x.shape[-2:]
-        if self.pixel_budget is not None:
+        if self.pixel_budget is not None or self.pad_min_side is not None:
             new_hw = self.output_size(h, w)
         elif self.center_crop:
             scale = self.size / min(h, w)
             new_hw = (max(self.size, int(h * scale)), max(self.size, int(w * scale)))  # as transformers
         else:
             new_hw = (self.size, self.size)
+        canvas = new_hw
+        if self.pad_to_budget:
+            canvas, new_hw = padded_budget_size(h, w, self.factor, *self.pixel_budget)  # type: ignore[misc]
         if (h, w) != new_hw:
             x = F.interpolate(x, size=new_hw, mode=self.resample, align_corners=False, antialias=True)
+        if canvas != new_hw:  # black below and to the right, as transformers pads before it normalises
+            x = F.pad(x, (0, canvas[1] - new_hw[1], 0, canvas[0] - new_hw[0]))
         if self.center_crop:
             top, left = (new_hw[0] - self.size) // 2, (new_hw[1] - self.size) // 2
             x = x[..., top : top + self.size, left : left + self.size]
@@ -149,6 +192,35 @@ class ImageProcessor:
         mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return (x - mean) / std
+
+    def pad(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Processed frames ``(B, 3, h, w)`` padded at the bottom and right to the ``size`` square, and the
+        ``(B, size, size)`` mask of their own pixels (Aria's ``pixel_mask``).
+
+        The padding is what a black pixel becomes, as in transformers, which pads before it rescales and
+        normalises.
+        """
+        height, width = pixels.shape[-2:]
+        if pixels.ndim != 4 or height > self.size or width > self.size:
+            raise InputError(
+                f"pixels: expected (batch, 3, h, w) with sides at most {self.size}, got {tuple(pixels.shape)}"
+            )
+        mean = torch.tensor(self.mean, dtype=pixels.dtype, device=pixels.device)
+        std = torch.tensor(self.std, dtype=pixels.dtype, device=pixels.device)
+        black = (-mean / std).view(1, 3, 1, 1)
+        padded = black.expand(pixels.shape[0], 3, self.size, self.size).clone()
+        padded[..., :height, :width] = pixels
+        mask = torch.zeros(pixels.shape[0], self.size, self.size, dtype=torch.bool, device=pixels.device)
+        mask[:, :height, :width] = True
+        return padded, mask
+
+
+def longest_edge_size(height: int, width: int, side: int, min_side: int) -> tuple[int, int]:
+    """Aria's resize: the longer side to ``side``, the shorter one in proportion but at least ``min_side``."""
+    scale = side / max(height, width)
+    if width >= height:
+        return max(int(height * scale), min_side), side
+    return side, max(int(width * scale), min_side)
 
 
 def budget_size(height: int, width: int, factor: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
@@ -164,6 +236,35 @@ def budget_size(height: int, width: int, factor: int, min_pixels: int, max_pixel
         beta = math.sqrt(min_pixels / (height * width))
         h, w = math.ceil(height * beta / factor) * factor, math.ceil(width * beta / factor) * factor
     return h, w
+
+
+def padded_budget_size(
+    height: int, width: int, factor: int, min_pixels: int, max_pixels: int
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """GLM-5 Next's resize: the canvas (sides multiples of ``factor``, area within the budget) and the
+    frame's size in it (its aspect ratio kept, not enlarged where it already has ``min_pixels``)."""
+
+    def align(value: int) -> int:
+        return math.ceil(value / factor) * factor
+
+    canvas = align(height), align(width)
+    if canvas[0] * canvas[1] < min_pixels:
+        scale = math.sqrt(min_pixels / (height * width))
+        canvas = align(max(1, math.ceil(height * scale))), align(max(1, math.ceil(width * scale)))
+    if canvas[0] * canvas[1] > max_pixels:  # the tallest content whose aligned canvas fits, by bisection
+        low, high, canvas = 1, height, (factor, factor)
+        while low <= high:
+            middle = (low + high) // 2
+            candidate = align(middle), align(max(1, math.floor(width * middle / height)))
+            if candidate[0] * candidate[1] <= max_pixels:
+                canvas, low = candidate, middle + 1
+            else:
+                high = middle - 1
+    scale = min(canvas[0] / height, canvas[1] / width)
+    if height * width >= min_pixels:
+        scale = min(1.0, scale)
+    content = max(1, min(canvas[0], math.floor(height * scale))), max(1, min(canvas[1], math.floor(width * scale)))
+    return canvas, content
 
 
 def _as_uint8_batch(frames: Any) -> torch.Tensor:

@@ -416,6 +416,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.prepended", "base": "PrependedImageBackbone"}
     if "high_res_pixel_values" in hf.image_inputs:
         return {"base_module": "robovlms.model.high_res", "base": "HighResBackbone"}
+    if hf.padded:
+        return {"base_module": "robovlms.model.padded", "base": "PaddedSquareBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
 
 
@@ -447,6 +449,8 @@ def _overrides(hf: HFClass) -> str:
     core_path = (hf.qformer, hf.masked, hf.cross, hf.top_level, hf.vq, hf.linear_patches, hf.gated, hf.cross_tiles)
     if any(core_path) or hf.prepended:  # the core class's path
         return ""
+    if hf.padded:  # PaddedSquareBackbone's image path, with the class's own towers
+        return "".join(parts)
     if hf.grid or hf.tiles or hf.inner_config:  # GridBackbone's, TiledBackbone's or InnerVLMBackbone's image path
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
-import re
 import sys
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -41,6 +40,7 @@ from robovlms.scaffold.navit import (
     takes_target_sizes,
     tiny_navit,
 )
+from robovlms.scaffold.padded import padded_args, padded_side, tiny_queries, token_budget
 from robovlms.scaffold.patch_grid import (
     BEYOND_PATCH_GRID,
     full_side,
@@ -285,6 +285,10 @@ class HFClass:
     #: ``model.model`` (PI0's ``vlm``): the adapter is then a :class:`robovlms.model.inner_vlm.InnerVLMBackbone`
     inner_config: str | None = None
     inner_vlm: str | None = None
+
+    #: whether the processor keeps the aspect ratio and pads to a square with a pixel_mask (Aria): the adapter is
+    #: then a :class:`robovlms.model.padded.PaddedSquareBackbone`
+    padded: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -435,6 +439,10 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets["tiny"]["high_res_vision_config"].update(_tiny_high_res(presets["tiny"]))
     if cross_tiles:
         tiled_cross_tiny(presets["tiny"], TINY_SIZES["num_attention_heads"])
+    padded = padded_side(processor) is not None
+    if padded:
+        sides = (presets["tiny"]["vision_config"]["image_size"], RESIZED)
+        presets["tiny"].update(tiny_queries(default, presets["tiny"]["vision_config"], sides))
     for settings in presets.values() if clips else ():  # the clip's placeholder is the presets' image token
         settings["video_token_id"] = settings["image_token_id"]
     return HFClass(
@@ -450,6 +458,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         instructed="qformer_input_ids" in forward,
         cross_tiles=cross_tiles,
         sized=SIZED if chain else "vision_config",
+        padded=padded,
     )
 
 
@@ -767,6 +776,9 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
     merge = getattr(default.vision_config, "spatial_merge_size", None) or getattr(made, "merge_size", None)
     if not isinstance(merge, int):
         raise NotThePattern(f"neither {name}.vision_config nor {processor} says how many patches make a token")
+    token_rule = None if stand_in else token_budget(processor)
+    if token_rule is not None:  # GLM-5 Next's budget of image tokens, each frame padded to whole blocks
+        size, args = token_rule
     if not {"shortest_edge", "longest_edge"} <= set(size):
         tokens = [
             key for key in ("min_image_tokens", "max_image_tokens") if hasattr(getattr(transformers, processor), key)
@@ -1150,30 +1162,12 @@ def _processor(model_type: str) -> tuple[str, str]:
     if "height" in size or "longest_edge" in size:
         # a longest edge is the side of a square frame as well; robovlms feeds square frames
         return name, 'size={"height": size, "width": size}'
-    padded = _padded_square(name)
-    if padded:
-        raise NotThePattern(padded)
+    padded = padded_args(name)
+    if padded:  # robovlms.scaffold.padded: the longer side, the rest padded (Aria)
+        return name, padded
     raise NotThePattern(
         f"{name} resizes to a pixel budget, not a size (size={size}): the number of image tokens follows each "
         "image (an image processor that follows the checkpoint's resizing rules: plugin API 1.2)"
-    )
-
-
-def _padded_square(name: str) -> str:
-    """Why a processor that fits each frame's longer side into a square and pads the rest (Aria's
-    ``max_image_size``) is not robovlms's: empty where ``name`` has no such side."""
-    import transformers
-
-    processor = getattr(transformers, name)
-    side = getattr(processor, "max_image_size", None)
-    if not isinstance(side, int):
-        return ""
-    accepted = re.search(r"max_image_size not in (\[[^\]]*\])", inspect.getsource(processor))
-    only = f", which it accepts only as one of {accepted.group(1)}" if accepted else ""
-    return (
-        f"{name} resizes each frame's longer side to max_image_size ({side}{only}) and pads the rest of that "
-        "square, with a pixel_mask of the padding, where robovlms's ImageProcessor stretches a frame to its size: "
-        "write preset_image_processor for its rule and model_encode_images and reference_inputs with the pixel_mask"
     )
 
 
