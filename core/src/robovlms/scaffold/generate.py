@@ -355,6 +355,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
     if hf.tiles:
         return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
+    if hf.deepstack_tiles:
+        return {"base_module": "robovlms.model.deepstack_tiles", "base": "TiledDeepStackBackbone"}
     if hf.qformer:
         base = "InstructedQFormerBackbone" if hf.instructed else "QFormerBackbone"
         return {"base_module": "robovlms.model.qformer", "base": base}
@@ -400,7 +402,7 @@ def _overrides(hf: HFClass) -> str:
     if hf.qformer or hf.masked or hf.cross or hf.top_level or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles:
         # the core class's path
         return ""
-    if hf.grid or hf.tiles:  # GridBackbone's or TiledBackbone's image path
+    if hf.grid or hf.tiles or hf.deepstack_tiles:  # GridBackbone's, TiledBackbone's or TiledDeepStackBackbone's
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:
         pixels = "pixel_values.unsqueeze(1)  # one image per sample" if hf.image_axis else "pixel_values"

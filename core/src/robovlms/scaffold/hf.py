@@ -246,6 +246,10 @@ class HFClass:
     #: whether the images come in tiles, read under a cross-attention mask per image and tile (Mllama): the adapter
     #: is then a :class:`robovlms.model.cross_attention.TiledCrossAttentionBackbone`
     cross_tiles: bool = False
+    #: whether a class without grids feeds vision layers into the language model's first layers and takes its
+    #: images as tiles per sample (GraniteDocling): the adapter is then a
+    #: :class:`robovlms.model.deepstack_tiles.TiledDeepStackBackbone`, a frame one tile
+    deepstack_tiles: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -363,9 +367,11 @@ def _pattern(cls: type[Any]) -> HFClass:
         return _grid_class(cls, default)
     if masked and "flattened_patches" in forward:  # Kosmos-2.5 (robovlms.model.flattened_patches)
         return _flattened_masked_class(cls, default)
-    if getattr(vision, "deepstack_visual_indexes", None):
+    # DeepStack over 1-D positions, a frame one tile (GraniteDocling): robovlms.model.deepstack_tiles
+    deepstack_tiles = bool(getattr(vision, "deepstack_visual_indexes", None))
+    if deepstack_tiles and "pixel_attention_mask" not in _feature_inputs(cls):
         raise NotThePattern(_deepstack_without_grid(cls, vision))
-    image_inputs = {} if clips or cross_tiles else _image_inputs(cls)
+    image_inputs = {} if clips or cross_tiles or deepstack_tiles else _image_inputs(cls)
     sizes = _sizes(vision)
     positioned = "" if "image_size" in sizes else _positioned_patches(cls, default)
     if positioned:
@@ -387,6 +393,8 @@ def _pattern(cls: type[Any]) -> HFClass:
         presets["tiny"]["high_res_vision_config"].update(_tiny_high_res(presets["tiny"]))
     if cross_tiles:
         tiled_cross_tiny(presets["tiny"], TINY_SIZES["num_attention_heads"])
+    if deepstack_tiles:  # its pixel shuffle needs the patches per side (4 and 6 at sides 32 and 48) to divide
+        presets["tiny"]["vision_config"]["scale_factor"] = 2
     for settings in presets.values() if clips else ():  # the clip's placeholder is the presets' image token
         settings["video_token_id"] = settings["image_token_id"]
     return HFClass(
@@ -401,6 +409,7 @@ def _pattern(cls: type[Any]) -> HFClass:
         encoder=encoder,
         instructed="qformer_input_ids" in forward,
         cross_tiles=cross_tiles,
+        deepstack_tiles=deepstack_tiles,
     )
 
 
