@@ -354,6 +354,8 @@ def _base(hf: HFClass) -> dict[str, str]:
     if hf.token_types is not None:
         return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
     if hf.tiles:
+        if hf.layer_map:
+            return {"base_module": "robovlms.model.layer_map", "base": "LayerMapBackbone"}
         return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
     if hf.deepstack_tiles:
         return {"base_module": "robovlms.model.deepstack_tiles", "base": "TiledDeepStackBackbone"}
