@@ -50,7 +50,7 @@ def test_per_layer_features_reach_the_language_model_as_in_the_models_own_forwar
         ours = granite(pixels, input_ids, attention_mask)
         reference = granite.reference_forward(pixels, input_ids, attention_mask)
         embeds = granite.place_images(granite.embed_text(input_ids), input_ids, granite.encode_images(pixels))
-        granite._layers = None  # what a robovlms_encode_images hook leaves: no per-layer features
+        granite._deepstack = None  # what a robovlms_encode_images hook leaves: no per-layer features
         without = granite.forward_text(embeds, attention_mask, image_index=granite.prompt_image_index(input_ids))
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(without, reference, atol=1e-3)  # the features matter: the check above could fail

@@ -16,15 +16,31 @@ from typing import Any
 import torch
 
 from robovlms.errors import PluginError
+from robovlms.model.backbone import BaseRoboVLM
 from robovlms.model.mrope import MRoPEBackbone
 from robovlms.model.sequence import NO_IMAGE, ImageLayout, image_runs
 
 
-class DeepStackBackbone(MRoPEBackbone):
-    """An :class:`MRoPEBackbone` whose vision encoder also feeds the language model's first layers."""
+class KeptDeepStack(BaseRoboVLM):
+    """A backbone that keeps the features its last encoding made for the language model's layers until the
+    text pass after it (DeepStack's, Granite 4 Vision's per layer), for that one pass only."""
 
-    #: per DeepStack layer, the features of every image of the last encoding, ``(images, N, D)``
-    _deepstack: list[torch.Tensor] | None = None
+    #: the features of every image of the last encoding, per layer (each ``(images, N, D)``)
+    _deepstack: Any = None
+
+    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """The image tokens; features of an earlier encoding never outlive it (a hook's encoding leaves none)."""
+        self._deepstack = None
+        return super().encode_images(pixel_values)
+
+    def take_deepstack(self) -> Any:
+        """The kept features, once: the features of one encoding serve one pass."""
+        kept, self._deepstack = self._deepstack, None
+        return kept
+
+
+class DeepStackBackbone(KeptDeepStack, MRoPEBackbone):
+    """An :class:`MRoPEBackbone` whose vision encoder also feeds the language model's first layers."""
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         tokens, self._deepstack = encode_deepstack(
@@ -37,8 +53,7 @@ class DeepStackBackbone(MRoPEBackbone):
     ) -> dict[str, Any]:
         """M-RoPE's positions, and each image position's DeepStack features, row by row as the positions run."""
         inputs = super().text_inputs(image_index, attention_mask, layout)
-        stacked, self._deepstack = self._deepstack, None  # the features of one encoding serve one pass
-        return {**inputs, **deepstack_inputs(self.name, stacked, image_index)}
+        return {**inputs, **deepstack_inputs(self.name, self.take_deepstack(), image_index)}
 
 
 def encode_deepstack(output: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:

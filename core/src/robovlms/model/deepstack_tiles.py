@@ -16,25 +16,16 @@ from typing import Any
 
 import torch
 
-from robovlms.model.backbone import BaseRoboVLM
-from robovlms.model.deepstack import deepstack_inputs, encode_deepstack
+from robovlms.model.deepstack import KeptDeepStack, deepstack_inputs, encode_deepstack
 
 
-class TiledDeepStackBackbone(BaseRoboVLM):
+class TiledDeepStackBackbone(KeptDeepStack):
     """A ``tokens``-fusion backbone whose frames are one tile each and whose vision layers feed DeepStack."""
-
-    #: per DeepStack layer, the features of every image of the last encoding, ``(images, N, D)``
-    _deepstack: list[torch.Tensor] | None = None
 
     def image_inputs(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
         """``(B, 3, S, S)`` frames as one tile per sample ``(B, 1, 3, S, S)``, every tile real."""
         mask = torch.ones(len(pixel_values), 1, dtype=torch.bool, device=pixel_values.device)
         return {"pixel_values": pixel_values.unsqueeze(1), "pixel_attention_mask": mask}
-
-    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """The image tokens; features of an earlier encoding never outlive it (a hook's leaves none)."""
-        self._deepstack = None
-        return super().encode_images(pixel_values)
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         tokens, self._deepstack = encode_deepstack(
@@ -51,7 +42,7 @@ class TiledDeepStackBackbone(BaseRoboVLM):
         **_: Any,
     ) -> torch.Tensor:
         """Told where the images are, the language model also gets their DeepStack features; 1-D positions."""
-        stacked, self._deepstack = self._deepstack, None  # the features of one encoding serve one pass
+        stacked = self.take_deepstack()
         extra = {} if image_index is None else deepstack_inputs(self.name, stacked, image_index)
         return self.text_tower(
             inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False, **extra

@@ -17,27 +17,20 @@ from typing import Any
 
 import torch
 
-from robovlms.model.deepstack import deepstack_inputs
+from robovlms.model.deepstack import KeptDeepStack, deepstack_inputs
 from robovlms.model.tiles import TiledBackbone
 
 
-class LayerMapBackbone(TiledBackbone):
+class LayerMapBackbone(KeptDeepStack, TiledBackbone):
     """A :class:`TiledBackbone` whose images enter the language model only as features at layers of their own."""
-
-    #: per language-model layer, the features of every image of the last encoding, ``(images, N, D)``
-    _layers: dict[int, torch.Tensor] | None = None
-
-    def encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """The image tokens; features of an earlier encoding never outlive it (a hook's leaves none)."""
-        self._layers = None
-        return super().encode_images(pixel_values)
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """Zeros at the placeholders, as the model's own forward puts there; the features wait for the text pass.
         A layer named twice keeps its last features, as the model's own mapping by layer does."""
         output = self.model.model.get_image_features(**self.image_inputs(pixel_values))
-        self._layers = {int(layer): torch.stack(list(packed)) for layer, packed in output.deepstack_features}
-        return torch.zeros_like(next(iter(self._layers.values())))
+        layers = {int(layer): torch.stack(list(packed)) for layer, packed in output.deepstack_features}
+        self._deepstack = layers  # per language-model layer
+        return torch.zeros_like(next(iter(layers.values())))
 
     def forward_text(
         self,
@@ -48,7 +41,7 @@ class LayerMapBackbone(TiledBackbone):
         **_: Any,
     ) -> torch.Tensor:
         """Told where the images are, the language model also gets each layer's features at their positions."""
-        layers, self._layers = self._layers or {}, None  # the features of one encoding serve one pass
+        layers: dict[int, torch.Tensor] = self.take_deepstack() or {}
         found = (
             {} if image_index is None or not layers else deepstack_inputs(self.name, list(layers.values()), image_index)
         )
