@@ -90,15 +90,8 @@ def test_summary_lists_exactly_the_decisions_left(capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("hf_class", "said", "wrong"),
     [
-        # DeepStack and a mask per tile, not per pixel as Idefics3's, say so rather than that the tiny preset fails
-        ("GraniteDoclingForConditionalGeneration", ["DeepStack", "pixel_attention_mask (batch, tiles)"], ["tiny"]),
         # a vision config with a patch size but no image size says so, not that both are missing
         ("InklingForConditionalGeneration", ["patch_size 40 but no image_size"], ["no image_size and"]),
-        (
-            "Granite4VisionForConditionalGeneration",
-            ["layers of their own", "deepstack_layer_map and downsample_rate to the checkpoint", "write preset_config"],
-            ["tiny preset"],
-        ),
         # encoder-decoders other than Florence-2's and Pix2Struct's kinds say what their encoder reads
         ("UdopForConditionalGeneration", ["bbox"], ["reads only the image"]),
         # a grid beyond Qwen-VL's image format from a torchvision-only processor that pads and tiles

@@ -17,7 +17,7 @@ from robovlms.scaffold.sweep import mapping_classes, sweep
 
 CLASSES = [
     "Qwen2VLForConditionalGeneration",
-    "GraniteDoclingForConditionalGeneration",
+    "Mistral4ForCausalLM",
     "UdopForConditionalGeneration",
     "GotOcr2ForConditionalGeneration",
     "EvollaForProteinText2Text",
@@ -36,9 +36,9 @@ def test_sweep_reports_pass_and_reasons(tmp_path: Path) -> None:
     assert outcomes["Qwen2VLForConditionalGeneration"].status == "pass", outcomes["Qwen2VLForConditionalGeneration"]
     # DeepStack (early vision layers added in the language model's first layers) on the core's DeepStackBackbone
     assert outcomes["Qwen3VLForConditionalGeneration"].status == "pass", outcomes["Qwen3VLForConditionalGeneration"]
-    # DeepStack without Qwen-VL's grids (DeepStackBackbone is an MRoPEBackbone)
-    assert outcomes["GraniteDoclingForConditionalGeneration"].status == "refused"
-    assert "deepstack_visual_indexes" in outcomes["GraniteDoclingForConditionalGeneration"].reason
+    # a language model in the mapping: no image input, said so
+    assert outcomes["Mistral4ForCausalLM"].status == "refused"
+    assert "takes no image input" in outcomes["Mistral4ForCausalLM"].reason
     # an encoder-decoder whose encoder reads each token's box on the page (Pix2Struct's reads the image only: passes)
     assert "bbox" in outcomes["UdopForConditionalGeneration"].reason
     # sizes no usual name covers (a convolutional neck) shrink, and a vision encoder whose own initializer range

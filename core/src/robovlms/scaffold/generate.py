@@ -396,7 +396,11 @@ def _base(hf: HFClass) -> dict[str, str]:
     if hf.token_types is not None:
         return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
     if hf.tiles:
+        if hf.layer_map:
+            return {"base_module": "robovlms.model.layer_map", "base": "LayerMapBackbone"}
         return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
+    if hf.deepstack_tiles:
+        return {"base_module": "robovlms.model.deepstack_tiles", "base": "TiledDeepStackBackbone"}
     if hf.qformer:
         base = "InstructedQFormerBackbone" if hf.instructed else "QFormerBackbone"
         return {"base_module": "robovlms.model.qformer", "base": base}
@@ -451,7 +455,8 @@ def _overrides(hf: HFClass) -> str:
         return ""
     if hf.padded:  # PaddedSquareBackbone's image path, with the class's own towers
         return "".join(parts)
-    if hf.grid or hf.tiles or hf.inner_config:  # GridBackbone's, TiledBackbone's or InnerVLMBackbone's image path
+    # GridBackbone's, TiledBackbone's, InnerVLMBackbone's or TiledDeepStackBackbone's image path
+    if hf.grid or hf.tiles or hf.inner_config or hf.deepstack_tiles:
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:
         pixels = "pixel_values.unsqueeze(1)  # one image per sample" if hf.image_axis else "pixel_values"

@@ -32,6 +32,7 @@ from robovlms.errors import RoboVLMsError, first_line
 from robovlms.scaffold.chained import SIZED, chained, chained_settings
 from robovlms.scaffold.checkpoint import checkpoint_settings, rope_for_each_kind, with_own_parts
 from robovlms.scaffold.gated import TINY_GATES, gated_layout, tiled_cross_layout, tiled_cross_tiny
+from robovlms.scaffold.layer_map import layer_map_layout, layer_map_presets
 from robovlms.scaffold.navit import (
     canvas_markers,
     canvas_reason,
@@ -289,6 +290,14 @@ class HFClass:
     #: whether the processor keeps the aspect ratio and pads to a square with a pixel_mask (Aria): the adapter is
     #: then a :class:`robovlms.model.padded.PaddedSquareBackbone`
     padded: bool = False
+
+    #: whether a class without grids feeds vision layers into the language model's first layers and takes its
+    #: images as tiles per sample (GraniteDocling): the adapter is then a
+    #: :class:`robovlms.model.deepstack_tiles.TiledDeepStackBackbone`, a frame one tile
+    deepstack_tiles: bool = False
+    #: whether a tiled class's images enter its language model only as features at layers of their own (Granite 4
+    #: Vision's deepstack_layer_map): the adapter is then a :class:`robovlms.model.layer_map.LayerMapBackbone`
+    layer_map: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -392,7 +401,9 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(_no_placeholder(cls, default))
     # tiles at pinpoints (LLaVA-NeXT's kin): robovlms.model.tiles.TiledBackbone makes a square frame one tile
     tiles = bool(getattr(default, "image_grid_pinpoints", None))
-    if "deepstack_layer_map" in default.to_dict():
+    # features per language-model layer from tiles (Granite 4 Vision): robovlms.model.layer_map.LayerMapBackbone
+    layer_map = layer_map_layout(default)
+    if layer_map and not tiles:
         raise NotThePattern(_layer_map(cls, default))
     default = with_own_parts(default)
     for sub in ("vision_config", "text_config"):
@@ -411,9 +422,11 @@ def _pattern(cls: type[Any]) -> HFClass:
         return _grid_class(cls, default)
     if masked and "flattened_patches" in forward:  # Kosmos-2.5 (robovlms.model.flattened_patches)
         return _flattened_masked_class(cls, default)
-    if getattr(vision, "deepstack_visual_indexes", None):
+    # DeepStack over 1-D positions, a frame one tile (GraniteDocling): robovlms.model.deepstack_tiles
+    deepstack_tiles = bool(getattr(vision, "deepstack_visual_indexes", None))
+    if deepstack_tiles and "pixel_attention_mask" not in _feature_inputs(cls):
         raise NotThePattern(_deepstack_without_grid(cls, vision))
-    image_inputs = {} if clips or cross_tiles else _image_inputs(cls)
+    image_inputs = {} if clips or cross_tiles or deepstack_tiles else _image_inputs(cls)
     sizes = _sizes(vision)
     positioned = "" if "image_size" in sizes else _positioned_patches(cls, default)
     if positioned:
@@ -443,6 +456,11 @@ def _pattern(cls: type[Any]) -> HFClass:
     if padded:
         sides = (presets["tiny"]["vision_config"]["image_size"], RESIZED)
         presets["tiny"].update(tiny_queries(default, presets["tiny"]["vision_config"], sides))
+
+    if layer_map:
+        layer_map_presets(presets, default)
+    if deepstack_tiles:  # its pixel shuffle needs the patches per side (4 and 6 at sides 32 and 48) to divide
+        presets["tiny"]["vision_config"]["scale_factor"] = 2
     for settings in presets.values() if clips else ():  # the clip's placeholder is the presets' image token
         settings["video_token_id"] = settings["image_token_id"]
     return HFClass(
@@ -459,26 +477,20 @@ def _pattern(cls: type[Any]) -> HFClass:
         cross_tiles=cross_tiles,
         sized=SIZED if chain else "vision_config",
         padded=padded,
+        deepstack_tiles=deepstack_tiles,
+        layer_map=layer_map,
     )
 
 
 def _deepstack_without_grid(cls: type[Any], vision: Any) -> str:
-    """Why DeepStack in a class without Qwen-VL's grids is not covered (GraniteDocling)."""
-    inner = _inner_class(cls)
-    features = getattr(inner, "get_image_features", None) if inner is not None else None
-    takes = set(inspect.signature(features).parameters) if callable(features) else set()
-    tiles = (
-        ", and takes its images as tiles per sample with a mask per tile (pixel_attention_mask (batch, tiles), "
-        "not Idefics3's per pixel)"
-        if "pixel_attention_mask" in takes
-        else ""
-    )
+    """Why DeepStack in a class without Qwen-VL's grids and without GraniteDocling's tiles is not covered."""
     return (
         f"{cls.__name__}'s vision layers {list(vision.deepstack_visual_indexes)} (deepstack_visual_indexes) enter "
         "the language model's first layers (DeepStack, as deepstack_visual_embeds) without Qwen-VL's grids and "
-        f"M-RoPE, which robovlms.model.deepstack.DeepStackBackbone (an MRoPEBackbone) assumes{tiles}; write "
-        "model_encode_images that keeps get_image_features' deepstack_features, and forward_text that hands them "
-        "to the language model at the image positions"
+        "M-RoPE, and its get_image_features takes no pixel_attention_mask per tile: "
+        "robovlms.model.deepstack.DeepStackBackbone assumes grids and M-RoPE, "
+        "robovlms.model.deepstack_tiles.TiledDeepStackBackbone a frame as one tile under that mask; subclass the "
+        "latter and write image_inputs with the image inputs its get_image_features takes"
     )
 
 
@@ -839,18 +851,15 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
 
 def _layer_map(cls: type[Any], default: Any) -> str:
     """Why a class that adds image features at language-model layers of its own choosing (Granite 4 Vision's
-    ``deepstack_layer_map``) is not the pattern."""
+    ``deepstack_layer_map``) without LLaVA-NeXT's tiles is not the pattern."""
     name = type(default).__name__
     unset = [key for key in ("deepstack_layer_map", "downsample_rate") if getattr(default, key, None) is None]
-    left = f"; besides, {name} leaves {' and '.join(unset)} to the checkpoint (None)" if unset else ""
+    left = f"; {name} leaves {' and '.join(unset)} to the checkpoint (None): write preset_config too" if unset else ""
     return (
-        f"{cls.__name__}'s image features enter its language model at layers of their own, not only as tokens at "
-        "the placeholders: get_image_features returns features per language-model layer (each pair of "
-        "deepstack_layer_map: a vision layer's tiled features through a window Q-Former of its own, and "
-        "spatial_target_layers), which its language model adds at those layers (deepstack_features); no core "
-        "class does this for tiled images (robovlms.model.deepstack.DeepStackBackbone covers Qwen3-VL's grids, "
-        f"robovlms.model.tiles.TiledBackbone tiles without it){left}: write preset_config from the checkpoint's "
-        "config.json, and model_encode_images and forward_text that carry the per-layer features"
+        f"{cls.__name__}'s image features enter its language model only at layers of their own (get_image_features "
+        "returns features per language-model layer, deepstack_layer_map), and it has no image_grid_pinpoints: "
+        "robovlms.model.layer_map.LayerMapBackbone does this for LLaVA-NeXT's tiles; subclass it and write "
+        f"image_inputs for this class's image path{left}"
     )
 
 

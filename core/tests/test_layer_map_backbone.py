@@ -1,0 +1,56 @@
+"""The core's LayerMapBackbone: Granite 4 Vision's images enter its language model only at layers of their own."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import Granite4VisionConfig, Granite4VisionForConditionalGeneration, LlavaNextImageProcessorPil
+
+from robovlms.config import VLMConfig
+from robovlms.model.layer_map import LayerMapBackbone
+from robovlms.scaffold.hf import facts
+
+
+class Granite4(LayerMapBackbone):
+    name = "granite4"
+    model_class = Granite4VisionForConditionalGeneration
+
+
+@pytest.fixture(scope="module")
+def granite() -> Granite4:
+    found = facts(Granite4VisionForConditionalGeneration)
+    assert found.presets is not None and found.layer_map
+    config = Granite4VisionConfig(**found.presets["tiny"])
+    config.image_grid_pinpoints = [[32, 32]]  # as TiledBackbone.preset_config makes it: a frame is one tile
+    torch.manual_seed(0)
+    model = Granite4VisionForConditionalGeneration(config).eval()
+    processor = LlavaNextImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    return Granite4(model, None, processor, VLMConfig(preset="tiny"))
+
+
+def test_the_checkpoints_settings_derived_from_the_modeling_code_feed_every_layer_of_the_map(granite: Granite4) -> None:
+    config = granite.model.config
+    assert config.downsample_rate == "1/2" and [list(pair) for pair in config.deepstack_layer_map] == [
+        [config.vision_feature_layer, 0]
+    ]
+    assert sorted({0, *config.spatial_target_layers}) == list(range(config.text_config.num_hidden_layers))
+
+
+def test_per_layer_features_reach_the_language_model_as_in_the_models_own_forward(granite: Granite4) -> None:
+    torch.manual_seed(1)
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        tokens = granite.encode_images(pixels)
+    assert not tokens.any()  # the placeholders' embeddings are zeros, as the model's own forward makes them
+    image = granite.model.config.image_token_id
+    count = tokens.shape[1]
+    input_ids = torch.tensor([[2, *[image] * count, 5, 6, 7], [2, 8, *[image] * count, 9, 10]])
+    attention_mask = torch.ones_like(input_ids)
+    with torch.no_grad():
+        ours = granite(pixels, input_ids, attention_mask)
+        reference = granite.reference_forward(pixels, input_ids, attention_mask)
+        embeds = granite.place_images(granite.embed_text(input_ids), input_ids, granite.encode_images(pixels))
+        granite._deepstack = None  # what a robovlms_encode_images hook leaves: no per-layer features
+        without = granite.forward_text(embeds, attention_mask, image_index=granite.prompt_image_index(input_ids))
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(without, reference, atol=1e-3)  # the features matter: the check above could fail
