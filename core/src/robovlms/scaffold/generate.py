@@ -31,6 +31,7 @@ from robovlms.scaffold.hf import (
 )
 from robovlms.scaffold.linear_patches import patch_facts
 from robovlms.scaffold.naming import PluginName, check_free, parse
+from robovlms.scaffold.positioned_patches import positioned_facts
 from robovlms.scaffold.vq import vq_facts
 from robovlms.version import PLUGIN_API_VERSION, __version__
 
@@ -99,7 +100,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     from robovlms.scaffold.row_tokens import extra_tokens
     from robovlms.scaffold.token_types import token_types
 
-    hf = vq_facts(cls) or patch_facts(cls) or facts(cls)
+    hf = vq_facts(cls) or patch_facts(cls) or positioned_facts(cls) or facts(cls)
     if hf.reason is not None:
         return hf
     try:
@@ -370,6 +371,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.vq_codes", "base": "VQCodesBackbone"}
     if hf.linear_patches:
         return {"base_module": "robovlms.model.linear_patches", "base": "LinearPatchBackbone"}
+    if hf.positioned:
+        return {"base_module": "robovlms.model.positioned_patches", "base": "PositionedPatchBackbone"}
     if "high_res_pixel_values" in hf.image_inputs:
         return {"base_module": "robovlms.model.high_res", "base": "HighResBackbone"}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}

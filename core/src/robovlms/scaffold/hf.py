@@ -246,6 +246,9 @@ class HFClass:
     #: whether the images come in tiles, read under a cross-attention mask per image and tile (Mllama): the adapter
     #: is then a :class:`robovlms.model.cross_attention.TiledCrossAttentionBackbone`
     cross_tiles: bool = False
+    #: whether the encoder takes patches with their positions and the language model per-layer inputs (Gemma 4):
+    #: the adapter is then a :class:`robovlms.model.positioned_patches.PositionedPatchBackbone`
+    positioned: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
