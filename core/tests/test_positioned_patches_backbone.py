@@ -7,9 +7,11 @@ import torch
 from transformers import Gemma4Config, Gemma4ForConditionalGeneration, Gemma4ImageProcessorPil, SiglipImageProcessorPil
 
 from robovlms.config import VLMConfig
-from robovlms.model.positioned_patches import PositionedPatchBackbone
+from robovlms.model.positioned_patches import PositionedPatchBackbone, positioned_patches
 from robovlms.model.sequence import image_index_of
 from robovlms.scaffold.positioned_patches import positioned_facts
+from robovlms.scaffold.processors import _source
+from robovlms.scaffold.raster import _compiled
 
 
 class Gemma4(PositionedPatchBackbone):
@@ -48,3 +50,18 @@ def test_patches_positions_and_per_layer_inputs_match_gemma4s_own() -> None:
         own = gemma.reference_forward(pixels, ids, mask)
     assert found.tolist() == torch.cat([ids.masked_fill(ids == image, pad), torch.full((2, 3), pad)], 1).tolist()
     torch.testing.assert_close(hidden[mask.bool()], own[mask.bool()], atol=1e-5, rtol=0)
+
+
+def test_merged_patches_match_gemma4_unifieds_processor() -> None:
+    """Gemma 4 Unified's processor merges k x k patches (its patches_merge, run from source: its module imports
+    torchvision); robovlms's patches of the merged side, and their positions, are the same."""
+    modules = _source("gemma4_unified")
+    cut = _compiled(modules, None, "convert_image_to_patches")
+    merge = _compiled(modules, None, "patches_merge")
+    pixels = torch.rand(1, 3, 48, 48)
+    small = cut(pixels[0], 8)  # 6 x 6 patches of 8, merged 2 x 2 into 3 x 3 of 16
+    y, x = torch.meshgrid(torch.arange(6), torch.arange(6), indexing="ij")
+    theirs, positions = merge(small[None], torch.stack([x, y], -1).reshape(1, 36, 2), 9)
+    ours, our_positions = positioned_patches(pixels, 16)
+    torch.testing.assert_close(ours, theirs)
+    assert our_positions.tolist() == positions.tolist()

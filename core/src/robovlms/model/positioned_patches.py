@@ -42,6 +42,15 @@ class PositionedPatchBackbone(BaseRoboVLM):
     """A ``tokens``-fusion backbone whose encoder takes positioned patches and whose language model reads
     per-layer inputs from the token ids (Gemma 4's ``model.model``)."""
 
+    @property
+    def vision_tower(self) -> nn.Module:
+        """Gemma 4's encoder, or Gemma 4 Unified's, which embeds the merged patches itself (``embed_vision``)."""
+        inner = self.model.model
+        tower: nn.Module = (
+            inner.vision_tower if getattr(inner, "vision_tower", None) is not None else inner.embed_vision
+        )
+        return tower
+
     def patches(self, pixel_values: torch.Tensor) -> dict[str, torch.Tensor]:
         """The encoder's inputs for square frames, as the VLM's processor lays them out."""
         vision = self.model.config.vision_config
@@ -52,7 +61,8 @@ class PositionedPatchBackbone(BaseRoboVLM):
                 f"backbone {self.name!r}: frames of {tuple(pixel_values.shape[-2:])} pixels; expected sides that are "
                 f"multiples of {unit} (patch_size {patch} x pooling_kernel_size {vision.pooling_kernel_size})"
             )
-        patches, positions = positioned_patches(pixel_values, patch)
+        # Gemma 4 Unified's processor merges k x k patches into one of model_patch_size, which its encoder takes
+        patches, positions = positioned_patches(pixel_values, int(getattr(vision, "model_patch_size", patch)))
         return {"pixel_values": patches, "image_position_ids": positions}
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -84,16 +94,18 @@ class PositionedPatchBackbone(BaseRoboVLM):
     ) -> torch.Tensor:
         """The VLM's own model over embeddings, with the per-layer inputs of the prompt's ids and its image
         positions as ``mm_token_type_ids`` (a checkpoint whose images attend both ways reads them)."""
-        ids = self.prompt_ids(inputs_embeds, image_index)
         language_model = self.model.model.language_model
-        per_layer = language_model.get_per_layer_inputs(ids) if language_model.hidden_size_per_layer_input else None
-        types = torch.zeros_like(ids) if image_index is None else image_index.ge(0).long()
+        per_layer = {}  # Gemma 4 Unified's language model reads none
+        if getattr(language_model, "hidden_size_per_layer_input", None):
+            ids = self.prompt_ids(inputs_embeds, image_index)
+            per_layer["per_layer_inputs"] = language_model.get_per_layer_inputs(ids)
+        types = torch.zeros_like(attention_mask) if image_index is None else image_index.ge(0).long()
         return self.model.model(
             inputs_embeds=inputs_embeds,
             attention_mask=attention_mask,
-            per_layer_inputs=per_layer,
             mm_token_type_ids=types,
             use_cache=False,
+            **per_layer,
         ).last_hidden_state
 
     def reference_inputs(

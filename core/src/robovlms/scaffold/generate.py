@@ -118,8 +118,11 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             elif top_level_layout(model):
                 hf = replace(hf, top_level=True)
             # PositionMaskBackbone, EncoderStatesBackbone, EncoderFusionBackbone (nested), VQCodesBackbone,
-            # LinearPatchBackbone and the cross-attention classes know the towers
-            elif not (hf.masked or hf.cross or hf.nested or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles):
+            # LinearPatchBackbone, the cross-attention classes and PositionedPatchBackbone know the towers
+            elif (
+                not (hf.masked or hf.cross or hf.nested or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles)
+                and not hf.positioned
+            ):
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
             if hf.grid:

@@ -370,9 +370,6 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(_deepstack_without_grid(cls, vision))
     image_inputs = {} if clips or cross_tiles else _image_inputs(cls)
     sizes = _sizes(vision)
-    positioned = "" if "image_size" in sizes else _positioned_patches(cls, default)
-    if positioned:
-        raise NotThePattern(positioned + _processor_note(default.model_type))
     if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
         raise NotThePattern(
             f"{name}.vision_config has patch_size {sizes['patch_size']} but no image_size: the encoder takes each "
@@ -790,30 +787,6 @@ def _layer_map(cls: type[Any], default: Any) -> str:
         "class does this for tiled images (robovlms.model.deepstack.DeepStackBackbone covers Qwen3-VL's grids, "
         f"robovlms.model.tiles.TiledBackbone tiles without it){left}: write preset_config from the checkpoint's "
         "config.json, and model_encode_images and forward_text that carry the per-layer features"
-    )
-
-
-def _positioned_patches(cls: type[Any], default: Any) -> str:
-    """Why a class whose encoder takes each image as patches with their positions (Gemma 4) is not the pattern;
-    empty for any other."""
-    inner = _inner_class(cls)
-    features = getattr(inner, "get_image_features", None)
-    if not callable(features) or "image_position_ids" not in inspect.signature(features).parameters:
-        return ""
-    per_layer = getattr(default.text_config, "hidden_size_per_layer_input", None)
-    ids = (
-        "; and its language model also reads per-layer inputs looked up from the token ids "
-        f"(hidden_size_per_layer_input {per_layer}), which robovlms's forward over inputs_embeds does not give"
-        if per_layer
-        else ""
-    )
-    return (
-        f"{cls.__name__} takes each image as a sequence of patches (pixel_values (batch, patches, 3 x patch_size^2)) "
-        "with their (x, y) positions (image_position_ids), which its processor resizes keeping the aspect ratio "
-        "to at most max_soft_tokens tokens and pads, so the number of image tokens follows the image and no square "
-        f"image_size sizes it{ids}: write preset_config with a resolution, model_encode_images and reference_inputs "
-        "that patch a square frame with its positions"
-        + (", and forward_text with per_layer_inputs" if per_layer else "")
     )
 
 
