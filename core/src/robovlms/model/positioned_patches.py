@@ -73,7 +73,7 @@ class PositionedPatchBackbone(BaseRoboVLM):
     def prompt_ids(self, inputs_embeds: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
         """The ids whose word embeddings the positions hold; the pad id at images and at positions that hold
         none (action tokens)."""
-        embedding: nn.Module = self.word_embedding
+        embedding = self.word_embedding
         pad = int(self.model.config.get_text_config().pad_token_id)
         weight = nn.functional.normalize(embedding.weight.detach().float(), dim=-1)
         flat = inputs_embeds.detach().reshape(-1, inputs_embeds.shape[-1])
