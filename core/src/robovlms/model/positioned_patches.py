@@ -25,6 +25,8 @@ from robovlms.model.backbone import BaseRoboVLM
 
 #: text positions compared with the vocabulary at a time (a real vocabulary is 262k rows wide)
 _CHUNK = 64
+#: the rows nearest in direction checked for an exact match, per position
+_CANDIDATES = 4
 
 
 def positioned_patches(pixel_values: torch.Tensor, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,16 +74,23 @@ class PositionedPatchBackbone(BaseRoboVLM):
 
     def prompt_ids(self, inputs_embeds: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
         """The ids whose word embeddings the positions hold; the pad id at images and at positions that hold
-        none (action tokens)."""
+        none (action tokens).
+
+        The rows nearest in direction are only candidates (a few, in the weights' own precision, so that a
+        262k-row vocabulary is never copied); a position takes the one whose embedding it equals exactly."""
         embedding = self.word_embedding
         pad = int(self.model.config.get_text_config().pad_token_id)
-        weight = nn.functional.normalize(embedding.weight.detach().float(), dim=-1)
+        weight = embedding.weight.detach()
+        norms = torch.linalg.vector_norm(weight, dim=-1, dtype=torch.float32).clamp_min(1e-12)
         flat = inputs_embeds.detach().reshape(-1, inputs_embeds.shape[-1])
-        ids = torch.cat(
-            [(nn.functional.normalize(part.float(), dim=-1) @ weight.T).argmax(-1) for part in flat.split(_CHUNK)]
-        )
-        exact = embedding(ids).to(flat.dtype).eq(flat).all(-1)
-        ids = ids.masked_fill(~exact, pad).view(inputs_embeds.shape[:2])
+        found = []
+        for part in flat.split(_CHUNK):
+            scores = (part.to(weight.dtype) @ weight.T).float() / norms
+            candidates = scores.topk(min(_CANDIDATES, scores.shape[-1]), dim=-1).indices
+            exact = embedding(candidates).to(part.dtype).eq(part[:, None]).all(-1)
+            chosen = candidates.gather(1, exact.int().argmax(-1, keepdim=True))[:, 0]
+            found.append(chosen.masked_fill(~exact.any(-1), pad))
+        ids = torch.cat(found).view(inputs_embeds.shape[:2])
         return ids if image_index is None else ids.masked_fill(image_index.ge(0), pad)
 
     def forward_text(
