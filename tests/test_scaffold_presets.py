@@ -13,6 +13,7 @@ import transformers
 from robovlms.model.images import ImageProcessor
 from robovlms.scaffold.buildable import defaults_fail, not_buildable_here
 from robovlms.scaffold.hf import facts
+from robovlms.scaffold.positioned_patches import positioned_facts
 from robovlms.scaffold.processors import grid_departures, grid_stand_in, sibling, torchvision_stand_in
 from robovlms.scaffold.shrink import by_ending, dividing_heads, head_grouping, layer_kinds, open_head_dim, open_window
 
@@ -105,10 +106,11 @@ def test_a_torchvision_only_grid_processor_whose_code_is_qwen2_vls_gets_its_pil_
 def test_refusals_say_what_the_class_is() -> None:
     assert "VQ image tokenizer" in (facts(transformers.Apertus1p5ForConditionalGeneration).reason or "")
     assert "takes no image input at all" in (facts(transformers.Mistral4ForCausalLM).reason or "")
-    # Gemma 4 leaves vision_config None: its own vision config class's defaults stand in, and the reason is
-    # what that encoder takes (patches with positions), and the per-layer inputs of its language model
-    gemma4 = facts(transformers.Gemma4ForConditionalGeneration).reason or ""
-    assert "image_position_ids" in gemma4 and "per_layer_inputs" in gemma4 and "unset" not in gemma4
+    # Gemma 4 leaves vision_config None: its own vision config class's defaults stand in, at the side its
+    # processor gives a square image (16 x 16 patches of 3 x 3 of 16 pixels, 256 of its 280 tokens)
+    gemma4 = positioned_facts(transformers.Gemma4ForConditionalGeneration)
+    assert gemma4 is not None and gemma4.reason is None and gemma4.presets is not None
+    assert gemma4.presets["full"]["vision_config"]["image_size"] == 768
 
     # Aria's processor pads (robovlms.model.padded): one projector entry per tested resolution, a side's floor
     aria = facts(transformers.AriaForConditionalGeneration)

@@ -32,6 +32,7 @@ from robovlms.scaffold.hf import (
 from robovlms.scaffold.inner_vlm import inner_vlm_facts, settled
 from robovlms.scaffold.linear_patches import patch_facts
 from robovlms.scaffold.naming import PluginName, check_free, parse
+from robovlms.scaffold.positioned_patches import positioned_facts
 from robovlms.scaffold.prepended import prepended_facts
 from robovlms.scaffold.vq import vq_facts
 from robovlms.version import PLUGIN_API_VERSION, __version__
@@ -90,6 +91,10 @@ def new_plugin(
     return Generated(target, plugin, kind, hf, todos)
 
 
+#: the kinds of class whose facts a module of their own settles, asked in turn before :func:`facts`
+OWN_FACTS = (vq_facts, patch_facts, positioned_facts, prepended_facts, inner_vlm_facts)
+
+
 def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     """The facts about ``cls``, confirmed by running the plugin they render (see :mod:`robovlms.scaffold.check`).
 
@@ -101,7 +106,7 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
     from robovlms.scaffold.row_tokens import extra_tokens
     from robovlms.scaffold.token_types import token_types
 
-    hf = vq_facts(cls) or patch_facts(cls) or prepended_facts(cls) or inner_vlm_facts(cls) or facts(cls)
+    hf = next(filter(None, (find(cls) for find in OWN_FACTS)), None) or facts(cls)
     if hf.reason is not None:
         return hf
     try:
@@ -123,8 +128,10 @@ def settle(plugin: PluginName, cls: type[Any]) -> HFClass:
             elif hf.inner_config is not None:  # InnerVLMBackbone: the inner VLM's part and token types
                 hf = settled(hf, model, config)
             # PositionMaskBackbone, EncoderStatesBackbone, EncoderFusionBackbone (nested), VQCodesBackbone,
-            # LinearPatchBackbone and the cross-attention classes know the towers
-            elif not (hf.masked or hf.cross or hf.nested or hf.vq or hf.linear_patches or hf.gated or hf.cross_tiles):
+            # LinearPatchBackbone, the cross-attention classes and PositionedPatchBackbone know the towers
+            elif not any(
+                (hf.masked, hf.cross, hf.nested, hf.vq, hf.linear_patches, hf.gated, hf.cross_tiles, hf.positioned)
+            ):
                 text, vision = towers(model)
                 hf = replace(hf, text_tower=text, vision_tower=vision, token_types=token_types(model))
             if hf.grid:
@@ -418,6 +425,8 @@ def _base(hf: HFClass) -> dict[str, str]:
         return {"base_module": "robovlms.model.linear_patches", "base": "LinearPatchBackbone"}
     if hf.prepended:
         return {"base_module": "robovlms.model.prepended", "base": "PrependedImageBackbone"}
+    if hf.positioned:
+        return {"base_module": "robovlms.model.positioned_patches", "base": "PositionedPatchBackbone"}
     if "high_res_pixel_values" in hf.image_inputs:
         return {"base_module": "robovlms.model.high_res", "base": "HighResBackbone"}
     if hf.padded:

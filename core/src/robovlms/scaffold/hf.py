@@ -298,6 +298,10 @@ class HFClass:
     #: whether a tiled class's images enter its language model only as features at layers of their own (Granite 4
     #: Vision's deepstack_layer_map): the adapter is then a :class:`robovlms.model.layer_map.LayerMapBackbone`
     layer_map: bool = False
+
+    #: whether the encoder takes patches with their positions and the language model per-layer inputs (Gemma 4):
+    #: the adapter is then a :class:`robovlms.model.positioned_patches.PositionedPatchBackbone`
+    positioned: bool = False
     #: why the class is not of the pattern; None when it is
     reason: str | None = None
 
@@ -428,9 +432,6 @@ def _pattern(cls: type[Any]) -> HFClass:
         raise NotThePattern(_deepstack_without_grid(cls, vision))
     image_inputs = {} if clips or cross_tiles or deepstack_tiles else _image_inputs(cls)
     sizes = _sizes(vision)
-    positioned = "" if "image_size" in sizes else _positioned_patches(cls, default)
-    if positioned:
-        raise NotThePattern(positioned + _processor_note(default.model_type))
     if "patch_size" in sizes and "image_size" not in sizes and not staged(vision):
         raise NotThePattern(
             f"{name}.vision_config has patch_size {sizes['patch_size']} but no image_size: the encoder takes each "
@@ -860,30 +861,6 @@ def _layer_map(cls: type[Any], default: Any) -> str:
         "returns features per language-model layer, deepstack_layer_map), and it has no image_grid_pinpoints: "
         "robovlms.model.layer_map.LayerMapBackbone does this for LLaVA-NeXT's tiles; subclass it and write "
         f"image_inputs for this class's image path{left}"
-    )
-
-
-def _positioned_patches(cls: type[Any], default: Any) -> str:
-    """Why a class whose encoder takes each image as patches with their positions (Gemma 4) is not the pattern;
-    empty for any other."""
-    inner = _inner_class(cls)
-    features = getattr(inner, "get_image_features", None)
-    if not callable(features) or "image_position_ids" not in inspect.signature(features).parameters:
-        return ""
-    per_layer = getattr(default.text_config, "hidden_size_per_layer_input", None)
-    ids = (
-        "; and its language model also reads per-layer inputs looked up from the token ids "
-        f"(hidden_size_per_layer_input {per_layer}), which robovlms's forward over inputs_embeds does not give"
-        if per_layer
-        else ""
-    )
-    return (
-        f"{cls.__name__} takes each image as a sequence of patches (pixel_values (batch, patches, 3 x patch_size^2)) "
-        "with their (x, y) positions (image_position_ids), which its processor resizes keeping the aspect ratio "
-        "to at most max_soft_tokens tokens and pads, so the number of image tokens follows the image and no square "
-        f"image_size sizes it{ids}: write preset_config with a resolution, model_encode_images and reference_inputs "
-        "that patch a square frame with its positions"
-        + (", and forward_text with per_layer_inputs" if per_layer else "")
     )
 
 

@@ -102,7 +102,8 @@ def layer_kinds(text: Any, layers: int) -> dict[str, Any]:
 def open_head_dim(sub: Any, tiny: bool) -> dict[str, Any]:
     """``head_dim`` where a config leaves it None yet its attention reads it as a number (HunYuan-VL): the
     width over the heads, which is what the other configs default it to (16 in a tiny preset)."""
-    if "head_dim" not in sub.to_dict() or sub.head_dim is not None:
+    values = sub.to_dict()  # a heterogeneous config (Gemma 4's per_layer_config) refuses head_dim by attribute
+    if "head_dim" not in values or values["head_dim"] is not None:
         return {}
     return {"head_dim": 16 if tiny else sub.hidden_size // sub.num_attention_heads}
 
