@@ -174,8 +174,9 @@ def _named(module: ast.Module, name: str) -> bool:
 
 
 def _compiled(modules: list[ast.Module], owner: str | None, name: str, more: dict[str, Any] | None = None) -> Any:
-    """Function ``name`` of class ``owner`` (None: of the module), compiled from source with torch, math and
-    itertools as its globals; None where there is none."""
+    """Function ``name`` of class ``owner`` (None: of the module), compiled from source with torch, math,
+    itertools and the modules' own module-level functions as its globals (a processor's method calls its
+    module's helpers, and a transformers release may move a step into a new one); None where there is none."""
     import torch
 
     for module in modules:
@@ -184,14 +185,24 @@ def _compiled(modules: list[ast.Module], owner: str | None, name: str, more: dic
             body = [i for n in body if isinstance(n, ast.ClassDef) and n.name == owner for i in n.body]
         for node in body:
             if isinstance(node, ast.FunctionDef) and node.name == name:
-                node.decorator_list = []
-                tree = ast.fix_missing_locations(ast.Module([node], []))
-                # annotations left unevaluated: they name torchvision's types
-                code = compile(tree, f"<{name}>", "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
-                namespace: dict[str, Any] = {"torch": torch, "math": math, "itertools": itertools, **(more or {})}
-                exec(code, namespace)  # the processor's own code; its module imports torchvision
+                namespace: dict[str, Any] = {"torch": torch, "math": math, "itertools": itertools}
+                for helper in (n for m in modules for n in m.body if isinstance(n, ast.FunctionDef)):
+                    try:  # the processor's own code; its module imports torchvision
+                        exec(_code(helper), namespace)
+                    except NameError:  # a default value from the module's imports: a helper not for here
+                        continue
+                namespace |= more or {}
+                exec(_code(node), namespace)
                 return namespace[name]
     return None
+
+
+def _code(node: ast.FunctionDef) -> Any:
+    """One function definition, undecorated, compiled with its annotations left unevaluated (they name
+    torchvision's types)."""
+    node.decorator_list = []
+    tree = ast.fix_missing_locations(ast.Module([node], []))
+    return compile(tree, f"<{node.name}>", "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
 
 
 def merged_width(default: Any, tiny: dict[str, Any]) -> dict[str, Any]:
