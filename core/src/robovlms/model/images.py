@@ -267,6 +267,19 @@ def padded_budget_size(
     return canvas, content
 
 
+def hwc_patches(pixel_values: torch.Tensor, patch: int) -> torch.Tensor:
+    """``(B, C, H, W)`` frames as ``(B, P, patch * patch * C)`` square patches, row by row, each patch its rows,
+    columns, then channels: the layout the processors of Fuyu, Pix2Struct, Gemma 4 and Inkling 2 cut.
+
+    Pixels past the last whole patch (a side not a multiple of ``patch``) are left out, as an unfold leaves them.
+    """
+    batch, channels, height, width = pixel_values.shape
+    rows, columns = height // patch, width // patch
+    whole = pixel_values[..., : rows * patch, : columns * patch]
+    patches = whole.reshape(batch, channels, rows, patch, columns, patch).permute(0, 2, 4, 3, 5, 1)
+    return patches.reshape(batch, rows * columns, patch * patch * channels)
+
+
 def _as_uint8_batch(frames: Any) -> torch.Tensor:
     if isinstance(frames, np.ndarray):
         if frames.dtype != np.uint8:

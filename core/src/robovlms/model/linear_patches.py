@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.images import hwc_patches
 from robovlms.model.presets import preset_settings
 
 
@@ -40,11 +41,7 @@ class LinearPatchBackbone(BaseRoboVLM):
 
     def patchify(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` to ``(B, patches, patch * patch * 3)``, row by row, each patch rows, columns, channels."""
-        size = int(self.model.config.patch_size)
-        batch, channels = pixel_values.shape[:2]
-        patches = pixel_values.unfold(2, size, size).unfold(3, size, size)  # (B, C, rows, columns, p, p)
-        patches = patches.reshape(batch, channels, -1, size, size).permute(0, 2, 3, 4, 1)
-        return patches.reshape(batch, patches.shape[1], -1)
+        return hwc_patches(pixel_values, int(self.model.config.patch_size))
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The projected patches, as the VLM's forward places them."""

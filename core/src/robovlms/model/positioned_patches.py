@@ -22,6 +22,7 @@ from torch import nn
 
 from robovlms.errors import ConfigError
 from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.images import hwc_patches
 
 #: text positions compared with the vocabulary at a time (a real vocabulary is 262k rows wide)
 _CHUNK = 64
@@ -31,10 +32,9 @@ _CANDIDATES = 4
 
 def positioned_patches(pixel_values: torch.Tensor, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(B, 3, H, W)`` frames as ``(B, P, p * p * 3)`` patches, row by row, and their ``(x, y)`` ``(B, P, 2)``."""
-    batch, channels, height, width = pixel_values.shape
+    batch, _, height, width = pixel_values.shape
     rows, columns = height // patch, width // patch
-    patches = pixel_values.reshape(batch, channels, rows, patch, columns, patch).permute(0, 2, 4, 3, 5, 1)
-    patches = patches.reshape(batch, rows * columns, patch * patch * channels)
+    patches = hwc_patches(pixel_values, patch)
     y, x = torch.meshgrid(torch.arange(rows), torch.arange(columns), indexing="ij")
     positions = torch.stack([x, y], dim=-1).reshape(1, rows * columns, 2).to(pixel_values.device)
     return patches, positions.expand(batch, -1, -1)
