@@ -8,7 +8,6 @@ patches, not pixels: robovlms cuts them as Fuyu's processor does (its ``patchify
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,10 +23,8 @@ def patch_preset_settings(
     presets: Mapping[str, Mapping[str, Any]], preset: str, image_size: int | None
 ) -> dict[str, Any]:
     """:func:`~robovlms.model.presets.preset_settings` for a config that keeps ``image_size`` and ``patch_size``
-    at its top level (no vision config to hold them)."""
-    settings = copy.deepcopy(dict(presets[preset]))
-    geometry = preset_settings({preset: {"patches": settings}}, preset, image_size, vision="patches")["patches"]
-    return {**settings, "image_size": geometry["image_size"]}
+    at its top level (no vision config to hold them); kept by name, as generated plugins import it."""
+    return preset_settings(presets, preset, image_size, vision="")
 
 
 class LinearPatchBackbone(BaseRoboVLM):
