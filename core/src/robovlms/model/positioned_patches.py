@@ -77,21 +77,22 @@ class PositionedPatchBackbone(BaseRoboVLM):
         none (action tokens).
 
         The rows nearest in direction are only candidates (a few, in the weights' own precision, so that a
-        262k-row vocabulary is never copied); a position takes the one whose embedding it equals exactly."""
+        262k-row vocabulary is never copied); a position takes the one whose embedding it equals exactly. Image
+        positions take the pad id whatever they hold, so only the others are searched."""
         embedding = self.word_embedding
         pad = int(self.model.config.get_text_config().pad_token_id)
         weight = embedding.weight.detach()
         norms = torch.linalg.vector_norm(weight, dim=-1, dtype=torch.float32).clamp_min(1e-12)
-        flat = inputs_embeds.detach().reshape(-1, inputs_embeds.shape[-1])
-        found = []
-        for part in flat.split(_CHUNK):
+        ids = torch.full(inputs_embeds.shape[:2], pad, dtype=torch.long, device=inputs_embeds.device)
+        searched = ids.new_ones(ids.shape, dtype=torch.bool) if image_index is None else image_index.lt(0)
+        flat, where = inputs_embeds.detach()[searched], searched.flatten().nonzero()[:, 0]
+        for part, at in zip(flat.split(_CHUNK), where.split(_CHUNK), strict=True):
             scores = (part.to(weight.dtype) @ weight.T).float() / norms
             candidates = scores.topk(min(_CANDIDATES, scores.shape[-1]), dim=-1).indices
             exact = embedding(candidates).to(part.dtype).eq(part[:, None]).all(-1)
             chosen = candidates.gather(1, exact.int().argmax(-1, keepdim=True))[:, 0]
-            found.append(chosen.masked_fill(~exact.any(-1), pad))
-        ids = torch.cat(found).view(inputs_embeds.shape[:2])
-        return ids if image_index is None else ids.masked_fill(image_index.ge(0), pad)
+            ids.view(-1)[at] = chosen.masked_fill(~exact.any(-1), pad)
+        return ids
 
     def forward_text(
         self,
