@@ -514,14 +514,18 @@ class BaseRoboVLM(Component, nn.Module):
         return any(getattr(m, "gradient_checkpointing", False) is True for m in self.model.modules())
 
     def _set_checkpointing(self, on: bool) -> None:
-        # transformers renamed gradient_* to activation_* in 5.x; the old names warn, then go in v6
-        model = self.model
-        if hasattr(model, "activation_checkpointing_enable"):
-            if on:
-                model.activation_checkpointing_enable({"use_reentrant": False})
-            else:
-                model.activation_checkpointing_disable()
-        elif on:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        set_checkpointing(self.model, on)
+
+
+def set_checkpointing(model: Any, on: bool) -> None:
+    """Switch activation checkpointing (non-reentrant) on or off for a transformers model or one of its parts."""
+    # transformers renamed gradient_* to activation_* in 5.x; the old names warn, then go in v6
+    if hasattr(model, "activation_checkpointing_enable"):
+        if on:
+            model.activation_checkpointing_enable({"use_reentrant": False})
         else:
-            model.gradient_checkpointing_disable()
+            model.activation_checkpointing_disable()
+    elif on:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_disable()

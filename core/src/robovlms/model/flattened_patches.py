@@ -13,20 +13,17 @@ import math
 from typing import Any, ClassVar
 
 import torch
-from torch import nn
 
 from robovlms.model.image_encoder_decoder import ImageEncoderDecoderBackbone
+from robovlms.model.images import hwc_patches
 from robovlms.model.position_mask import PositionMaskBackbone
 
 
 def flatten_patches(pixel_values: torch.Tensor, patch: int) -> torch.Tensor:
     """``(B, 3, H, W)`` frames as Pix2Struct's ``flattened_patches``, every patch real (no padding)."""
-    batch, channels, height, width = pixel_values.shape
-    rows, columns = height // patch, width // patch
-    patches = nn.functional.unfold(pixel_values, (patch, patch), stride=(patch, patch))
-    patches = patches.reshape(batch, channels, patch, patch, -1).permute(0, 4, 2, 3, 1)
-    patches = patches.reshape(batch, rows * columns, channels * patch * patch)
-    grid = torch.cartesian_prod(torch.arange(rows), torch.arange(columns)).to(patches) + 1
+    batch, _, height, width = pixel_values.shape
+    patches = hwc_patches(pixel_values, patch)
+    grid = torch.cartesian_prod(torch.arange(height // patch), torch.arange(width // patch)).to(patches) + 1
     return torch.cat([grid.expand(batch, -1, -1), patches], dim=-1)
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.images import per_channel
 
 
 class HighResBackbone(BaseRoboVLM):
@@ -25,13 +26,9 @@ class HighResBackbone(BaseRoboVLM):
         side = int(self.model.config.high_res_vision_config.image_size)
         processor = getattr(self.transformers_processor, "image_processor", self.transformers_processor)
         low = self.image_processor
-        raw = pixel_values * _channels(low.std, pixel_values) + _channels(low.mean, pixel_values)
+        raw = pixel_values * per_channel(low.std, pixel_values) + per_channel(low.mean, pixel_values)
         resized = nn.functional.interpolate(raw.float(), size=(side, side), mode="bicubic", align_corners=False)
         mean = getattr(processor, "high_res_image_mean", None) or low.mean
         std = getattr(processor, "high_res_image_std", None) or low.std
-        high = (resized.clamp(0, 1) - _channels(mean, resized)) / _channels(std, resized)
+        high = (resized.clamp(0, 1) - per_channel(mean, resized)) / per_channel(std, resized)
         return high.to(pixel_values.dtype)
-
-
-def _channels(values: tuple[float, ...] | list[float], like: torch.Tensor) -> torch.Tensor:
-    return torch.tensor(values, dtype=like.dtype, device=like.device).view(1, 3, 1, 1)

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from robovlms.model.backbone import set_checkpointing
 from robovlms.model.capture import final_states
 from robovlms.model.encoder_states import EncoderStatesBackbone
 
@@ -83,9 +84,5 @@ class ImageEncoderDecoderBackbone(EncoderStatesBackbone):
         if getattr(self.model, "supports_gradient_checkpointing", False):
             super()._set_checkpointing(on)
             return
-        parts: tuple[Any, ...] = (self.vision_tower, self._parts.decoder)
-        for part in parts:
-            if on:
-                part.activation_checkpointing_enable({"use_reentrant": False})
-            else:
-                part.activation_checkpointing_disable()
+        for part in (self.vision_tower, self._parts.decoder):
+            set_checkpointing(part, on)

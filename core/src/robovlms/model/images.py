@@ -171,16 +171,17 @@ class ImageProcessor:
         pixels = _as_uint8_batch(frames)
         x = pixels.permute(0, 3, 1, 2).float()
         h, w = x.shape[-2:]
-        if self.pixel_budget is not None or self.pad_min_side is not None:
-            new_hw = self.output_size(h, w)
-        elif self.center_crop:
-            scale = self.size / min(h, w)
-            new_hw = (max(self.size, int(h * scale)), max(self.size, int(w * scale)))  # as transformers
-        else:
-            new_hw = (self.size, self.size)
-        canvas = new_hw
-        if self.pad_to_budget:
+        if self.pad_to_budget:  # the frame's size inside the canvas it is padded to
             canvas, new_hw = padded_budget_size(h, w, self.factor, *self.pixel_budget)  # type: ignore[misc]
+        else:
+            if self.pixel_budget is not None or self.pad_min_side is not None:
+                new_hw = self.output_size(h, w)
+            elif self.center_crop:
+                scale = self.size / min(h, w)
+                new_hw = (max(self.size, int(h * scale)), max(self.size, int(w * scale)))  # as transformers
+            else:
+                new_hw = (self.size, self.size)
+            canvas = new_hw
         if (h, w) != new_hw:
             x = F.interpolate(x, size=new_hw, mode=self.resample, align_corners=False, antialias=True)
         if canvas != new_hw:  # black below and to the right, as transformers pads before it normalises
@@ -189,9 +190,7 @@ class ImageProcessor:
             top, left = (new_hw[0] - self.size) // 2, (new_hw[1] - self.size) // 2
             x = x[..., top : top + self.size, left : left + self.size]
         x = x.clamp(0, 255) * self.rescale
-        mean = torch.tensor(self.mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(self.std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        return (x - mean) / std
+        return (x - per_channel(self.mean, x)) / per_channel(self.std, x)
 
     def pad(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Processed frames ``(B, 3, h, w)`` padded at the bottom and right to the ``size`` square, and the
@@ -205,14 +204,18 @@ class ImageProcessor:
             raise InputError(
                 f"pixels: expected (batch, 3, h, w) with sides at most {self.size}, got {tuple(pixels.shape)}"
             )
-        mean = torch.tensor(self.mean, dtype=pixels.dtype, device=pixels.device)
-        std = torch.tensor(self.std, dtype=pixels.dtype, device=pixels.device)
-        black = (-mean / std).view(1, 3, 1, 1)
+        black = -per_channel(self.mean, pixels) / per_channel(self.std, pixels)
         padded = black.expand(pixels.shape[0], 3, self.size, self.size).clone()
         padded[..., :height, :width] = pixels
         mask = torch.zeros(pixels.shape[0], self.size, self.size, dtype=torch.bool, device=pixels.device)
         mask[:, :height, :width] = True
         return padded, mask
+
+
+def per_channel(values: Sequence[float], like: torch.Tensor) -> torch.Tensor:
+    """One value per RGB channel (a mean, a std) as ``(1, 3, 1, 1)``, in ``like``'s dtype and on its device, so it
+    broadcasts over ``(B, 3, H, W)`` pixels."""
+    return torch.tensor(values, dtype=like.dtype, device=like.device).view(1, 3, 1, 1)
 
 
 def longest_edge_size(height: int, width: int, side: int, min_side: int) -> tuple[int, int]:
@@ -265,6 +268,19 @@ def padded_budget_size(
         scale = min(1.0, scale)
     content = max(1, min(canvas[0], math.floor(height * scale))), max(1, min(canvas[1], math.floor(width * scale)))
     return canvas, content
+
+
+def hwc_patches(pixel_values: torch.Tensor, patch: int) -> torch.Tensor:
+    """``(B, C, H, W)`` frames as ``(B, P, patch * patch * C)`` square patches, row by row, each patch its rows,
+    columns, then channels: the layout the processors of Fuyu, Pix2Struct, Gemma 4 and Inkling 2 cut.
+
+    Pixels past the last whole patch (a side not a multiple of ``patch``) are left out, as an unfold leaves them.
+    """
+    batch, channels, height, width = pixel_values.shape
+    rows, columns = height // patch, width // patch
+    whole = pixel_values[..., : rows * patch, : columns * patch]
+    patches = whole.reshape(batch, channels, rows, patch, columns, patch).permute(0, 2, 4, 3, 5, 1)
+    return patches.reshape(batch, rows * columns, patch * patch * channels)
 
 
 def _as_uint8_batch(frames: Any) -> torch.Tensor:

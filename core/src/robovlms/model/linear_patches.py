@@ -8,7 +8,6 @@ patches, not pixels: robovlms cuts them as Fuyu's processor does (its ``patchify
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 from torch import nn
 
 from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.images import hwc_patches
 from robovlms.model.presets import preset_settings
 
 
@@ -23,10 +23,8 @@ def patch_preset_settings(
     presets: Mapping[str, Mapping[str, Any]], preset: str, image_size: int | None
 ) -> dict[str, Any]:
     """:func:`~robovlms.model.presets.preset_settings` for a config that keeps ``image_size`` and ``patch_size``
-    at its top level (no vision config to hold them)."""
-    settings = copy.deepcopy(dict(presets[preset]))
-    geometry = preset_settings({preset: {"patches": settings}}, preset, image_size, vision="patches")["patches"]
-    return {**settings, "image_size": geometry["image_size"]}
+    at its top level (no vision config to hold them); kept by name, as generated plugins import it."""
+    return preset_settings(presets, preset, image_size, vision="")
 
 
 class LinearPatchBackbone(BaseRoboVLM):
@@ -40,11 +38,7 @@ class LinearPatchBackbone(BaseRoboVLM):
 
     def patchify(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` to ``(B, patches, patch * patch * 3)``, row by row, each patch rows, columns, channels."""
-        size = int(self.model.config.patch_size)
-        batch, channels = pixel_values.shape[:2]
-        patches = pixel_values.unfold(2, size, size).unfold(3, size, size)  # (B, C, rows, columns, p, p)
-        patches = patches.reshape(batch, channels, -1, size, size).permute(0, 2, 3, 4, 1)
-        return patches.reshape(batch, patches.shape[1], -1)
+        return hwc_patches(pixel_values, int(self.model.config.patch_size))
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The projected patches, as the VLM's forward places them."""

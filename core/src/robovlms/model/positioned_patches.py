@@ -22,6 +22,7 @@ from torch import nn
 
 from robovlms.errors import ConfigError
 from robovlms.model.backbone import BaseRoboVLM
+from robovlms.model.images import hwc_patches
 
 #: text positions compared with the vocabulary at a time (a real vocabulary is 262k rows wide)
 _CHUNK = 64
@@ -31,10 +32,9 @@ _CANDIDATES = 4
 
 def positioned_patches(pixel_values: torch.Tensor, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(B, 3, H, W)`` frames as ``(B, P, p * p * 3)`` patches, row by row, and their ``(x, y)`` ``(B, P, 2)``."""
-    batch, channels, height, width = pixel_values.shape
+    batch, _, height, width = pixel_values.shape
     rows, columns = height // patch, width // patch
-    patches = pixel_values.reshape(batch, channels, rows, patch, columns, patch).permute(0, 2, 4, 3, 5, 1)
-    patches = patches.reshape(batch, rows * columns, patch * patch * channels)
+    patches = hwc_patches(pixel_values, patch)
     y, x = torch.meshgrid(torch.arange(rows), torch.arange(columns), indexing="ij")
     positions = torch.stack([x, y], dim=-1).reshape(1, rows * columns, 2).to(pixel_values.device)
     return patches, positions.expand(batch, -1, -1)
@@ -77,21 +77,22 @@ class PositionedPatchBackbone(BaseRoboVLM):
         none (action tokens).
 
         The rows nearest in direction are only candidates (a few, in the weights' own precision, so that a
-        262k-row vocabulary is never copied); a position takes the one whose embedding it equals exactly."""
+        262k-row vocabulary is never copied); a position takes the one whose embedding it equals exactly. Image
+        positions take the pad id whatever they hold, so only the others are searched."""
         embedding = self.word_embedding
         pad = int(self.model.config.get_text_config().pad_token_id)
         weight = embedding.weight.detach()
         norms = torch.linalg.vector_norm(weight, dim=-1, dtype=torch.float32).clamp_min(1e-12)
-        flat = inputs_embeds.detach().reshape(-1, inputs_embeds.shape[-1])
-        found = []
-        for part in flat.split(_CHUNK):
+        ids = torch.full(inputs_embeds.shape[:2], pad, dtype=torch.long, device=inputs_embeds.device)
+        searched = ids.new_ones(ids.shape, dtype=torch.bool) if image_index is None else image_index.lt(0)
+        flat, where = inputs_embeds.detach()[searched], searched.flatten().nonzero()[:, 0]
+        for part, at in zip(flat.split(_CHUNK), where.split(_CHUNK), strict=True):
             scores = (part.to(weight.dtype) @ weight.T).float() / norms
             candidates = scores.topk(min(_CANDIDATES, scores.shape[-1]), dim=-1).indices
             exact = embedding(candidates).to(part.dtype).eq(part[:, None]).all(-1)
             chosen = candidates.gather(1, exact.int().argmax(-1, keepdim=True))[:, 0]
-            found.append(chosen.masked_fill(~exact.any(-1), pad))
-        ids = torch.cat(found).view(inputs_embeds.shape[:2])
-        return ids if image_index is None else ids.masked_fill(image_index.ge(0), pad)
+            ids.view(-1)[at] = chosen.masked_fill(~exact.any(-1), pad)
+        return ids
 
     def forward_text(
         self,

@@ -26,11 +26,12 @@ def preset_settings(
 
     The size must be a multiple of the patch size: a VLM's image tokens are its patches, and a
     partial patch would silently be cropped away. ``vision`` is a dotted path where the config nests the
-    vision encoder's settings deeper (T5Gemma 2: ``encoder.vision_config``).
+    vision encoder's settings deeper (T5Gemma 2: ``encoder.vision_config``), or ``""`` where the config keeps
+    ``image_size`` and ``patch_size`` at its top level (Fuyu: no vision config to hold them).
     """
     settings = copy.deepcopy(dict(presets[preset]))
     encoder = settings
-    for key in vision.split("."):
+    for key in filter(None, vision.split(".")):
         encoder = encoder[key]
     if image_size:
         patch = side(encoder["patch_size"])

@@ -103,12 +103,16 @@ class InstructedQFormerBackbone(QFormerBackbone):
 
     def qformer_inputs(self, input_ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """``qformer_input_ids`` and ``qformer_attention_mask`` for the prompts ``input_ids``."""
-        encoded = self.qformer_tokenizer(self.instructions(input_ids), padding=True, return_tensors="pt")
+        return self.qformer_encode(self.instructions(input_ids), input_ids.device)
+
+    def qformer_encode(self, instructions: list[str], device: torch.device) -> dict[str, torch.Tensor]:
+        """``qformer_input_ids`` and ``qformer_attention_mask`` for instructions given as text, on ``device``."""
+        encoded = self.qformer_tokenizer(instructions, padding=True, return_tensors="pt")
         ids, mask = encoded["input_ids"], encoded["attention_mask"]
         if ids.shape[1] == 0:  # nothing to read (a tokenizer without [CLS]): one masked pad token
             ids = ids.new_full((ids.shape[0], 1), self.qformer_tokenizer.pad_token_id)
             mask = torch.zeros_like(ids)
-        return {"qformer_input_ids": ids.to(input_ids.device), "qformer_attention_mask": mask.to(input_ids.device)}
+        return {"qformer_input_ids": ids.to(device), "qformer_attention_mask": mask.to(device)}
 
     @property
     def image_token_id(self) -> int | None:
@@ -132,8 +136,7 @@ class InstructedQFormerBackbone(QFormerBackbone):
 
     def model_encode_images(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """The image tokens for an empty instruction (``encode_images`` sees no prompt)."""
-        empty = self.tokenizer([""] * pixel_values.shape[0], return_tensors="pt")["input_ids"]
-        return self.image_features(pixel_values, self.qformer_inputs(empty.to(pixel_values.device)))
+        return self.image_features(pixel_values, self.qformer_encode([""] * pixel_values.shape[0], pixel_values.device))
 
     def embed_prompt(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Prompt embeddings with each image encoded under its own row's instruction."""

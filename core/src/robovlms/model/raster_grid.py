@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from robovlms.model.grid import GridBackbone
+from robovlms.model.images import hwc_patches
 
 
 def raster_merge(vision: Any) -> int | None:
@@ -62,10 +63,8 @@ class TokenGridBackbone(GridBackbone):
 
     def patchify(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` to ``(B * H/S * W/S, S, S, 3)`` blocks row by row, ``S`` the token's side in pixels."""
-        b, c, h, w = pixel_values.shape
         s = self._vision.patch_size * self.merge_size
-        x = pixel_values.reshape(b, c, h // s, s, w // s, s).permute(0, 2, 4, 3, 5, 1)
-        return x.reshape(b * (h // s) * (w // s), s, s, c)
+        return hwc_patches(pixel_values, s).flatten(0, 1).unflatten(-1, (s, s, pixel_values.shape[1]))
 
 
 def frame_merge(config: Any) -> int:

@@ -37,10 +37,8 @@ class TargetSizesBackbone(GridBackbone):
         return target_sizes_merge(self.model.config)
 
     def target_sizes(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """``target_sizes`` of ``(B, 3, H, W)`` pixels: each frame's ``(rows, columns)`` in patches."""
-        patch = self._vision.patch_size
-        grid = [pixel_values.shape[-2] // patch, pixel_values.shape[-1] // patch]
-        return torch.tensor([grid] * pixel_values.shape[0], dtype=torch.int32, device=pixel_values.device)
+        """``target_sizes`` of ``(B, 3, H, W)`` pixels: each frame's ``(rows, columns)`` in patches, as int32."""
+        return self.grid_thw(pixel_values)[:, 1:].int()
 
     def patchify(self, pixel_values: torch.Tensor) -> torch.Tensor:
         """``(B, 3, H, W)`` to the processor's packing ``(1, 3, P, B * H/P * W/P * P)``: each frame's patches

@@ -132,7 +132,7 @@ def _run_pil(processor: str, config: Any, sides: list[int]) -> dict[str, Any]:
 
     from robovlms.model.target_sizes import TargetSizesBackbone
 
-    probe = type("Probe", (), {"_vision": config.vision_config})
+    probe = type("Probe", (), {"_vision": config.vision_config, "grid_thw": TargetSizesBackbone.grid_thw})()
     for side in sides:
         made = getattr(transformers, processor)(
             scale_resolution=side,
@@ -142,10 +142,10 @@ def _run_pil(processor: str, config: Any, sides: list[int]) -> dict[str, Any]:
         )
         theirs = made(_frames(side), return_tensors="pt")
         pixels = _pixels(_frames(side), made.image_mean, made.image_std, made.rescale_factor)
-        ours = TargetSizesBackbone.patchify(probe, pixels)  # type: ignore[arg-type]
+        ours = TargetSizesBackbone.patchify(probe, pixels)
         if theirs["pixel_values"].shape != ours.shape or not torch.allclose(theirs["pixel_values"], ours, atol=1e-5):
             raise ValueError(f"{processor} packs a square frame of side {side} otherwise than TargetSizesBackbone")
-        if not torch.equal(theirs["target_sizes"].int(), TargetSizesBackbone.target_sizes(probe, pixels)):  # type: ignore[arg-type]
+        if not torch.equal(theirs["target_sizes"].int(), TargetSizesBackbone.target_sizes(probe, pixels)):
             raise ValueError(f"{processor}'s target_sizes of a square frame of side {side} are not its patch grid")
     return {key: getattr(made, key) for key in ("image_mean", "image_std", "resample")}
 
