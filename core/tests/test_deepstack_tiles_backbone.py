@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from torch import nn
 from transformers import GraniteDoclingConfig, GraniteDoclingForConditionalGeneration, GraniteDoclingImageProcessorPil
 
-from robovlms.config import VLMConfig
 from robovlms.model.deepstack_tiles import TiledDeepStackBackbone
 from robovlms.scaffold.hf import facts
 
@@ -25,10 +25,8 @@ class Docling(TiledDeepStackBackbone):
 def docling() -> Docling:
     found = facts(GraniteDoclingForConditionalGeneration)
     assert found.presets is not None and found.deepstack_tiles
-    torch.manual_seed(0)
-    model = GraniteDoclingForConditionalGeneration(GraniteDoclingConfig(**found.presets["tiny"])).eval()
     processor = GraniteDoclingImageProcessorPil(size={"height": 32, "width": 32})
-    return Docling(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Docling, GraniteDoclingConfig(**found.presets["tiny"]), processor)
 
 
 def test_deepstack_features_reach_the_language_model_as_in_the_models_own_forward(docling: Docling) -> None:

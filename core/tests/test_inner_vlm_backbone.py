@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import PI0Config, PI0ForConditionalGeneration, SiglipImageProcessorPil
 
-from robovlms.config import VLMConfig
 from robovlms.model.inner_vlm import InnerVLMBackbone
 from robovlms.scaffold.inner_vlm import inner_vlm_facts
 
@@ -20,10 +20,8 @@ class PI0(InnerVLMBackbone):
 def pi0() -> PI0:
     facts = inner_vlm_facts(PI0ForConditionalGeneration)
     assert facts is not None and facts.presets is not None and facts.inner_config == "vlm_config"
-    torch.manual_seed(0)
-    model = PI0ForConditionalGeneration(PI0Config(**facts.presets["tiny"])).eval()
     processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    return PI0(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(PI0, PI0Config(**facts.presets["tiny"]), processor)
 
 
 def test_prompt_states_match_the_inner_vlms_own_forward(pi0: PI0) -> None:

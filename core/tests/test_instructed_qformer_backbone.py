@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import (
     InstructBlipConfig,
     InstructBlipForConditionalGeneration,
@@ -29,13 +30,11 @@ class InstructBlip(InstructedQFormerBackbone):
 def instructblip() -> InstructBlip:
     presets = facts(InstructBlipForConditionalGeneration).presets
     assert presets is not None
-    torch.manual_seed(0)
     config = InstructBlipConfig(**presets["tiny"])
-    model = InstructBlipForConditionalGeneration(config).eval()
     specials = {"<pad>": config.text_config.pad_token_id, "<image>": config.image_token_id}
     tokenizer = local_tokenizer(config.text_config.vocab_size, specials, pad_token="<pad>")
     processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    return InstructBlip(model, tokenizer, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(InstructBlip, config, processor, tokenizer=tokenizer)
 
 
 def prompts(backbone: InstructBlip, instructions: list[str]) -> dict[str, torch.Tensor]:

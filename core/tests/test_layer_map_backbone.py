@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import Granite4VisionConfig, Granite4VisionForConditionalGeneration, LlavaNextImageProcessorPil
 
-from robovlms.config import VLMConfig
 from robovlms.model.layer_map import LayerMapBackbone
 from robovlms.scaffold.hf import facts
 
@@ -22,10 +22,8 @@ def granite() -> Granite4:
     assert found.presets is not None and found.layer_map
     config = Granite4VisionConfig(**found.presets["tiny"])
     config.image_grid_pinpoints = [[32, 32]]  # as TiledBackbone.preset_config makes it: a frame is one tile
-    torch.manual_seed(0)
-    model = Granite4VisionForConditionalGeneration(config).eval()
     processor = LlavaNextImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    return Granite4(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Granite4, config, processor)
 
 
 def test_the_checkpoints_settings_derived_from_the_modeling_code_feed_every_layer_of_the_map(granite: Granite4) -> None:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import AriaConfig, AriaForConditionalGeneration, AriaImageProcessorPil, Glm5NextImageProcessorPil
 
-from robovlms.config import VLMConfig
 from robovlms.model.images import ImageProcessor, padded_budget_size
 from robovlms.model.padded import PaddedSquareBackbone
 from robovlms.scaffold.hf import facts
@@ -65,10 +65,8 @@ class Aria(PaddedSquareBackbone):
 def aria() -> Aria:
     presets = facts(AriaForConditionalGeneration).presets
     assert presets is not None
-    torch.manual_seed(0)
-    model = AriaForConditionalGeneration(AriaConfig(**presets["tiny"])).eval()
     processor = AriaImageProcessorPil(max_image_size=32, min_image_size=12)
-    return Aria(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Aria, AriaConfig(**presets["tiny"]), processor)
 
 
 def test_padded_frames_match_arias_own_forward(aria: Aria) -> None:

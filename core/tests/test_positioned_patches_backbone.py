@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tiny import tiny_backbone
 from transformers import Gemma4Config, Gemma4ForConditionalGeneration, Gemma4ImageProcessorPil, SiglipImageProcessorPil
 
-from robovlms.config import VLMConfig
 from robovlms.model.positioned_patches import PositionedPatchBackbone, positioned_patches
 from robovlms.model.sequence import image_index_of
 from robovlms.scaffold.positioned_patches import positioned_facts
@@ -25,11 +25,10 @@ def test_patches_positions_and_per_layer_inputs_match_gemma4s_own() -> None:
     padding, equal Gemma 4's own forward."""
     hf = positioned_facts(Gemma4ForConditionalGeneration)
     assert hf is not None and hf.presets is not None and hf.positioned
-    torch.manual_seed(0)
-    model = Gemma4ForConditionalGeneration(Gemma4Config(**hf.presets["tiny"])).eval()
     processor = Gemma4ImageProcessorPil(patch_size=8, pooling_kernel_size=2, max_soft_tokens=70)
     stand_in = SiglipImageProcessorPil(size={"height": 32, "width": 32}, do_normalize=False)
-    gemma = Gemma4(model, None, stand_in, VLMConfig(preset="tiny"))
+    gemma = tiny_backbone(Gemma4, Gemma4Config(**hf.presets["tiny"]), stand_in)
+    model = gemma.model
     frame = np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
     theirs = processor(frame, do_resize=False, return_tensors="pt")
     pixels = torch.as_tensor(frame).permute(2, 0, 1)[None].float() / 255

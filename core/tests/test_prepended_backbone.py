@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import CLIPImageProcessorPil, GitConfig, GitForCausalLM
 
-from robovlms.config import Config, VLMConfig
+from robovlms.config import Config
 from robovlms.model.components import build_head, head_class, head_spec
 from robovlms.model.prepended import PrependedImageBackbone
 from robovlms.model.presets import preset_settings
@@ -23,10 +24,8 @@ class Git(PrependedImageBackbone):
 def git() -> Git:
     hf = prepended_facts(GitForCausalLM)
     assert hf is not None and hf.presets is not None and hf.prepended
-    torch.manual_seed(0)
-    model = GitForCausalLM(GitConfig(**preset_settings(hf.presets, "tiny", None))).eval()
     processor = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    return Git(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Git, GitConfig(**preset_settings(hf.presets, "tiny", None)), processor)
 
 
 def _prompts(git: Git) -> tuple[torch.Tensor, torch.Tensor]:
