@@ -9,6 +9,7 @@ from transformers import FuyuConfig, FuyuForCausalLM, FuyuImageProcessorPil
 
 from robovlms.model.linear_patches import LinearPatchBackbone, patch_preset_settings
 from robovlms.scaffold.linear_patches import patch_facts
+from robovlms.testing.backbone_suite import assert_matches_own_forward
 
 
 class Fuyu(LinearPatchBackbone):
@@ -30,8 +31,5 @@ def test_patches_in_fuyus_order_match_its_own_forward() -> None:
     assert isinstance(image, int)
     ids = torch.tensor([[2, *[image] * 16, 5, 6], [0, 0, 2, *[image] * 16]])  # 4 x 4 patches; left padding
     mask = (ids != 0).long()
-    with torch.no_grad():
-        ours = fuyu(pixels, ids, mask)
-        own = fuyu.reference_forward(pixels, ids, mask)
-    torch.testing.assert_close(ours[mask.bool()], own[mask.bool()], atol=1e-5, rtol=0)
+    assert_matches_own_forward(fuyu, pixels, ids, mask, atol=1e-5)
     assert fuyu.vision_tower is fuyu.model.model.vision_embed_tokens

@@ -13,6 +13,7 @@ from robovlms.model.prepended import PrependedImageBackbone
 from robovlms.model.presets import preset_settings
 from robovlms.model.vla import VLA
 from robovlms.scaffold.prepended import prepended_facts
+from robovlms.testing.backbone_suite import assert_matches_own_forward
 
 
 class Git(PrependedImageBackbone):
@@ -38,10 +39,7 @@ def _prompts(git: Git) -> tuple[torch.Tensor, torch.Tensor]:
 def test_prepended_image_matches_gits_own_forward(git: Git) -> None:
     ids, mask = _prompts(git)
     pixels = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        ours = git(pixels, ids, mask)
-        own = git.reference_forward(pixels, ids, mask)
-    torch.testing.assert_close(ours[mask.bool()], own[mask.bool()], atol=1e-5, rtol=0)
+    assert_matches_own_forward(git, pixels, ids, mask, atol=1e-5)
     assert git.num_image_tokens == 17  # 4 x 4 patches and the class token
     assert git.vision_tower is git.model.git.image_encoder
 
