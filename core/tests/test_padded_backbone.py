@@ -43,8 +43,9 @@ def test_padded_pixel_budget_follows_glm5_nexts_processor(shape: tuple[int, int]
     the two resamplers' rounding."""
     theirs = Glm5NextImageProcessorPil(min_image_tokens=4, max_image_tokens=16, patch_size=8)
     ours = ImageProcessor.from_transformers(theirs)
-    pixels = ours(_smooth_frame(*shape))[0]
-    expected = theirs(images=_smooth_frame(*shape), return_tensors="pt")
+    smooth = _smooth_frame(*shape)
+    pixels = ours(smooth)[0]
+    expected = theirs(images=smooth, return_tensors="pt")
     _, rows, columns = expected["image_grid_thw"][0].tolist()
     blocks = expected["pixel_values"].reshape(rows // 2, columns // 2, 2, 2, 3, 2, 8, 8)[..., 0, :, :]
     frame = blocks.permute(4, 0, 2, 5, 1, 3, 6).reshape(3, rows * 8, columns * 8)
