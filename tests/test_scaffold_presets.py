@@ -7,6 +7,7 @@ pass; these tests pin the rules behind it on real transformers configs, in milli
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 import transformers
 
@@ -157,17 +158,19 @@ def test_settings_the_defaults_leave_to_the_checkpoint_are_derived() -> None:
 def test_chained_vision_encoders_agree_at_the_sams_resolution() -> None:
     # DeepSeek-OCR 2 and Unlimited OCR: a SAM reads the pixels, a second encoder its output; the resolution is
     # the SAM's, the encoder as wide as the SAM's last downsampling
+    presets: dict[type, dict[str, dict[str, Any]]] = {}
     for cls in (transformers.DeepseekOcr2ForConditionalGeneration, transformers.UnlimitedOcrForConditionalGeneration):
         found = facts(cls)
         assert found.reason is None and found.presets is not None and found.sized == "vision_config.sam_config"
+        presets[cls] = found.presets
         for settings in found.presets.values():
             sam, encoder = settings["vision_config"]["sam_config"], settings["vision_config"]["encoder_config"]
             assert encoder["hidden_size"] == sam["downsample_channels"][-1]
         tiny = found.presets["tiny"]["vision_config"]["sam_config"]
         assert (tiny["image_size"], tiny["patch_size"], tiny["global_attn_indexes"]) == (32, 4, [1])
     # Unlimited OCR's CLIP keeps a position table of its own: the SAM's output grid (8 patches, halved twice)
-    clip = facts(transformers.UnlimitedOcrForConditionalGeneration).presets["tiny"]["vision_config"]["encoder_config"]
+    clip = presets[transformers.UnlimitedOcrForConditionalGeneration]["tiny"]["vision_config"]["encoder_config"]
     assert clip["image_size"] // clip["patch_size"] == 2
     # DeepSeek-OCR 2's MoE language model: the settings its defaults leave None, as its docstring describes them
-    text = facts(transformers.DeepseekOcr2ForConditionalGeneration).presets["tiny"]["text_config"]
+    text = presets[transformers.DeepseekOcr2ForConditionalGeneration]["tiny"]["text_config"]
     assert text["mlp_layer_types"] == ["dense", "sparse"] and text["num_experts_per_tok"] <= text["n_routed_experts"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import (
     CLIPImageProcessorPil,
     Florence2Config,
@@ -13,7 +14,6 @@ from transformers import (
     T5Gemma2ForConditionalGeneration,
 )
 
-from robovlms.config import VLMConfig
 from robovlms.model.encoder_fusion import EncoderFusionBackbone
 from robovlms.model.presets import preset_settings
 from robovlms.scaffold.hf import facts
@@ -36,9 +36,8 @@ def t5gemma2() -> T5Gemma2:
     found = facts(T5Gemma2ForConditionalGeneration)
     assert found.encoder and found.nested and found.presets is not None
     settings = preset_settings(found.presets, "tiny", 48, vision="encoder.vision_config")
-    torch.manual_seed(0)
-    model = T5Gemma2ForConditionalGeneration(T5Gemma2Config(**settings)).eval()
-    return T5Gemma2(model, None, Gemma3ImageProcessorPil(size={"height": 48, "width": 48}), VLMConfig(preset="tiny"))
+    processor = Gemma3ImageProcessorPil(size={"height": 48, "width": 48})
+    return tiny_backbone(T5Gemma2, T5Gemma2Config(**settings), processor)
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +47,8 @@ def florence2() -> Florence2:
     assert found.encoder and presets is not None  # new-plugin writes the adapter on EncoderFusionBackbone
     # the staged encoder's tiny stages: the first kernel as wide as its stride, the preset's patch size
     assert presets["tiny"]["vision_config"]["patch_size"][0] == Florence2Config().vision_config.patch_stride[0]
-    torch.manual_seed(0)
-    model = Florence2ForConditionalGeneration(Florence2Config(**presets["tiny"])).eval()
     processor = CLIPImageProcessorPil(size={"shortest_edge": 48}, crop_size={"height": 48, "width": 48})
-    return Florence2(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Florence2, Florence2Config(**presets["tiny"]), processor)
 
 
 @pytest.mark.parametrize("backbone", ["florence2", "t5gemma2"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import (
     Cosmos3EdgeConfig,
     HunYuanVLConfig,
@@ -21,6 +22,7 @@ from robovlms.model.mrope import MRoPEBackbone
 from robovlms.model.sequence import ImageLayout
 from robovlms.scaffold.hf import facts
 from robovlms.scaffold.patches import patch_layout
+from robovlms.testing.backbone_suite import assert_matches_own_forward
 
 
 class Qwen3VL(DeepStackBackbone):
@@ -33,9 +35,9 @@ def test_images_far_apart_get_their_own_deepstack_features() -> None:
     pass equals Qwen3-VL's own forward over the same tokens, which places DeepStack features itself."""
     presets = facts(Qwen3VLForConditionalGeneration).presets
     assert presets is not None
-    torch.manual_seed(0)
-    model = Qwen3VLForConditionalGeneration(Qwen3VLConfig(**presets["tiny"])).eval()
-    robovlm = Qwen3VL(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
+    processor = Qwen2VLImageProcessorPil(merge_size=2, patch_size=8)
+    robovlm = tiny_backbone(Qwen3VL, Qwen3VLConfig(**presets["tiny"]), processor)
+    model = robovlm.model
     pixels = torch.randn(6, 3, 32, 32)  # 2 rows of 3 images, 2 x 2 tokens each
     image = robovlm.image_token_id
     row = [5, 6, *[image] * 4, 7, *[image] * 4, 8, 9, *[image] * 4, 10]
@@ -125,8 +127,9 @@ def test_positions_laid_out_by_get_rope_index_equal_the_models_own(thinker: str)
     robovlm_class = type("Thinker", (base,), {"name": "thinker", "model_class": model_class})
     presets = facts(model_class).presets
     assert presets is not None
-    model = model_class(getattr(transformers, f"{thinker}Config")(**presets["tiny"])).eval()
-    robovlm = robovlm_class(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
+    config = getattr(transformers, f"{thinker}Config")(**presets["tiny"])
+    robovlm = tiny_backbone(robovlm_class, config, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), seed=None)
+    model = robovlm.model
     pixels = torch.randn(2, 3, 32, 64)  # 2 x 4 tokens each
     image, start = robovlm.image_token_id, model.config.vision_start_token_id
     ids = torch.tensor([[5, start, *[image] * 8, 6, 7, start, *[image] * 8, 8, 9]])
@@ -158,9 +161,10 @@ def test_hunyuan_vl_tokens_and_ordinal_positions_equal_the_models_own() -> None:
 
     presets = facts(HunYuanVLForConditionalGeneration).presets
     assert presets is not None
-    model = HunYuanVLForConditionalGeneration(HunYuanVLConfig(**presets["tiny"])).eval()
+    processor = Qwen2VLImageProcessorPil(merge_size=2, patch_size=8)
+    robovlm = tiny_backbone(HunYuan, HunYuanVLConfig(**presets["tiny"]), processor, seed=None)
+    model = robovlm.model
     assert extra_tokens(model) == (1, 2)
-    robovlm = HunYuan(model, None, Qwen2VLImageProcessorPil(merge_size=2, patch_size=8), VLMConfig(preset="tiny"))
     pixels = torch.randn(2, 3, 32, 64)  # 2 x 4 merged blocks: 2 rows of 5 tokens and the 2 ends
     layout = robovlm.layout_of(pixels)
     assert layout.tokens == 12
@@ -194,16 +198,13 @@ def test_nemotron_omni_patches_and_image_grid_hw_equal_its_own_forward() -> None
     found = facts(NemotronH_Omni_Reasoning_V3)  # its processor's own _preprocess ran against PatchGridBackbone's
     assert found.reason is None and found.patch_grid and found.presets is not None
     presets = found.presets
-    torch.manual_seed(0)
-    model = NemotronH_Omni_Reasoning_V3(NemotronH_Omni_Reasoning_V3.config_class(**presets["tiny"])).eval()
-    specials = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<image>": model.config.image_token_id}
+    config = NemotronH_Omni_Reasoning_V3.config_class(**presets["tiny"])
+    specials = {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<image>": config.image_token_id}
     tokenizer = local_tokenizer(320, specials, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>")
     processor = SiglipImageProcessorPil(size={"height": 8, "width": 8})
-    robovlm = Nemotron(model, tokenizer, processor, VLMConfig(preset="tiny", image_size=8))
+    vlm = VLMConfig(preset="tiny", image_size=8)
+    robovlm = tiny_backbone(Nemotron, config, processor, tokenizer=tokenizer, vlm=vlm)
     pixels = torch.randn(2, 3, 8, 8)  # 8 x 8 patches of one pixel: 4 x 4 image tokens each
     prompts = robovlm.prompts_for(["pick up the red block", "push it"], (8, 8))
     assert int((prompts["input_ids"] == robovlm.image_token_id).sum()) == 2 * 16
-    with torch.no_grad():
-        ours, theirs = robovlm(pixels, **prompts), robovlm.reference_forward(pixels, **prompts)
-    valid = prompts["attention_mask"].bool()
-    assert torch.allclose(ours[valid], theirs[valid], atol=1e-4, rtol=0)
+    assert_matches_own_forward(robovlm, pixels, **prompts, atol=1e-4)

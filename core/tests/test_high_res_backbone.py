@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import (
     DeepseekVLHybridConfig,
     DeepseekVLHybridForConditionalGeneration,
     DeepseekVLHybridImageProcessorPil,
 )
 
-from robovlms.config import VLMConfig
 from robovlms.model.high_res import HighResBackbone
 from robovlms.scaffold.hf import facts
 
@@ -24,13 +24,11 @@ class Hybrid(HighResBackbone):
 def hybrid() -> Hybrid:
     found = facts(DeepseekVLHybridForConditionalGeneration)
     assert found.presets is not None and "high_res_pixel_values" in found.image_inputs
-    torch.manual_seed(0)
-    model = DeepseekVLHybridForConditionalGeneration(DeepseekVLHybridConfig(**found.presets["tiny"])).eval()
     # the second encoder's normalisation differs from the first's, as a checkpoint's may
     processor = DeepseekVLHybridImageProcessorPil(
         size={"height": 32, "width": 32}, high_res_image_mean=[0.5] * 3, high_res_image_std=[0.25] * 3
     )
-    return Hybrid(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Hybrid, DeepseekVLHybridConfig(**found.presets["tiny"]), processor)
 
 
 def test_the_high_res_copy_is_the_frame_at_the_second_encoders_size_and_normalisation(hybrid: Hybrid) -> None:

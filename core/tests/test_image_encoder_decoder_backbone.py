@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import (
     Kosmos2_5Config,
     Kosmos2_5ForConditionalGeneration,
@@ -16,11 +17,11 @@ from transformers import (
 )
 from transformers.models.pix2struct.image_processing_pil_pix2struct import torch_extract_patches
 
-from robovlms.config import VLMConfig
 from robovlms.model.flattened_patches import FlattenedPatchesBackbone, FlattenedPositionMaskBackbone, flatten_patches
 from robovlms.model.image_encoder_decoder import ImageEncoderDecoderBackbone
 from robovlms.scaffold.encoder_output import encoder_output
 from robovlms.scaffold.hf import facts
+from robovlms.testing.backbone_suite import assert_matches_own_forward
 
 
 class PPFormulaNet(ImageEncoderDecoderBackbone):
@@ -37,10 +38,8 @@ class Pix2Struct(FlattenedPatchesBackbone):
 def _tiny(backbone: type, config_class: type) -> ImageEncoderDecoderBackbone:
     found = facts(backbone.model_class)
     assert found.cross and found.encoder_output and found.presets is not None  # new-plugin writes this adapter
-    torch.manual_seed(0)
-    model = backbone.model_class(config_class(**found.presets["tiny"])).eval()
     processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    return backbone(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(backbone, config_class(**found.presets["tiny"]), processor)
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +68,11 @@ def test_the_decoders_states_match_the_vlms_own_forward(which: str, request: pyt
     pixels = torch.randn(2, 3, 32, 32)
     ids = torch.tensor([[2, 5, 6, 7, 8], [0, 0, 2, 5, 9]])
     mask = torch.tensor([[1] * 5, [0, 0, 1, 1, 1]])
+    ours = assert_matches_own_forward(backbone, pixels, ids, mask, atol=1e-5)
     with torch.no_grad():
-        ours = backbone(pixels, ids, mask)
-        own = backbone.reference_forward(pixels, ids, mask)
         other = backbone(torch.randn(2, 3, 32, 32), ids, mask)
     valid = mask.bool()
     assert ours.shape == (2, 5, backbone.hidden_size)
-    torch.testing.assert_close(ours[valid], own[valid], atol=1e-5, rtol=0)
     assert (other[valid] - ours[valid]).abs().max() > 1e-4
 
 
@@ -98,10 +95,9 @@ def test_kosmos25s_image_positions_get_its_segment_embedding() -> None:
     placeholders, equals its own forward's text states, which add segment_emb at the image positions."""
     found = facts(Kosmos2_5ForConditionalGeneration)
     assert found.masked and found.flattened and found.presets is not None
-    torch.manual_seed(0)
-    model = Kosmos2_5ForConditionalGeneration(Kosmos2_5Config(**found.presets["tiny"])).eval()
-    kosmos = Kosmos25(model, None, SiglipImageProcessorPil(size={"height": 32, "width": 32}), VLMConfig(preset="tiny"))
-    image, count = model.config.image_token_id, model.config.latent_query_num
+    processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
+    kosmos = tiny_backbone(Kosmos25, Kosmos2_5Config(**found.presets["tiny"]), processor)
+    image, count = kosmos.model.config.image_token_id, kosmos.model.config.latent_query_num
     ids = torch.tensor([[2, *[image] * count, 5, 6], [0, 2, *[image] * count, 7]])  # pad 0, bos 2
     mask = torch.tensor([[1] * (count + 3), [0] + [1] * (count + 2)])
     pixels = torch.randn(2, 3, 32, 32)

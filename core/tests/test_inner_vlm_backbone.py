@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import PI0Config, PI0ForConditionalGeneration, SiglipImageProcessorPil
 
-from robovlms.config import VLMConfig
 from robovlms.model.inner_vlm import InnerVLMBackbone
 from robovlms.scaffold.inner_vlm import inner_vlm_facts
+from robovlms.testing.backbone_suite import assert_matches_own_forward
 
 
 class PI0(InnerVLMBackbone):
@@ -20,10 +21,8 @@ class PI0(InnerVLMBackbone):
 def pi0() -> PI0:
     facts = inner_vlm_facts(PI0ForConditionalGeneration)
     assert facts is not None and facts.presets is not None and facts.inner_config == "vlm_config"
-    torch.manual_seed(0)
-    model = PI0ForConditionalGeneration(PI0Config(**facts.presets["tiny"])).eval()
     processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    return PI0(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(PI0, PI0Config(**facts.presets["tiny"]), processor)
 
 
 def test_prompt_states_match_the_inner_vlms_own_forward(pi0: PI0) -> None:
@@ -39,12 +38,10 @@ def test_prompt_states_match_the_inner_vlms_own_forward(pi0: PI0) -> None:
     ids = torch.tensor([[2, *[image] * count, 5, 6, 7], [0, 0, 2, *[image] * count, 5]])
     mask = (ids != 0).long()
     suffix = torch.randn(2, 3, pi0.hidden_size)
+    ours = assert_matches_own_forward(pi0, pixels, ids, mask, atol=1e-5)
     with torch.no_grad():
-        ours = pi0(pixels, ids, mask)
-        own = pi0.reference_forward(pixels, ids, mask)
         with_actions = pi0(pixels, ids, mask, suffix=suffix)
     valid = mask.bool()
-    torch.testing.assert_close(ours[valid], own[valid], atol=1e-5, rtol=0)
     torch.testing.assert_close(with_actions[:, : ids.shape[1]][valid], ours[valid], atol=1e-5, rtol=0)
     assert pi0.vision_tower is pi0.model.model.vlm.vision_tower and pi0.text_tower is pi0.model.model.vlm.language_model
     assert not any(p is pi0.word_embedding.weight for p in pi0.vision_tower.parameters())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import (
     InstructBlipConfig,
     InstructBlipForConditionalGeneration,
@@ -18,6 +19,7 @@ from robovlms.errors import CheckpointError
 from robovlms.model.qformer import InstructedQFormerBackbone
 from robovlms.model.tokenization import local_tokenizer
 from robovlms.scaffold.hf import facts
+from robovlms.testing.backbone_suite import assert_matches_own_forward
 
 
 class InstructBlip(InstructedQFormerBackbone):
@@ -29,13 +31,11 @@ class InstructBlip(InstructedQFormerBackbone):
 def instructblip() -> InstructBlip:
     presets = facts(InstructBlipForConditionalGeneration).presets
     assert presets is not None
-    torch.manual_seed(0)
     config = InstructBlipConfig(**presets["tiny"])
-    model = InstructBlipForConditionalGeneration(config).eval()
     specials = {"<pad>": config.text_config.pad_token_id, "<image>": config.image_token_id}
     tokenizer = local_tokenizer(config.text_config.vocab_size, specials, pad_token="<pad>")
     processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    return InstructBlip(model, tokenizer, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(InstructBlip, config, processor, tokenizer=tokenizer)
 
 
 def prompts(backbone: InstructBlip, instructions: list[str]) -> dict[str, torch.Tensor]:
@@ -54,13 +54,10 @@ def test_image_tokens_read_the_instruction_as_instructblips_own_forward(instruct
     assert instructblip.instructions(ids) == ["pick up the red block", "push it"]
     with torch.no_grad():
         _, tokens = instructblip.embed_prompt(pixels, ids)
-        ours = instructblip(pixels, ids, mask)
-        own = instructblip.reference_forward(pixels, ids, mask)
         bare = instructblip.encode_images(frame)
     assert not torch.allclose(tokens[0], tokens[1], atol=1e-4)
     assert not torch.allclose(bare[0], tokens[0], atol=1e-4)  # encode_images alone: the empty instruction
-    valid = mask.bool()
-    torch.testing.assert_close(ours[valid], own[valid], atol=1e-5, rtol=0)
+    assert_matches_own_forward(instructblip, pixels, ids, mask, atol=1e-5)
 
 
 def test_the_qformer_tokenizer_travels_with_the_checkpoint(instructblip: InstructBlip, tmp_path: Path) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import torch
+from kept_features import assert_kept_features_reach_the_language_model
+from tiny import tiny_backbone
 from transformers import Granite4VisionConfig, Granite4VisionForConditionalGeneration, LlavaNextImageProcessorPil
 
-from robovlms.config import VLMConfig
 from robovlms.model.layer_map import LayerMapBackbone
 from robovlms.scaffold.hf import facts
 
@@ -22,10 +22,8 @@ def granite() -> Granite4:
     assert found.presets is not None and found.layer_map
     config = Granite4VisionConfig(**found.presets["tiny"])
     config.image_grid_pinpoints = [[32, 32]]  # as TiledBackbone.preset_config makes it: a frame is one tile
-    torch.manual_seed(0)
-    model = Granite4VisionForConditionalGeneration(config).eval()
     processor = LlavaNextImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    return Granite4(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Granite4, config, processor)
 
 
 def test_the_checkpoints_settings_derived_from_the_modeling_code_feed_every_layer_of_the_map(granite: Granite4) -> None:
@@ -37,20 +35,5 @@ def test_the_checkpoints_settings_derived_from_the_modeling_code_feed_every_laye
 
 
 def test_per_layer_features_reach_the_language_model_as_in_the_models_own_forward(granite: Granite4) -> None:
-    torch.manual_seed(1)
-    pixels = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        tokens = granite.encode_images(pixels)
+    tokens = assert_kept_features_reach_the_language_model(granite)
     assert not tokens.any()  # the placeholders' embeddings are zeros, as the model's own forward makes them
-    image = granite.model.config.image_token_id
-    count = tokens.shape[1]
-    input_ids = torch.tensor([[2, *[image] * count, 5, 6, 7], [2, 8, *[image] * count, 9, 10]])
-    attention_mask = torch.ones_like(input_ids)
-    with torch.no_grad():
-        ours = granite(pixels, input_ids, attention_mask)
-        reference = granite.reference_forward(pixels, input_ids, attention_mask)
-        embeds = granite.place_images(granite.embed_text(input_ids), input_ids, granite.encode_images(pixels))
-        granite._deepstack = None  # what a robovlms_encode_images hook leaves: no per-layer features
-        without = granite.forward_text(embeds, attention_mask, image_index=granite.prompt_image_index(input_ids))
-    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-4)
-    assert not torch.allclose(without, reference, atol=1e-3)  # the features matter: the check above could fail

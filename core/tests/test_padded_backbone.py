@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import AriaConfig, AriaForConditionalGeneration, AriaImageProcessorPil, Glm5NextImageProcessorPil
 
-from robovlms.config import VLMConfig
 from robovlms.model.images import ImageProcessor, padded_budget_size
 from robovlms.model.padded import PaddedSquareBackbone
 from robovlms.scaffold.hf import facts
@@ -43,8 +43,9 @@ def test_padded_pixel_budget_follows_glm5_nexts_processor(shape: tuple[int, int]
     the two resamplers' rounding."""
     theirs = Glm5NextImageProcessorPil(min_image_tokens=4, max_image_tokens=16, patch_size=8)
     ours = ImageProcessor.from_transformers(theirs)
-    pixels = ours(_smooth_frame(*shape))[0]
-    expected = theirs(images=_smooth_frame(*shape), return_tensors="pt")
+    smooth = _smooth_frame(*shape)
+    pixels = ours(smooth)[0]
+    expected = theirs(images=smooth, return_tensors="pt")
     _, rows, columns = expected["image_grid_thw"][0].tolist()
     blocks = expected["pixel_values"].reshape(rows // 2, columns // 2, 2, 2, 3, 2, 8, 8)[..., 0, :, :]
     frame = blocks.permute(4, 0, 2, 5, 1, 3, 6).reshape(3, rows * 8, columns * 8)
@@ -65,10 +66,8 @@ class Aria(PaddedSquareBackbone):
 def aria() -> Aria:
     presets = facts(AriaForConditionalGeneration).presets
     assert presets is not None
-    torch.manual_seed(0)
-    model = AriaForConditionalGeneration(AriaConfig(**presets["tiny"])).eval()
     processor = AriaImageProcessorPil(max_image_size=32, min_image_size=12)
-    return Aria(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Aria, AriaConfig(**presets["tiny"]), processor)
 
 
 def test_padded_frames_match_arias_own_forward(aria: Aria) -> None:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from tiny import tiny_backbone
 from transformers import Gemma4Config, Gemma4ForConditionalGeneration, Gemma4ImageProcessorPil, SiglipImageProcessorPil
 
-from robovlms.config import VLMConfig
 from robovlms.model.positioned_patches import PositionedPatchBackbone, positioned_patches
 from robovlms.model.sequence import image_index_of
 from robovlms.scaffold.positioned_patches import positioned_facts
 from robovlms.scaffold.processors import _source
 from robovlms.scaffold.raster import _compiled
+from robovlms.testing.backbone_suite import assert_matches_own_forward
 
 
 class Gemma4(PositionedPatchBackbone):
@@ -25,11 +26,10 @@ def test_patches_positions_and_per_layer_inputs_match_gemma4s_own() -> None:
     padding, equal Gemma 4's own forward."""
     hf = positioned_facts(Gemma4ForConditionalGeneration)
     assert hf is not None and hf.presets is not None and hf.positioned
-    torch.manual_seed(0)
-    model = Gemma4ForConditionalGeneration(Gemma4Config(**hf.presets["tiny"])).eval()
     processor = Gemma4ImageProcessorPil(patch_size=8, pooling_kernel_size=2, max_soft_tokens=70)
     stand_in = SiglipImageProcessorPil(size={"height": 32, "width": 32}, do_normalize=False)
-    gemma = Gemma4(model, None, stand_in, VLMConfig(preset="tiny"))
+    gemma = tiny_backbone(Gemma4, Gemma4Config(**hf.presets["tiny"]), stand_in)
+    model = gemma.model
     frame = np.random.default_rng(0).integers(0, 256, size=(32, 32, 3), dtype=np.uint8)
     theirs = processor(frame, do_resize=False, return_tensors="pt")
     pixels = torch.as_tensor(frame).permute(2, 0, 1)[None].float() / 255
@@ -46,10 +46,8 @@ def test_patches_positions_and_per_layer_inputs_match_gemma4s_own() -> None:
         actions = torch.randn(2, 3, embeds.shape[-1])
         index = image_index_of(torch.cat([gemma.image_slots(ids), torch.zeros(2, 3, dtype=torch.bool)], dim=1))
         found = gemma.prompt_ids(torch.cat([embeds, actions], dim=1), index)
-        hidden = gemma(pixels, ids, mask)
-        own = gemma.reference_forward(pixels, ids, mask)
     assert found.tolist() == torch.cat([ids.masked_fill(ids == image, pad), torch.full((2, 3), pad)], 1).tolist()
-    torch.testing.assert_close(hidden[mask.bool()], own[mask.bool()], atol=1e-5, rtol=0)
+    assert_matches_own_forward(gemma, pixels, ids, mask, atol=1e-5)
 
 
 def test_merged_patches_match_gemma4_unifieds_processor() -> None:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import CLIPImageProcessorPil, GitConfig, GitForCausalLM
 
-from robovlms.config import Config, VLMConfig
+from robovlms.config import Config
 from robovlms.model.components import build_head, head_class, head_spec
 from robovlms.model.prepended import PrependedImageBackbone
 from robovlms.model.presets import preset_settings
 from robovlms.model.vla import VLA
 from robovlms.scaffold.prepended import prepended_facts
+from robovlms.testing.backbone_suite import assert_matches_own_forward
 
 
 class Git(PrependedImageBackbone):
@@ -23,10 +25,8 @@ class Git(PrependedImageBackbone):
 def git() -> Git:
     hf = prepended_facts(GitForCausalLM)
     assert hf is not None and hf.presets is not None and hf.prepended
-    torch.manual_seed(0)
-    model = GitForCausalLM(GitConfig(**preset_settings(hf.presets, "tiny", None))).eval()
     processor = CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    return Git(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Git, GitConfig(**preset_settings(hf.presets, "tiny", None)), processor)
 
 
 def _prompts(git: Git) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,10 +39,7 @@ def _prompts(git: Git) -> tuple[torch.Tensor, torch.Tensor]:
 def test_prepended_image_matches_gits_own_forward(git: Git) -> None:
     ids, mask = _prompts(git)
     pixels = torch.randn(2, 3, 32, 32)
-    with torch.no_grad():
-        ours = git(pixels, ids, mask)
-        own = git.reference_forward(pixels, ids, mask)
-    torch.testing.assert_close(ours[mask.bool()], own[mask.bool()], atol=1e-5, rtol=0)
+    assert_matches_own_forward(git, pixels, ids, mask, atol=1e-5)
     assert git.num_image_tokens == 17  # 4 x 4 patches and the class token
     assert git.vision_tower is git.model.git.image_encoder
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import (
     Inkling2Config,
     Inkling2ForConditionalGeneration,
@@ -18,7 +19,6 @@ from transformers import (
     SiglipImageProcessorPil,
 )
 
-from robovlms.config import VLMConfig
 from robovlms.model.raster_grid import RasterGridBackbone, TokenGridBackbone
 from robovlms.scaffold.hf import facts
 from robovlms.scaffold.raster import block_stand_in, raster_stand_in
@@ -34,10 +34,9 @@ def test_image_tokens_are_the_models_own_per_image() -> None:
     many as the layout says (one per 2 x 2 block of patches), so the encoder merged what it was given."""
     presets = facts(Kimi_K25ForConditionalGeneration).presets
     assert presets is not None
-    torch.manual_seed(0)
-    model = Kimi_K25ForConditionalGeneration(Kimi_K25Config(**presets["tiny"])).eval()
     processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    robovlm = Kimi(model, None, processor, VLMConfig(preset="tiny"))
+    robovlm = tiny_backbone(Kimi, Kimi_K25Config(**presets["tiny"]), processor)
+    model = robovlm.model
     pixels = torch.randn(2, 3, 32, 48)
     with torch.no_grad():
         tokens = robovlm.encode_images(pixels)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import (
     MiniCPMOcrForConditionalGeneration,
     MiniCPMV4_6Config,
@@ -32,10 +33,8 @@ def test_two_frames_pass_as_the_models_own_forward() -> None:
     robovlms's hidden states equal MiniCPM-V 4.6's forward over the processor's packing and target_sizes."""
     hf = facts(MiniCPMV4_6ForConditionalGeneration)
     assert hf.reason is None and hf.navit and hf.presets is not None
-    torch.manual_seed(0)
-    model = MiniCPMV4_6ForConditionalGeneration(MiniCPMV4_6Config(**hf.presets["tiny"])).eval()
     processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
-    robovlm = MiniCPMV(model, None, processor, VLMConfig(preset="tiny"))
+    robovlm = tiny_backbone(MiniCPMV, MiniCPMV4_6Config(**hf.presets["tiny"]), processor)
     pixels = torch.randn(2, 3, 32, 32)
     image = robovlm.image_token_id
     ids = torch.tensor([[5, *[image] * 4, 6, 7], [8, 9, *[image] * 4, 3]])
@@ -77,9 +76,9 @@ def test_canvas_positions_are_the_models_own() -> None:
     tokens, and robovlms's pass equal to its forward."""
     hf = facts(MiniCPMV4_7ForConditionalGeneration)
     assert hf.reason is None and hf.canvas and hf.presets is not None
-    torch.manual_seed(0)
-    model = MiniCPMV4_7ForConditionalGeneration(MiniCPMV4_7Config(**hf.presets["tiny"])).eval()
-    robovlm = MiniCPMV47(model, None, SiglipImageProcessorPil(size={"height": 32, "width": 32}), VLMConfig())
+    processor = SiglipImageProcessorPil(size={"height": 32, "width": 32})
+    robovlm = tiny_backbone(MiniCPMV47, MiniCPMV4_7Config(**hf.presets["tiny"]), processor, vlm=VLMConfig())
+    model = robovlm.model
     image, start, end = robovlm.image_token_id, model.config.image_start_id, model.config.image_end_id
     row = [5, start, *[image] * 4, end, 6, 7, 8, *[image] * 4, 3, 9]
     ids = torch.tensor([row, [0, 0, *row[:-2]]])

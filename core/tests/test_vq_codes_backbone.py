@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny import tiny_backbone
 from transformers import (
     Apertus1p5Config,
     Apertus1p5ForConditionalGeneration,
@@ -15,7 +16,6 @@ from transformers import (
     Emu3ImageProcessor,
 )
 
-from robovlms.config import VLMConfig
 from robovlms.errors import ConfigError
 from robovlms.model.vq_codes import VQCodesBackbone, chameleon_code, code_vocabulary, vq_preset_settings
 from robovlms.scaffold.vq import vq_facts
@@ -30,11 +30,9 @@ class Chameleon(VQCodesBackbone):
 def chameleon() -> Chameleon:
     hf = vq_facts(ChameleonForConditionalGeneration)
     assert hf is not None and hf.presets is not None and hf.vq
-    torch.manual_seed(0)
     config = ChameleonConfig(**vq_preset_settings(hf.presets, "tiny", None))
-    model = ChameleonForConditionalGeneration(config).eval()
     processor = ChameleonImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
-    return Chameleon(model, None, processor, VLMConfig(preset="tiny"))
+    return tiny_backbone(Chameleon, config, processor)
 
 
 def test_two_images_per_row_match_chameleons_own_forward(chameleon: Chameleon) -> None:
@@ -76,14 +74,13 @@ def test_emu3s_rows_end_with_a_placeholder_and_match_its_own_forward() -> None:
     robovlms's hidden states follow its own forward, on a frame that is not square."""
     hf = vq_facts(Emu3ForConditionalGeneration)
     assert hf is not None and hf.presets is not None
-    torch.manual_seed(0)
-    model = Emu3ForConditionalGeneration(Emu3Config(**vq_preset_settings(hf.presets, "tiny", None))).eval()
 
     class Emu3(VQCodesBackbone):
         name = "emu3"
         model_class = Emu3ForConditionalGeneration
 
-    emu3 = Emu3(model, None, Emu3ImageProcessor(min_pixels=32 * 32, max_pixels=32 * 32), VLMConfig(preset="tiny"))
+    config = Emu3Config(**vq_preset_settings(hf.presets, "tiny", None))
+    emu3 = tiny_backbone(Emu3, config, Emu3ImageProcessor(min_pixels=32 * 32, max_pixels=32 * 32))
     pixels = torch.randn(2, 3, 24, 40)  # 3 rows of 5 codes, each row ended: 18 tokens
     layout = emu3.layout_of(pixels)
     assert emu3.row_end and layout.tokens == 18 and emu3.image_processor.rule == "pixel_budget"
@@ -102,16 +99,14 @@ def test_apertus_codes_by_offset_match_its_own_forward_and_train_its_tokenizer()
     equal its own forward, and the straight-through gradient reaches its VQ tokenizer's encoder."""
     hf = vq_facts(Apertus1p5ForConditionalGeneration)
     assert hf is not None and hf.presets is not None
-    torch.manual_seed(0)
-    config = Apertus1p5Config(**vq_preset_settings(hf.presets, "tiny", None))
-    model = Apertus1p5ForConditionalGeneration(config).eval()
 
     class Apertus(VQCodesBackbone):
         name = "apertus"
         model_class = Apertus1p5ForConditionalGeneration
 
+    config = Apertus1p5Config(**vq_preset_settings(hf.presets, "tiny", None))
     processor = Emu3ImageProcessor(min_pixels=32 * 32, max_pixels=32 * 32, spatial_factor=16)
-    apertus = Apertus(model, None, processor, VLMConfig(preset="tiny"))
+    apertus = tiny_backbone(Apertus, config, processor)
     pixels = torch.randn(2, 3, 32, 48)  # 2 x 3 codes
     assert apertus.layout_of(pixels).tokens == 6 and not apertus.row_end
     image = apertus.image_token_id

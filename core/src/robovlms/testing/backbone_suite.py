@@ -28,6 +28,29 @@ from robovlms.plugins.kinds import BACKBONE
 from robovlms.testing.registration import copy_folder, entry_point_imports_no_torch, listed_as_ok, one_line_error
 
 
+def assert_matches_own_forward(
+    robovlm: BaseRoboVLM,
+    pixel_values: torch.Tensor,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    *,
+    atol: float,
+) -> torch.Tensor:
+    """robovlms's hidden states for images and prompts, checked against the VLM's own forward.
+
+    They must have the contract's shape ``(B, L, hidden_size)`` and equal :meth:`BaseRoboVLM.reference_forward`
+    within ``atol`` at the positions the attention mask keeps (the padding's states are nobody's to match).
+    Returns robovlms's states, computed without gradients, for further checks.
+    """
+    with torch.no_grad():
+        ours = robovlm(pixel_values, input_ids, attention_mask)
+        theirs = robovlm.reference_forward(pixel_values, input_ids, attention_mask)
+    valid = attention_mask.bool()
+    assert ours.shape == (*input_ids.shape, robovlm.hidden_size)
+    torch.testing.assert_close(ours[valid], theirs[valid], atol=atol, rtol=0)
+    return ours
+
+
 class BackboneConformance:
     """Checks the backbone contract of one installed backbone plugin."""
 
@@ -116,12 +139,7 @@ class BackboneConformance:
     # -- the forward pass ------------------------------------------------------------------------
 
     def test_fidelity(self, robovlm: BaseRoboVLM, inputs: dict[str, torch.Tensor]) -> None:
-        with torch.no_grad():
-            ours = robovlm(**inputs)
-            theirs = robovlm.reference_forward(**inputs)
-        valid = inputs["attention_mask"].bool()
-        assert ours.shape == (*inputs["input_ids"].shape, robovlm.hidden_size)
-        torch.testing.assert_close(ours[valid], theirs[valid], atol=self.fidelity_atol, rtol=0)
+        assert_matches_own_forward(robovlm, **inputs, atol=self.fidelity_atol)
 
     def test_images_change_hidden_states(self, robovlm: BaseRoboVLM, inputs: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
