@@ -10,6 +10,7 @@ import json
 import shutil
 import tempfile
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
@@ -292,7 +293,6 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         **_base(hf),
         "overrides": _overrides(hf),
         "encoder_output": hf.encoder_output or "",
-        **_image_encoder_base(hf),
         "more_tokens": "few == many  # a resampler: as many image tokens at any resolution"
         if hf.fixed_tokens
         else "few < many",
@@ -315,46 +315,6 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         # the merge of a raster grid's encoder, as its vision config or (TargetSizesBackbone) its config says
         "merge_import": "target_sizes import target_sizes_merge" if hf.navit else "raster_grid import frame_merge",
         "merge_of": "target_sizes_merge(config)" if hf.navit else "frame_merge(config)",
-        "grid_module": "canvas_rope"
-        if hf.canvas
-        else "target_sizes"
-        if hf.navit
-        else "ordinal_rope"
-        if hf.ordinal_rope
-        else "rope_index_deepstack"
-        if hf.deepstack and hf.rope_index
-        else "patch_grid"
-        if hf.patch_grid
-        else "raster_grid"
-        if hf.raster
-        else "deepstack"
-        if hf.deepstack
-        else "rope_index"
-        if hf.rope_index
-        else "mrope"
-        if hf.mrope
-        else "grid",
-        "grid_base": "CanvasRoPEBackbone"
-        if hf.canvas
-        else "TargetSizesBackbone"
-        if hf.navit
-        else "OrdinalRoPEBackbone"
-        if hf.ordinal_rope
-        else "RopeIndexDeepStackBackbone"
-        if hf.deepstack and hf.rope_index
-        else "PatchGridBackbone"
-        if hf.patch_grid
-        else "TokenGridBackbone"
-        if hf.blocks
-        else "RasterGridBackbone"
-        if hf.raster
-        else "DeepStackBackbone"
-        if hf.deepstack
-        else "RopeIndexBackbone"
-        if hf.rope_index
-        else "MRoPEBackbone"
-        if hf.mrope
-        else "GridBackbone",
         # the marker before each image's placeholders where the class finds images by it (RopeIndexBackbone)
         "vision_start": "{self.vision_start}" if hf.rope_index else "{self.image_start}" if hf.canvas else "",
         # CanvasRoPEBackbone's marker after each image, and text that is no marker after it
@@ -393,55 +353,52 @@ def _extra_token_attributes(hf: HFClass) -> str:
     return "".join(f"    {name} = {count}\n" for name, count in zip(names, hf.extra_tokens, strict=True) if count)
 
 
+#: the core class an adapter subclasses, by the first test its facts pass: (test, module under robovlms.model,
+#: class). A grid class's own kinds come first: settle may also find its token types (or a top-level layout),
+#: which its grid class covers; so does an encoder-decoder whose encoder reads only the image, by its format.
+BASES: tuple[tuple[Callable[[HFClass], object], str, str], ...] = (
+    (lambda hf: hf.canvas, "canvas_rope", "CanvasRoPEBackbone"),
+    (lambda hf: hf.navit, "target_sizes", "TargetSizesBackbone"),
+    (lambda hf: hf.ordinal_rope, "ordinal_rope", "OrdinalRoPEBackbone"),
+    (lambda hf: hf.deepstack and hf.rope_index, "rope_index_deepstack", "RopeIndexDeepStackBackbone"),
+    (lambda hf: hf.patch_grid, "patch_grid", "PatchGridBackbone"),
+    (lambda hf: hf.blocks, "raster_grid", "TokenGridBackbone"),
+    (lambda hf: hf.raster, "raster_grid", "RasterGridBackbone"),
+    (lambda hf: hf.deepstack, "deepstack", "DeepStackBackbone"),
+    (lambda hf: hf.rope_index, "rope_index", "RopeIndexBackbone"),
+    (lambda hf: hf.mrope, "mrope", "MRoPEBackbone"),
+    (lambda hf: hf.grid, "grid", "GridBackbone"),
+    (lambda hf: hf.flattened and hf.cross, "flattened_patches", "FlattenedPatchesBackbone"),
+    (lambda hf: hf.encoder_output, "image_encoder_decoder", "ImageEncoderDecoderBackbone"),
+    (lambda hf: hf.inner_config is not None, "inner_vlm", "InnerVLMBackbone"),
+    (lambda hf: hf.cross_tiles, "cross_attention", "TiledCrossAttentionBackbone"),
+    (lambda hf: hf.gated, "cross_attention", "CrossAttentionBackbone"),
+    (lambda hf: hf.token_types is not None, "token_types", "TokenTypeBackbone"),
+    (lambda hf: hf.tiles and hf.layer_map, "layer_map", "LayerMapBackbone"),
+    (lambda hf: hf.tiles, "tiles", "TiledBackbone"),
+    (lambda hf: hf.deepstack_tiles, "deepstack_tiles", "TiledDeepStackBackbone"),
+    (lambda hf: hf.qformer and hf.instructed, "qformer", "InstructedQFormerBackbone"),
+    (lambda hf: hf.qformer, "qformer", "QFormerBackbone"),
+    (lambda hf: hf.masked and hf.flattened, "flattened_patches", "FlattenedPositionMaskBackbone"),
+    (lambda hf: hf.masked, "position_mask", "PositionMaskBackbone"),
+    (lambda hf: hf.top_level, "top_level", "TopLevelBackbone"),
+    (lambda hf: hf.encoder, "encoder_fusion", "EncoderFusionBackbone"),
+    (lambda hf: hf.vq, "vq_codes", "VQCodesBackbone"),
+    (lambda hf: hf.linear_patches, "linear_patches", "LinearPatchBackbone"),
+    (lambda hf: hf.prepended, "prepended", "PrependedImageBackbone"),
+    (lambda hf: hf.positioned, "positioned_patches", "PositionedPatchBackbone"),
+    (lambda hf: "high_res_pixel_values" in hf.image_inputs, "high_res", "HighResBackbone"),
+    (lambda hf: hf.padded, "padded", "PaddedSquareBackbone"),
+)
+
+
 def _base(hf: HFClass) -> dict[str, str]:
-    """The core class the adapter subclasses: the one that covers how the class's images and attention work."""
-    if hf.inner_config is not None:
-        return {"base_module": "robovlms.model.inner_vlm", "base": "InnerVLMBackbone"}
-    if hf.gated or hf.cross_tiles:
-        base = "TiledCrossAttentionBackbone" if hf.cross_tiles else "CrossAttentionBackbone"
-        return {"base_module": "robovlms.model.cross_attention", "base": base}
-    if hf.token_types is not None:
-        return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
-    if hf.tiles:
-        if hf.layer_map:
-            return {"base_module": "robovlms.model.layer_map", "base": "LayerMapBackbone"}
-        return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
-    if hf.deepstack_tiles:
-        return {"base_module": "robovlms.model.deepstack_tiles", "base": "TiledDeepStackBackbone"}
-    if hf.qformer:
-        base = "InstructedQFormerBackbone" if hf.instructed else "QFormerBackbone"
-        return {"base_module": "robovlms.model.qformer", "base": base}
-    if hf.masked and hf.flattened:
-        return {"base_module": "robovlms.model.flattened_patches", "base": "FlattenedPositionMaskBackbone"}
-    if hf.masked:
-        return {"base_module": "robovlms.model.position_mask", "base": "PositionMaskBackbone"}
-    if hf.top_level:
-        return {"base_module": "robovlms.model.top_level", "base": "TopLevelBackbone"}
-    if hf.encoder:
-        return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
-    if hf.vq:
-        return {"base_module": "robovlms.model.vq_codes", "base": "VQCodesBackbone"}
-    if hf.linear_patches:
-        return {"base_module": "robovlms.model.linear_patches", "base": "LinearPatchBackbone"}
-    if hf.prepended:
-        return {"base_module": "robovlms.model.prepended", "base": "PrependedImageBackbone"}
-    if hf.positioned:
-        return {"base_module": "robovlms.model.positioned_patches", "base": "PositionedPatchBackbone"}
-    if "high_res_pixel_values" in hf.image_inputs:
-        return {"base_module": "robovlms.model.high_res", "base": "HighResBackbone"}
-    if hf.padded:
-        return {"base_module": "robovlms.model.padded", "base": "PaddedSquareBackbone"}
+    """The core class the adapter subclasses: the one that covers how the class's images and attention work
+    (:data:`BASES`'s first match), else :class:`robovlms.BaseRoboVLM`."""
+    for test, module, base in BASES:
+        if test(hf):
+            return {"base_module": f"robovlms.model.{module}", "base": base}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
-
-
-def _image_encoder_base(hf: HFClass) -> dict[str, str]:
-    """The core class an encoder-decoder whose encoder reads only the image subclasses: by its image format."""
-    if hf.flattened:
-        return {"image_encoder_module": "robovlms.model.flattened_patches", "image_encoder": "FlattenedPatchesBackbone"}
-    return {
-        "image_encoder_module": "robovlms.model.image_encoder_decoder",
-        "image_encoder": "ImageEncoderDecoderBackbone",
-    }
 
 
 def _overrides(hf: HFClass) -> str:
