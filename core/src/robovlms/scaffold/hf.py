@@ -25,6 +25,8 @@ import difflib
 import inspect
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -165,6 +167,24 @@ _BOOKKEEPING = {
 
 class NotThePattern(Exception):
     """The class departs from the pattern; the message says where, for the TODO stubs and the CLI."""
+
+
+@contextmanager
+def _deriving(name: str) -> Iterator[None]:
+    """Deriving the presets from the config class ``name``: a failure (a sub-config that cannot be built with its
+    defaults, a size the shrinking gets wrong) becomes the one reason the CLI and the stubs give for it."""
+    try:
+        yield
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+
+
+def _require_square(vision: Any, where: str, *, by_hand: bool = True) -> None:
+    """NotThePattern unless the vision config ``vision`` (at ``where``) has an image_size and a patch_size: the
+    presets set the resolution through them."""
+    if not {"image_size", "patch_size"} <= set(_sizes(vision)):
+        fix = "write preset_config by hand" if by_hand else "write preset_config"
+        raise NotThePattern(f"{where} has no image_size and patch_size: {fix}")
 
 
 @dataclass(frozen=True)
@@ -442,10 +462,8 @@ def _pattern(cls: type[Any]) -> HFClass:
     if not {"image_size", "patch_size"} <= set(sizes) and not staged(vision) and not chain:
         raise NotThePattern(_unsized(name, vision, sizes))
     processor, args = _processor(default.model_type)
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
-    except Exception as exc:  # a sub-config that cannot be built with its defaults
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     for preset, settings in presets.items() if chain else ():
         part = _tiny_part if preset == "tiny" else _settings
         settings["vision_config"].update(chained_settings(vision, part, tiny=preset == "tiny"))
@@ -553,10 +571,9 @@ def _nested_class(cls: type[Any], default: Any) -> HFClass:
     the config requires the two as wide, over one vocabulary)."""
     name = type(default).__name__
     encoder, decoder = default.encoder, default.decoder
-    if not {"image_size", "patch_size"} <= set(_sizes(encoder.vision_config)):
-        raise NotThePattern(f"{name}.encoder.vision_config has no image_size and patch_size: write preset_config")
+    _require_square(encoder.vision_config, f"{name}.encoder.vision_config", by_hand=False)
     processor, args = _processor(default.model_type)
-    try:
+    with _deriving(name):
         presets = {}
         for preset, derive in (("tiny", _tiny), ("full", _full)):
             inner = derive(encoder)
@@ -566,8 +583,6 @@ def _nested_class(cls: type[Any], default: Any) -> HFClass:
                 "decoder": {"model_type": decoder.model_type, **_architecture(decoder), **text},
                 "image_token_id": inner["image_token_id"],
             }
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     return HFClass(cls.__name__, name, processor, args, presets, encoder=True, nested=True)
 
 
@@ -631,10 +646,8 @@ def _flattened_presets(default: Any) -> dict[str, dict[str, Any]]:
     processor's patches."""
     name = type(default).__name__
     patch = TINY_IMAGE["patch_size"]
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     full_patch = math.isqrt(default.vision_config.patch_embed_hidden_size // 3)
     for preset, side, size in (("tiny", patch, TINY_IMAGE["image_size"]), ("full", full_patch, 32 * full_patch)):
         presets[preset]["vision_config"].update(
@@ -674,30 +687,24 @@ def _towers_class(cls: type[Any], default: Any) -> HFClass:
     presets are derived as a VLM's ``vision_config`` and ``text_config`` are, and kept under their own names."""
     name = type(default).__name__
     towers = _Towers(default.encoder, default.decoder, default.encoder.model_type)
-    if not {"image_size", "patch_size"} <= set(_sizes(towers.vision_config)):
-        raise NotThePattern(f"{name}.encoder has no image_size and patch_size: write preset_config by hand")
+    _require_square(towers.vision_config, f"{name}.encoder")
     processor, args = _processor(towers.model_type)
     renamed = {"vision_config": "encoder", "text_config": "decoder"}
-    try:
+    with _deriving(name):
         presets = {
             preset: {renamed.get(key, key): value for key, value in derive(towers).items()}
             for preset, derive in (("tiny", _tiny), ("full", _full))
         }
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     return HFClass(cls.__name__, name, processor, args, presets, cross=True, encoder_output="last_hidden_state")
 
 
 def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
     """The facts of a class whose text decoder cross-attends the vision encoder's states (BLIP)."""
     name = type(default).__name__
-    if not {"image_size", "patch_size"} <= set(_sizes(default.vision_config)):
-        raise NotThePattern(f"{name}.vision_config has no image_size and patch_size: write preset_config by hand")
+    _require_square(default.vision_config, f"{name}.vision_config")
     processor, args = _processor(default.model_type)
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     return HFClass(cls.__name__, name, processor, args, presets, cross=True)
 
 
@@ -818,10 +825,8 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
             "images by the vision_start markers robovlms.model.rope_index.RopeIndexBackbone writes: write prompt "
             f"and text_inputs with the positions of {getattr(inner, '__name__', '')}.get_rope_index"
         )
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default, mrope=mrope or rope_index), "full": _full(default)}
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     if rope_index:  # the marker get_rope_index finds images by, in the tiny vocabulary (the config may lack it)
         presets["tiny"]["vision_start_token_id"] = TINY_VISION_START
     factor = TINY_IMAGE["patch_size"] * merge
@@ -868,13 +873,11 @@ def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
     """The facts of a raster grid class (Muse Glimmer's kin): frames of one square side, the class's
     torchvision-only processor carried by a fixed-size PIL one where its own code shows that is exact."""
     name, processor = type(default).__name__, _torchvision_processor(default)
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
         presets["tiny"] = {**presets["tiny"], **merged_width(default, presets["tiny"])}
         leftover_sizes(default, presets["tiny"])
         tiny = type(default)(**presets["tiny"]).vision_config
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     vision = default.vision_config
     sides = {"tiny": TINY_IMAGE["image_size"], "full": native_side(vision)}
     blocks = block_processor(default.model_type, vision) is not None
@@ -897,12 +900,10 @@ def _patch_grid_class(cls: type[Any], default: Any) -> HFClass:
     from robovlms.model.raster_grid import frame_merge
 
     name, processor = type(default).__name__, _torchvision_processor(default)
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
         tiny_patches(presets["tiny"]["vision_config"], default.vision_config, TINY_IMAGE["image_size"])
         tiny = type(default)(**presets["tiny"])
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     merge, vision = frame_merge(default), default.vision_config
     try:
         sides = {
@@ -935,12 +936,10 @@ def _navit_class(cls: type[Any], default: Any) -> HFClass:
     canvas = callable(getattr(_inner_class(cls), "get_rope_index", None))
     if canvas and not canvas_markers(default):
         raise NotThePattern(canvas_reason(cls.__name__))
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
         tiny_navit(presets["tiny"], canvas)
         tiny = type(default)(**presets["tiny"])
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     # the full side: the processor's scale_resolution, else the config's base resolution
     full = navit_side(default.model_type) or getattr(default, "image_size", None) or default.vision_config.image_size
     sides = {"tiny": TINY_IMAGE["image_size"], "full": int(full)}
