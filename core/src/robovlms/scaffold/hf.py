@@ -433,22 +433,24 @@ def _pattern(cls: type[Any]) -> HFClass:
     for sub in ("vision_config", "text_config"):
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
-    vision = default.vision_config
+    vision, features = default.vision_config, _feature_inputs(cls)
     # raster patches with image_grid_hw, merged by a pixel shuffle after the encoder (NemotronH Omni)
-    if takes_patch_grid(_feature_inputs(cls), default):
+    if takes_patch_grid(features, default):
         return _patch_grid_class(cls, default)
-    if takes_target_sizes(_feature_inputs(cls), default):  # MiniCPM-V 4.6: NaViT-packed with target_sizes
+    if takes_target_sizes(features, default):  # MiniCPM-V 4.6: NaViT-packed with target_sizes
         return _navit_class(cls, default)
+    raster, grid = _raster(features, vision), _grid(features, vision)
     # raster patches (Muse Glimmer, Kimi K2.5) or one block of pixels per token (Inkling 2) from torchvision only
-    if _raster(cls, vision) or (_grid(cls, vision) and block_processor(default.model_type, vision)):
-        return _raster_grid_class(cls, default)
-    if _grid(cls, vision):
+    blocks = block_processor(default.model_type, vision) if raster or grid else None
+    if raster or (grid and blocks):
+        return _raster_grid_class(cls, default, blocks=blocks is not None)
+    if grid:
         return _grid_class(cls, default)
     if masked and "flattened_patches" in forward:  # Kosmos-2.5 (robovlms.model.flattened_patches)
         return _flattened_masked_class(cls, default)
     # DeepStack over 1-D positions, a frame one tile (GraniteDocling): robovlms.model.deepstack_tiles
     deepstack_tiles = bool(getattr(vision, "deepstack_visual_indexes", None))
-    if deepstack_tiles and "pixel_attention_mask" not in _feature_inputs(cls):
+    if deepstack_tiles and "pixel_attention_mask" not in features:
         raise NotThePattern(_deepstack_without_grid(cls, vision))
     image_inputs = {} if clips or cross_tiles or deepstack_tiles else _image_inputs(cls)
     sizes = _sizes(vision)
@@ -708,14 +710,22 @@ def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
     return HFClass(cls.__name__, name, processor, args, presets, cross=True)
 
 
-def _grid(cls: type[Any], vision: Any) -> bool:
-    """Whether ``cls`` takes Qwen-VL's image format: ``image_grid_thw`` alone beside the pixels, and merged
-    patches (what :class:`GridBackbone` makes); its positions are then M-RoPE's or plain text's."""
-    names = _feature_inputs(cls)
+def _grid_thw_alone(names: set[str], vision: Any) -> bool:
+    """Whether a class whose ``get_image_features`` takes ``names`` takes ``image_grid_thw`` alone beside the
+    pixels, from a vision config with an integer ``patch_size``: what both kinds of grid class share."""
     return (
         "image_grid_thw" in names
         and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
         and isinstance(getattr(vision, "patch_size", None), int)
+    )
+
+
+def _grid(names: set[str], vision: Any) -> bool:
+    """Whether a class whose ``get_image_features`` takes ``names`` takes Qwen-VL's image format:
+    ``image_grid_thw`` alone beside the pixels, and merged patches (what :class:`GridBackbone` makes); its
+    positions are then M-RoPE's or plain text's."""
+    return (
+        _grid_thw_alone(names, vision)
         # the merge is the vision config's, or the processor's that the model takes per image (VideoLLaMA 3)
         and (isinstance(getattr(vision, "spatial_merge_size", None), int) or "image_merge_sizes" in names)
     )
@@ -727,17 +737,15 @@ def _feature_inputs(cls: type[Any]) -> set[str]:
     return {p for f in found if callable(f) for p in inspect.signature(f).parameters}
 
 
-def _raster(cls: type[Any], vision: Any) -> bool:
-    """Whether ``cls`` takes ``image_grid_thw`` alone from an encoder that merges raster-ordered patches itself
-    (Muse Glimmer, Kimi K2.5): its vision config has an integer ``patch_size`` and a ``merge_size`` or square
-    ``merge_kernel_size`` (:func:`robovlms.model.raster_grid.raster_merge`), no ``spatial_merge_size``."""
+def _raster(names: set[str], vision: Any) -> bool:
+    """Whether a class whose ``get_image_features`` takes ``names`` takes ``image_grid_thw`` alone from an encoder
+    that merges raster-ordered patches itself (Muse Glimmer, Kimi K2.5): its vision config has an integer
+    ``patch_size`` and a ``merge_size`` or square ``merge_kernel_size``
+    (:func:`robovlms.model.raster_grid.raster_merge`), no ``spatial_merge_size``."""
     from robovlms.model.raster_grid import raster_merge
 
-    names = _feature_inputs(cls)
     return (
-        "image_grid_thw" in names
-        and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
-        and isinstance(getattr(vision, "patch_size", None), int)
+        _grid_thw_alone(names, vision)
         and raster_merge(vision) is not None
         and getattr(vision, "spatial_merge_size", None) is None
     )
@@ -869,9 +877,10 @@ def _layer_map(cls: type[Any], default: Any) -> str:
     )
 
 
-def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
+def _raster_grid_class(cls: type[Any], default: Any, blocks: bool) -> HFClass:
     """The facts of a raster grid class (Muse Glimmer's kin): frames of one square side, the class's
-    torchvision-only processor carried by a fixed-size PIL one where its own code shows that is exact."""
+    torchvision-only processor carried by a fixed-size PIL one where its own code shows that is exact; with
+    ``blocks`` (a :func:`~robovlms.scaffold.raster.block_processor`, Inkling 2), one block of pixels per token."""
     name, processor = type(default).__name__, _torchvision_processor(default)
     with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
@@ -880,7 +889,6 @@ def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
         tiny = type(default)(**presets["tiny"]).vision_config
     vision = default.vision_config
     sides = {"tiny": TINY_IMAGE["image_size"], "full": native_side(vision)}
-    blocks = block_processor(default.model_type, vision) is not None
     try:
         if blocks:
             stand_in, args = block_stand_in(default.model_type, processor, tiny, sides["tiny"])
