@@ -175,42 +175,62 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         folder, values = "backbone_todo", _todo_values(plugin, hf)
     values["todos"] = _render_one(f"{folder}/todos.md", values).strip()
     src = f"src/{plugin.package}"
-    # a grid class (Qwen-VL's kin) has its own adapter and presets; tests and the rest are the pattern's
-    grid = "_grid" if hf is not None and hf.reason is None and hf.grid else ""
-    # a VQ-code class (Chameleon) has its own adapter and presets: a vq_config and a vocabulary map
-    vq = "_vq" if hf is not None and hf.reason is None and hf.vq else grid
-    # a BLIP-like class has its own adapter (no placeholders in the prompt)
-    cross = "_cross" if hf is not None and hf.reason is None and hf.cross else vq
-    # an encoder-decoder whose encoder reads only the image: BLIP's adapter on ImageEncoderDecoderBackbone
-    cross = "_image_encoder" if hf is not None and hf.reason is None and hf.encoder_output else cross
-    # Idefics's kind: its own adapter and presets (the language model's sizes at the config's top level)
-    gated = "_gated" if hf is not None and hf.reason is None and hf.gated else ""
-    cross = "_gated" if hf is not None and hf.reason is None and hf.cross_tiles else gated or cross
-    # GIT's kind: the core class writes the prompt (the image first); presets at the config's top level
-    prepended = "_prepended" if hf is not None and hf.reason is None and hf.prepended else ""
-    cross = prepended or cross
+    known = hf if hf is not None and hf.reason is None else None
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
         "CHANGELOG.md": "common/CHANGELOG.md",
         f"{src}/__init__.py": "common/__init__.py",
         f"{src}/plugin.py": "common/plugin.py",
-        f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling{cross}.py",
+        f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling{_suffix(known, MODELING)}.py",
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        # a raster grid class (Muse Glimmer) resizes every frame to one side instead of keeping a pixel budget;
-        # VisionEncoderDecoderModel's config keeps its towers as encoder and decoder; a class with the patches'
-        # geometry at its config's top level (Fuyu) has presets of its own
-        raster = grid and hf is not None and hf.raster
-        towers = (
-            hf is not None and hf.reason is None and not hf.nested and "encoder" in (hf.presets or {}).get("tiny", {})
-        )
-        patches = hf is not None and hf.reason is None and hf.linear_patches
-        suffix = "_towers" if towers else "_raster_grid" if raster else "_patches" if patches else gated or vq
-        suffix = prepended or suffix
+        suffix = _suffix(known, CONFIGURATION)
         layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{suffix}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
+
+
+#: a test of a known class's facts, in the tables that choose its templates and core class
+FactTest = Callable[[HFClass], object]
+#: the adapter's template (``modeling<suffix>.py``) of a known class, by the first test its facts pass; tests
+#: and the rest are the pattern's
+MODELING: tuple[tuple[FactTest, str], ...] = (
+    # GIT's kind: the core class writes the prompt (the image first)
+    (lambda hf: hf.prepended, "_prepended"),
+    # Idefics's and Mllama's kinds: images through cross-attention layers under a mask of their own
+    (lambda hf: hf.cross_tiles or hf.gated, "_gated"),
+    # an encoder-decoder whose encoder reads only the image: BLIP's adapter on ImageEncoderDecoderBackbone
+    (lambda hf: hf.encoder_output, "_image_encoder"),
+    # a BLIP-like class (no placeholders in the prompt)
+    (lambda hf: hf.cross, "_cross"),
+    # a VQ-code class (Chameleon)
+    (lambda hf: hf.vq, "_vq"),
+    # a grid class (Qwen-VL's kin)
+    (lambda hf: hf.grid, "_grid"),
+)
+#: the presets' template (``configuration<suffix>.py``) of a known class, by the first test its facts pass
+CONFIGURATION: tuple[tuple[FactTest, str], ...] = (
+    # GIT's kind: the language model's sizes at the config's top level
+    (lambda hf: hf.prepended, "_prepended"),
+    # VisionEncoderDecoderModel's config keeps its towers as encoder and decoder
+    (lambda hf: not hf.nested and "encoder" in (hf.presets or {}).get("tiny", {}), "_towers"),
+    # a raster grid class (Muse Glimmer) resizes every frame to one side instead of keeping a pixel budget
+    (lambda hf: hf.grid and hf.raster, "_raster_grid"),
+    # the patches' geometry at the config's top level (Fuyu)
+    (lambda hf: hf.linear_patches, "_patches"),
+    # Idefics's kind: the language model's sizes at the config's top level
+    (lambda hf: hf.gated, "_gated"),
+    # a vq_config and a vocabulary map (Chameleon)
+    (lambda hf: hf.vq, "_vq"),
+    # a pixel budget per preset (Qwen-VL's kin)
+    (lambda hf: hf.grid, "_grid"),
+)
+
+
+def _suffix(hf: HFClass | None, table: tuple[tuple[FactTest, str], ...]) -> str:
+    """The suffix of the first row of ``table`` whose test ``hf`` passes; none for stubs (``hf`` None)."""
+    return "" if hf is None else next((suffix for test, suffix in table if test(hf)), "")
 
 
 def _render_one(template: str, values: dict[str, str]) -> str:
@@ -356,7 +376,7 @@ def _extra_token_attributes(hf: HFClass) -> str:
 #: the core class an adapter subclasses, by the first test its facts pass: (test, module under robovlms.model,
 #: class). A grid class's own kinds come first: settle may also find its token types (or a top-level layout),
 #: which its grid class covers; so does an encoder-decoder whose encoder reads only the image, by its format.
-BASES: tuple[tuple[Callable[[HFClass], object], str, str], ...] = (
+BASES: tuple[tuple[FactTest, str, str], ...] = (
     (lambda hf: hf.canvas, "canvas_rope", "CanvasRoPEBackbone"),
     (lambda hf: hf.navit, "target_sizes", "TargetSizesBackbone"),
     (lambda hf: hf.ordinal_rope, "ordinal_rope", "OrdinalRoPEBackbone"),
