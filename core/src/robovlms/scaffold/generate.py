@@ -304,6 +304,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
     assert hf.presets is not None and hf.processor_class is not None
     class_name = f"Robo{hf.title}"
     values = _common(plugin, BACKBONE, class_name, f"{hf.title} ({hf.name}) as a robovlms backbone.")
+    cross_attention = hf.cross or hf.gated or hf.cross_tiles
     return {
         **values,
         "hf_class": hf.name,
@@ -326,7 +327,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "resized": str(RESIZED),
         # what grows with the resolution: placeholders in the prompt, or (cross-attention) the image tokens
         "count": "robovlm.encode_images(torch.zeros(1, 3, *(robovlm.image_processor.size,) * 2)).shape[1]"
-        if hf.cross or hf.gated or hf.cross_tiles
+        if cross_attention
         else '(robovlm.tokenize(["pick up the red block"])["input_ids"] == robovlm.image_token_id).sum()',
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
@@ -352,7 +353,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
             + (
                 "Its images reach the text through cross-attention (fusion `cross_attention`): the prompt holds "
                 "no image placeholders."
-                if hf.cross or hf.gated or hf.cross_tiles
+                if cross_attention
                 else "Its image tokens take the place of `<image>` placeholders in the prompt (fusion `tokens`)."
             )
         ),
@@ -439,10 +440,9 @@ def _overrides(hf: HFClass) -> str:
     core_path = (hf.qformer, hf.masked, hf.cross, hf.top_level, hf.vq, hf.linear_patches, hf.gated, hf.cross_tiles)
     if any(core_path) or hf.prepended:  # the core class's path
         return ""
-    if hf.padded:  # PaddedSquareBackbone's image path, with the class's own towers
-        return "".join(parts)
-    # GridBackbone's, TiledBackbone's, InnerVLMBackbone's or TiledDeepStackBackbone's image path
-    if hf.grid or hf.tiles or hf.inner_config or hf.deepstack_tiles:
+    # PaddedSquareBackbone's (with the class's own towers), GridBackbone's, TiledBackbone's, InnerVLMBackbone's or
+    # TiledDeepStackBackbone's image path
+    if hf.padded or hf.grid or hf.tiles or hf.inner_config or hf.deepstack_tiles:
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:
         pixels = "pixel_values.unsqueeze(1)  # one image per sample" if hf.image_axis else "pixel_values"
