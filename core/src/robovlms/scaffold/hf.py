@@ -1027,23 +1027,33 @@ def _unsized(name: str, vision: Any, sizes: dict[str, Any]) -> str:
 def _gated_class(cls: type[Any], default: Any) -> HFClass:
     """Idefics's facts (robovlms.scaffold.gated): a :class:`CrossAttentionBackbone` adapter, presets from the
     language model's sizes at the config's top level beside its parts, the gates open at random."""
-    vision = default.vision_config
-    tiny = {
-        **_shrunk(_sizes(default), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
-        **TINY_ROLES,
-        **TINY_GATES,
-        "vision_config": {**_shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE})},
-        "perceiver_config": _tiny_part(default.perceiver_config),
-    }
-    full = {
-        **_sizes(default),
-        **{key: getattr(default, key) for key in TINY_ROLES},
-        "vision_config": _sizes(vision),
-        "perceiver_config": _sizes(default.perceiver_config),
-    }
+    presets = _top_level_presets(default, TINY_GATES, {})
+    presets["tiny"]["perceiver_config"] = _tiny_part(default.perceiver_config)
+    presets["full"]["perceiver_config"] = _sizes(default.perceiver_config)
     processor, args = _processor(default.model_type)
     name = type(default).__name__
-    return HFClass(cls.__name__, name, processor, args, {"tiny": tiny, "full": full}, gated=True)
+    return HFClass(cls.__name__, name, processor, args, presets, gated=True)
+
+
+def _top_level_presets(default: Any, tiny: dict[str, Any], full: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The presets of a config that keeps its language model's sizes and special ids at its top level beside a
+    ``vision_config`` (Idefics, GIT), shrunk and spelled out as :func:`_tiny` and :func:`_full` do a
+    ``text_config``'s; ``tiny`` and ``full`` are the class's own entries, between the ids and the vision config."""
+    vision = default.vision_config
+    return {
+        "tiny": {
+            **_shrunk(_sizes(default), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
+            **TINY_ROLES,
+            **tiny,
+            "vision_config": _shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE}),
+        },
+        "full": {
+            **_sizes(default),
+            **{key: getattr(default, key) for key in ROLE_KEYS},
+            **full,
+            "vision_config": _sizes(vision),
+        },
+    }
 
 
 def _tiny_high_res(tiny: dict[str, Any]) -> dict[str, Any]:
