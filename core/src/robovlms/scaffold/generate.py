@@ -10,6 +10,7 @@ import json
 import shutil
 import tempfile
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from importlib.resources import files
 from pathlib import Path
@@ -174,42 +175,62 @@ def render(plugin: PluginName, kind: ComponentKind, hf: HFClass | None) -> dict[
         folder, values = "backbone_todo", _todo_values(plugin, hf)
     values["todos"] = _render_one(f"{folder}/todos.md", values).strip()
     src = f"src/{plugin.package}"
-    # a grid class (Qwen-VL's kin) has its own adapter and presets; tests and the rest are the pattern's
-    grid = "_grid" if hf is not None and hf.reason is None and hf.grid else ""
-    # a VQ-code class (Chameleon) has its own adapter and presets: a vq_config and a vocabulary map
-    vq = "_vq" if hf is not None and hf.reason is None and hf.vq else grid
-    # a BLIP-like class has its own adapter (no placeholders in the prompt)
-    cross = "_cross" if hf is not None and hf.reason is None and hf.cross else vq
-    # an encoder-decoder whose encoder reads only the image: BLIP's adapter on ImageEncoderDecoderBackbone
-    cross = "_image_encoder" if hf is not None and hf.reason is None and hf.encoder_output else cross
-    # Idefics's kind: its own adapter and presets (the language model's sizes at the config's top level)
-    gated = "_gated" if hf is not None and hf.reason is None and hf.gated else ""
-    cross = "_gated" if hf is not None and hf.reason is None and hf.cross_tiles else gated or cross
-    # GIT's kind: the core class writes the prompt (the image first); presets at the config's top level
-    prepended = "_prepended" if hf is not None and hf.reason is None and hf.prepended else ""
-    cross = prepended or cross
+    known = hf if hf is not None and hf.reason is None else None
     layout = {
         "pyproject.toml": "common/pyproject.toml",
         "README.md": "common/README.md",
         "CHANGELOG.md": "common/CHANGELOG.md",
         f"{src}/__init__.py": "common/__init__.py",
         f"{src}/plugin.py": "common/plugin.py",
-        f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling{cross}.py",
+        f"{src}/modeling_{plugin.component}.py": f"{folder}/modeling{_suffix(known, MODELING)}.py",
         f"tests/test_{plugin.component}.py": f"{folder}/test.py",
     }
     if kind is BACKBONE:
-        # a raster grid class (Muse Glimmer) resizes every frame to one side instead of keeping a pixel budget;
-        # VisionEncoderDecoderModel's config keeps its towers as encoder and decoder; a class with the patches'
-        # geometry at its config's top level (Fuyu) has presets of its own
-        raster = grid and hf is not None and hf.raster
-        towers = (
-            hf is not None and hf.reason is None and not hf.nested and "encoder" in (hf.presets or {}).get("tiny", {})
-        )
-        patches = hf is not None and hf.reason is None and hf.linear_patches
-        suffix = "_towers" if towers else "_raster_grid" if raster else "_patches" if patches else gated or vq
-        suffix = prepended or suffix
+        suffix = _suffix(known, CONFIGURATION)
         layout[f"{src}/configuration_{plugin.component}.py"] = f"{folder}/configuration{suffix}.py"
     return {path: _render_one(template, values) for path, template in layout.items()}
+
+
+#: a test of a known class's facts, in the tables that choose its templates and core class
+FactTest = Callable[[HFClass], object]
+#: the adapter's template (``modeling<suffix>.py``) of a known class, by the first test its facts pass; tests
+#: and the rest are the pattern's
+MODELING: tuple[tuple[FactTest, str], ...] = (
+    # GIT's kind: the core class writes the prompt (the image first)
+    (lambda hf: hf.prepended, "_prepended"),
+    # Idefics's and Mllama's kinds: images through cross-attention layers under a mask of their own
+    (lambda hf: hf.cross_tiles or hf.gated, "_gated"),
+    # an encoder-decoder whose encoder reads only the image: BLIP's adapter on ImageEncoderDecoderBackbone
+    (lambda hf: hf.encoder_output, "_image_encoder"),
+    # a BLIP-like class (no placeholders in the prompt)
+    (lambda hf: hf.cross, "_cross"),
+    # a VQ-code class (Chameleon)
+    (lambda hf: hf.vq, "_vq"),
+    # a grid class (Qwen-VL's kin)
+    (lambda hf: hf.grid, "_grid"),
+)
+#: the presets' template (``configuration<suffix>.py``) of a known class, by the first test its facts pass
+CONFIGURATION: tuple[tuple[FactTest, str], ...] = (
+    # GIT's kind: the language model's sizes at the config's top level
+    (lambda hf: hf.prepended, "_prepended"),
+    # VisionEncoderDecoderModel's config keeps its towers as encoder and decoder
+    (lambda hf: not hf.nested and "encoder" in (hf.presets or {}).get("tiny", {}), "_towers"),
+    # a raster grid class (Muse Glimmer) resizes every frame to one side instead of keeping a pixel budget
+    (lambda hf: hf.grid and hf.raster, "_raster_grid"),
+    # the patches' geometry at the config's top level (Fuyu)
+    (lambda hf: hf.linear_patches, "_patches"),
+    # Idefics's kind: the language model's sizes at the config's top level
+    (lambda hf: hf.gated, "_gated"),
+    # a vq_config and a vocabulary map (Chameleon)
+    (lambda hf: hf.vq, "_vq"),
+    # a pixel budget per preset (Qwen-VL's kin)
+    (lambda hf: hf.grid, "_grid"),
+)
+
+
+def _suffix(hf: HFClass | None, table: tuple[tuple[FactTest, str], ...]) -> str:
+    """The suffix of the first row of ``table`` whose test ``hf`` passes; none for stubs (``hf`` None)."""
+    return "" if hf is None else next((suffix for test, suffix in table if test(hf)), "")
 
 
 def _render_one(template: str, values: dict[str, str]) -> str:
@@ -283,6 +304,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
     assert hf.presets is not None and hf.processor_class is not None
     class_name = f"Robo{hf.title}"
     values = _common(plugin, BACKBONE, class_name, f"{hf.title} ({hf.name}) as a robovlms backbone.")
+    cross_attention = hf.cross or hf.gated or hf.cross_tiles
     return {
         **values,
         "hf_class": hf.name,
@@ -292,7 +314,6 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         **_base(hf),
         "overrides": _overrides(hf),
         "encoder_output": hf.encoder_output or "",
-        **_image_encoder_base(hf),
         "more_tokens": "few == many  # a resampler: as many image tokens at any resolution"
         if hf.fixed_tokens
         else "few < many",
@@ -306,7 +327,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         "resized": str(RESIZED),
         # what grows with the resolution: placeholders in the prompt, or (cross-attention) the image tokens
         "count": "robovlm.encode_images(torch.zeros(1, 3, *(robovlm.image_processor.size,) * 2)).shape[1]"
-        if hf.cross or hf.gated or hf.cross_tiles
+        if cross_attention
         else '(robovlm.tokenize(["pick up the red block"])["input_ids"] == robovlm.image_token_id).sum()',
         "tiny": _literal(hf.presets["tiny"], 1),
         "full": _literal(hf.presets["full"], 1),
@@ -315,46 +336,6 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
         # the merge of a raster grid's encoder, as its vision config or (TargetSizesBackbone) its config says
         "merge_import": "target_sizes import target_sizes_merge" if hf.navit else "raster_grid import frame_merge",
         "merge_of": "target_sizes_merge(config)" if hf.navit else "frame_merge(config)",
-        "grid_module": "canvas_rope"
-        if hf.canvas
-        else "target_sizes"
-        if hf.navit
-        else "ordinal_rope"
-        if hf.ordinal_rope
-        else "rope_index_deepstack"
-        if hf.deepstack and hf.rope_index
-        else "patch_grid"
-        if hf.patch_grid
-        else "raster_grid"
-        if hf.raster
-        else "deepstack"
-        if hf.deepstack
-        else "rope_index"
-        if hf.rope_index
-        else "mrope"
-        if hf.mrope
-        else "grid",
-        "grid_base": "CanvasRoPEBackbone"
-        if hf.canvas
-        else "TargetSizesBackbone"
-        if hf.navit
-        else "OrdinalRoPEBackbone"
-        if hf.ordinal_rope
-        else "RopeIndexDeepStackBackbone"
-        if hf.deepstack and hf.rope_index
-        else "PatchGridBackbone"
-        if hf.patch_grid
-        else "TokenGridBackbone"
-        if hf.blocks
-        else "RasterGridBackbone"
-        if hf.raster
-        else "DeepStackBackbone"
-        if hf.deepstack
-        else "RopeIndexBackbone"
-        if hf.rope_index
-        else "MRoPEBackbone"
-        if hf.mrope
-        else "GridBackbone",
         # the marker before each image's placeholders where the class finds images by it (RopeIndexBackbone)
         "vision_start": "{self.vision_start}" if hf.rope_index else "{self.image_start}" if hf.canvas else "",
         # CanvasRoPEBackbone's marker after each image, and text that is no marker after it
@@ -372,7 +353,7 @@ def _backbone_values(plugin: PluginName, hf: HFClass) -> dict[str, str]:
             + (
                 "Its images reach the text through cross-attention (fusion `cross_attention`): the prompt holds "
                 "no image placeholders."
-                if hf.cross or hf.gated or hf.cross_tiles
+                if cross_attention
                 else "Its image tokens take the place of `<image>` placeholders in the prompt (fusion `tokens`)."
             )
         ),
@@ -393,55 +374,52 @@ def _extra_token_attributes(hf: HFClass) -> str:
     return "".join(f"    {name} = {count}\n" for name, count in zip(names, hf.extra_tokens, strict=True) if count)
 
 
+#: the core class an adapter subclasses, by the first test its facts pass: (test, module under robovlms.model,
+#: class). A grid class's own kinds come first: settle may also find its token types (or a top-level layout),
+#: which its grid class covers; so does an encoder-decoder whose encoder reads only the image, by its format.
+BASES: tuple[tuple[FactTest, str, str], ...] = (
+    (lambda hf: hf.canvas, "canvas_rope", "CanvasRoPEBackbone"),
+    (lambda hf: hf.navit, "target_sizes", "TargetSizesBackbone"),
+    (lambda hf: hf.ordinal_rope, "ordinal_rope", "OrdinalRoPEBackbone"),
+    (lambda hf: hf.deepstack and hf.rope_index, "rope_index_deepstack", "RopeIndexDeepStackBackbone"),
+    (lambda hf: hf.patch_grid, "patch_grid", "PatchGridBackbone"),
+    (lambda hf: hf.blocks, "raster_grid", "TokenGridBackbone"),
+    (lambda hf: hf.raster, "raster_grid", "RasterGridBackbone"),
+    (lambda hf: hf.deepstack, "deepstack", "DeepStackBackbone"),
+    (lambda hf: hf.rope_index, "rope_index", "RopeIndexBackbone"),
+    (lambda hf: hf.mrope, "mrope", "MRoPEBackbone"),
+    (lambda hf: hf.grid, "grid", "GridBackbone"),
+    (lambda hf: hf.flattened and hf.cross, "flattened_patches", "FlattenedPatchesBackbone"),
+    (lambda hf: hf.encoder_output, "image_encoder_decoder", "ImageEncoderDecoderBackbone"),
+    (lambda hf: hf.inner_config is not None, "inner_vlm", "InnerVLMBackbone"),
+    (lambda hf: hf.cross_tiles, "cross_attention", "TiledCrossAttentionBackbone"),
+    (lambda hf: hf.gated, "cross_attention", "CrossAttentionBackbone"),
+    (lambda hf: hf.token_types is not None, "token_types", "TokenTypeBackbone"),
+    (lambda hf: hf.tiles and hf.layer_map, "layer_map", "LayerMapBackbone"),
+    (lambda hf: hf.tiles, "tiles", "TiledBackbone"),
+    (lambda hf: hf.deepstack_tiles, "deepstack_tiles", "TiledDeepStackBackbone"),
+    (lambda hf: hf.qformer and hf.instructed, "qformer", "InstructedQFormerBackbone"),
+    (lambda hf: hf.qformer, "qformer", "QFormerBackbone"),
+    (lambda hf: hf.masked and hf.flattened, "flattened_patches", "FlattenedPositionMaskBackbone"),
+    (lambda hf: hf.masked, "position_mask", "PositionMaskBackbone"),
+    (lambda hf: hf.top_level, "top_level", "TopLevelBackbone"),
+    (lambda hf: hf.encoder, "encoder_fusion", "EncoderFusionBackbone"),
+    (lambda hf: hf.vq, "vq_codes", "VQCodesBackbone"),
+    (lambda hf: hf.linear_patches, "linear_patches", "LinearPatchBackbone"),
+    (lambda hf: hf.prepended, "prepended", "PrependedImageBackbone"),
+    (lambda hf: hf.positioned, "positioned_patches", "PositionedPatchBackbone"),
+    (lambda hf: "high_res_pixel_values" in hf.image_inputs, "high_res", "HighResBackbone"),
+    (lambda hf: hf.padded, "padded", "PaddedSquareBackbone"),
+)
+
+
 def _base(hf: HFClass) -> dict[str, str]:
-    """The core class the adapter subclasses: the one that covers how the class's images and attention work."""
-    if hf.inner_config is not None:
-        return {"base_module": "robovlms.model.inner_vlm", "base": "InnerVLMBackbone"}
-    if hf.gated or hf.cross_tiles:
-        base = "TiledCrossAttentionBackbone" if hf.cross_tiles else "CrossAttentionBackbone"
-        return {"base_module": "robovlms.model.cross_attention", "base": base}
-    if hf.token_types is not None:
-        return {"base_module": "robovlms.model.token_types", "base": "TokenTypeBackbone"}
-    if hf.tiles:
-        if hf.layer_map:
-            return {"base_module": "robovlms.model.layer_map", "base": "LayerMapBackbone"}
-        return {"base_module": "robovlms.model.tiles", "base": "TiledBackbone"}
-    if hf.deepstack_tiles:
-        return {"base_module": "robovlms.model.deepstack_tiles", "base": "TiledDeepStackBackbone"}
-    if hf.qformer:
-        base = "InstructedQFormerBackbone" if hf.instructed else "QFormerBackbone"
-        return {"base_module": "robovlms.model.qformer", "base": base}
-    if hf.masked and hf.flattened:
-        return {"base_module": "robovlms.model.flattened_patches", "base": "FlattenedPositionMaskBackbone"}
-    if hf.masked:
-        return {"base_module": "robovlms.model.position_mask", "base": "PositionMaskBackbone"}
-    if hf.top_level:
-        return {"base_module": "robovlms.model.top_level", "base": "TopLevelBackbone"}
-    if hf.encoder:
-        return {"base_module": "robovlms.model.encoder_fusion", "base": "EncoderFusionBackbone"}
-    if hf.vq:
-        return {"base_module": "robovlms.model.vq_codes", "base": "VQCodesBackbone"}
-    if hf.linear_patches:
-        return {"base_module": "robovlms.model.linear_patches", "base": "LinearPatchBackbone"}
-    if hf.prepended:
-        return {"base_module": "robovlms.model.prepended", "base": "PrependedImageBackbone"}
-    if hf.positioned:
-        return {"base_module": "robovlms.model.positioned_patches", "base": "PositionedPatchBackbone"}
-    if "high_res_pixel_values" in hf.image_inputs:
-        return {"base_module": "robovlms.model.high_res", "base": "HighResBackbone"}
-    if hf.padded:
-        return {"base_module": "robovlms.model.padded", "base": "PaddedSquareBackbone"}
+    """The core class the adapter subclasses: the one that covers how the class's images and attention work
+    (:data:`BASES`'s first match), else :class:`robovlms.BaseRoboVLM`."""
+    for test, module, base in BASES:
+        if test(hf):
+            return {"base_module": f"robovlms.model.{module}", "base": base}
     return {"base_module": "robovlms", "base": "BaseRoboVLM"}
-
-
-def _image_encoder_base(hf: HFClass) -> dict[str, str]:
-    """The core class an encoder-decoder whose encoder reads only the image subclasses: by its image format."""
-    if hf.flattened:
-        return {"image_encoder_module": "robovlms.model.flattened_patches", "image_encoder": "FlattenedPatchesBackbone"}
-    return {
-        "image_encoder_module": "robovlms.model.image_encoder_decoder",
-        "image_encoder": "ImageEncoderDecoderBackbone",
-    }
 
 
 def _overrides(hf: HFClass) -> str:
@@ -462,10 +440,9 @@ def _overrides(hf: HFClass) -> str:
     core_path = (hf.qformer, hf.masked, hf.cross, hf.top_level, hf.vq, hf.linear_patches, hf.gated, hf.cross_tiles)
     if any(core_path) or hf.prepended:  # the core class's path
         return ""
-    if hf.padded:  # PaddedSquareBackbone's image path, with the class's own towers
-        return "".join(parts)
-    # GridBackbone's, TiledBackbone's, InnerVLMBackbone's or TiledDeepStackBackbone's image path
-    if hf.grid or hf.tiles or hf.inner_config or hf.deepstack_tiles:
+    # PaddedSquareBackbone's (with the class's own towers), GridBackbone's, TiledBackbone's, InnerVLMBackbone's or
+    # TiledDeepStackBackbone's image path
+    if hf.padded or hf.grid or hf.tiles or hf.inner_config or hf.deepstack_tiles:
         return "".join(parts)
     if hf.image_inputs or hf.image_axis:
         pixels = "pixel_values.unsqueeze(1)  # one image per sample" if hf.image_axis else "pixel_values"

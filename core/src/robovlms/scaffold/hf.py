@@ -25,6 +25,8 @@ import difflib
 import inspect
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -165,6 +167,24 @@ _BOOKKEEPING = {
 
 class NotThePattern(Exception):
     """The class departs from the pattern; the message says where, for the TODO stubs and the CLI."""
+
+
+@contextmanager
+def _deriving(name: str) -> Iterator[None]:
+    """Deriving the presets from the config class ``name``: a failure (a sub-config that cannot be built with its
+    defaults, a size the shrinking gets wrong) becomes the one reason the CLI and the stubs give for it."""
+    try:
+        yield
+    except Exception as exc:
+        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
+
+
+def _require_square(vision: Any, where: str, *, by_hand: bool = True) -> None:
+    """NotThePattern unless the vision config ``vision`` (at ``where``) has an image_size and a patch_size: the
+    presets set the resolution through them."""
+    if not {"image_size", "patch_size"} <= set(_sizes(vision)):
+        fix = "write preset_config by hand" if by_hand else "write preset_config"
+        raise NotThePattern(f"{where} has no image_size and patch_size: {fix}")
 
 
 @dataclass(frozen=True)
@@ -413,22 +433,24 @@ def _pattern(cls: type[Any]) -> HFClass:
     for sub in ("vision_config", "text_config"):
         if getattr(default, sub) is None:
             raise NotThePattern(f"{name}() leaves {sub} unset (None): write preset_config with the checkpoint's")
-    vision = default.vision_config
+    vision, features = default.vision_config, _feature_inputs(cls)
     # raster patches with image_grid_hw, merged by a pixel shuffle after the encoder (NemotronH Omni)
-    if takes_patch_grid(_feature_inputs(cls), default):
+    if takes_patch_grid(features, default):
         return _patch_grid_class(cls, default)
-    if takes_target_sizes(_feature_inputs(cls), default):  # MiniCPM-V 4.6: NaViT-packed with target_sizes
+    if takes_target_sizes(features, default):  # MiniCPM-V 4.6: NaViT-packed with target_sizes
         return _navit_class(cls, default)
+    raster, grid = _raster(features, vision), _grid(features, vision)
     # raster patches (Muse Glimmer, Kimi K2.5) or one block of pixels per token (Inkling 2) from torchvision only
-    if _raster(cls, vision) or (_grid(cls, vision) and block_processor(default.model_type, vision)):
-        return _raster_grid_class(cls, default)
-    if _grid(cls, vision):
+    blocks = block_processor(default.model_type, vision) if raster or grid else None
+    if raster or (grid and blocks):
+        return _raster_grid_class(cls, default, blocks=blocks is not None)
+    if grid:
         return _grid_class(cls, default)
     if masked and "flattened_patches" in forward:  # Kosmos-2.5 (robovlms.model.flattened_patches)
         return _flattened_masked_class(cls, default)
     # DeepStack over 1-D positions, a frame one tile (GraniteDocling): robovlms.model.deepstack_tiles
     deepstack_tiles = bool(getattr(vision, "deepstack_visual_indexes", None))
-    if deepstack_tiles and "pixel_attention_mask" not in _feature_inputs(cls):
+    if deepstack_tiles and "pixel_attention_mask" not in features:
         raise NotThePattern(_deepstack_without_grid(cls, vision))
     image_inputs = {} if clips or cross_tiles or deepstack_tiles else _image_inputs(cls)
     sizes = _sizes(vision)
@@ -442,10 +464,8 @@ def _pattern(cls: type[Any]) -> HFClass:
     if not {"image_size", "patch_size"} <= set(sizes) and not staged(vision) and not chain:
         raise NotThePattern(_unsized(name, vision, sizes))
     processor, args = _processor(default.model_type)
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
-    except Exception as exc:  # a sub-config that cannot be built with its defaults
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     for preset, settings in presets.items() if chain else ():
         part = _tiny_part if preset == "tiny" else _settings
         settings["vision_config"].update(chained_settings(vision, part, tiny=preset == "tiny"))
@@ -553,10 +573,9 @@ def _nested_class(cls: type[Any], default: Any) -> HFClass:
     the config requires the two as wide, over one vocabulary)."""
     name = type(default).__name__
     encoder, decoder = default.encoder, default.decoder
-    if not {"image_size", "patch_size"} <= set(_sizes(encoder.vision_config)):
-        raise NotThePattern(f"{name}.encoder.vision_config has no image_size and patch_size: write preset_config")
+    _require_square(encoder.vision_config, f"{name}.encoder.vision_config", by_hand=False)
     processor, args = _processor(default.model_type)
-    try:
+    with _deriving(name):
         presets = {}
         for preset, derive in (("tiny", _tiny), ("full", _full)):
             inner = derive(encoder)
@@ -566,8 +585,6 @@ def _nested_class(cls: type[Any], default: Any) -> HFClass:
                 "decoder": {"model_type": decoder.model_type, **_architecture(decoder), **text},
                 "image_token_id": inner["image_token_id"],
             }
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     return HFClass(cls.__name__, name, processor, args, presets, encoder=True, nested=True)
 
 
@@ -631,10 +648,8 @@ def _flattened_presets(default: Any) -> dict[str, dict[str, Any]]:
     processor's patches."""
     name = type(default).__name__
     patch = TINY_IMAGE["patch_size"]
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     full_patch = math.isqrt(default.vision_config.patch_embed_hidden_size // 3)
     for preset, side, size in (("tiny", patch, TINY_IMAGE["image_size"]), ("full", full_patch, 32 * full_patch)):
         presets[preset]["vision_config"].update(
@@ -674,41 +689,43 @@ def _towers_class(cls: type[Any], default: Any) -> HFClass:
     presets are derived as a VLM's ``vision_config`` and ``text_config`` are, and kept under their own names."""
     name = type(default).__name__
     towers = _Towers(default.encoder, default.decoder, default.encoder.model_type)
-    if not {"image_size", "patch_size"} <= set(_sizes(towers.vision_config)):
-        raise NotThePattern(f"{name}.encoder has no image_size and patch_size: write preset_config by hand")
+    _require_square(towers.vision_config, f"{name}.encoder")
     processor, args = _processor(towers.model_type)
     renamed = {"vision_config": "encoder", "text_config": "decoder"}
-    try:
+    with _deriving(name):
         presets = {
             preset: {renamed.get(key, key): value for key, value in derive(towers).items()}
             for preset, derive in (("tiny", _tiny), ("full", _full))
         }
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     return HFClass(cls.__name__, name, processor, args, presets, cross=True, encoder_output="last_hidden_state")
 
 
 def _encoder_states_class(cls: type[Any], default: Any) -> HFClass:
     """The facts of a class whose text decoder cross-attends the vision encoder's states (BLIP)."""
     name = type(default).__name__
-    if not {"image_size", "patch_size"} <= set(_sizes(default.vision_config)):
-        raise NotThePattern(f"{name}.vision_config has no image_size and patch_size: write preset_config by hand")
+    _require_square(default.vision_config, f"{name}.vision_config")
     processor, args = _processor(default.model_type)
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     return HFClass(cls.__name__, name, processor, args, presets, cross=True)
 
 
-def _grid(cls: type[Any], vision: Any) -> bool:
-    """Whether ``cls`` takes Qwen-VL's image format: ``image_grid_thw`` alone beside the pixels, and merged
-    patches (what :class:`GridBackbone` makes); its positions are then M-RoPE's or plain text's."""
-    names = _feature_inputs(cls)
+def _grid_thw_alone(names: set[str], vision: Any) -> bool:
+    """Whether a class whose ``get_image_features`` takes ``names`` takes ``image_grid_thw`` alone beside the
+    pixels, from a vision config with an integer ``patch_size``: what both kinds of grid class share."""
     return (
         "image_grid_thw" in names
         and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
         and isinstance(getattr(vision, "patch_size", None), int)
+    )
+
+
+def _grid(names: set[str], vision: Any) -> bool:
+    """Whether a class whose ``get_image_features`` takes ``names`` takes Qwen-VL's image format:
+    ``image_grid_thw`` alone beside the pixels, and merged patches (what :class:`GridBackbone` makes); its
+    positions are then M-RoPE's or plain text's."""
+    return (
+        _grid_thw_alone(names, vision)
         # the merge is the vision config's, or the processor's that the model takes per image (VideoLLaMA 3)
         and (isinstance(getattr(vision, "spatial_merge_size", None), int) or "image_merge_sizes" in names)
     )
@@ -720,17 +737,15 @@ def _feature_inputs(cls: type[Any]) -> set[str]:
     return {p for f in found if callable(f) for p in inspect.signature(f).parameters}
 
 
-def _raster(cls: type[Any], vision: Any) -> bool:
-    """Whether ``cls`` takes ``image_grid_thw`` alone from an encoder that merges raster-ordered patches itself
-    (Muse Glimmer, Kimi K2.5): its vision config has an integer ``patch_size`` and a ``merge_size`` or square
-    ``merge_kernel_size`` (:func:`robovlms.model.raster_grid.raster_merge`), no ``spatial_merge_size``."""
+def _raster(names: set[str], vision: Any) -> bool:
+    """Whether a class whose ``get_image_features`` takes ``names`` takes ``image_grid_thw`` alone from an encoder
+    that merges raster-ordered patches itself (Muse Glimmer, Kimi K2.5): its vision config has an integer
+    ``patch_size`` and a ``merge_size`` or square ``merge_kernel_size``
+    (:func:`robovlms.model.raster_grid.raster_merge`), no ``spatial_merge_size``."""
     from robovlms.model.raster_grid import raster_merge
 
-    names = _feature_inputs(cls)
     return (
-        "image_grid_thw" in names
-        and not names & (set(DYNAMIC_INPUTS) - {"image_grid_thw"})
-        and isinstance(getattr(vision, "patch_size", None), int)
+        _grid_thw_alone(names, vision)
         and raster_merge(vision) is not None
         and getattr(vision, "spatial_merge_size", None) is None
     )
@@ -818,10 +833,8 @@ def _grid_class(cls: type[Any], default: Any) -> HFClass:
             "images by the vision_start markers robovlms.model.rope_index.RopeIndexBackbone writes: write prompt "
             f"and text_inputs with the positions of {getattr(inner, '__name__', '')}.get_rope_index"
         )
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default, mrope=mrope or rope_index), "full": _full(default)}
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     if rope_index:  # the marker get_rope_index finds images by, in the tiny vocabulary (the config may lack it)
         presets["tiny"]["vision_start_token_id"] = TINY_VISION_START
     factor = TINY_IMAGE["patch_size"] * merge
@@ -864,20 +877,18 @@ def _layer_map(cls: type[Any], default: Any) -> str:
     )
 
 
-def _raster_grid_class(cls: type[Any], default: Any) -> HFClass:
+def _raster_grid_class(cls: type[Any], default: Any, blocks: bool) -> HFClass:
     """The facts of a raster grid class (Muse Glimmer's kin): frames of one square side, the class's
-    torchvision-only processor carried by a fixed-size PIL one where its own code shows that is exact."""
+    torchvision-only processor carried by a fixed-size PIL one where its own code shows that is exact; with
+    ``blocks`` (a :func:`~robovlms.scaffold.raster.block_processor`, Inkling 2), one block of pixels per token."""
     name, processor = type(default).__name__, _torchvision_processor(default)
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
         presets["tiny"] = {**presets["tiny"], **merged_width(default, presets["tiny"])}
         leftover_sizes(default, presets["tiny"])
         tiny = type(default)(**presets["tiny"]).vision_config
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     vision = default.vision_config
     sides = {"tiny": TINY_IMAGE["image_size"], "full": native_side(vision)}
-    blocks = block_processor(default.model_type, vision) is not None
     try:
         if blocks:
             stand_in, args = block_stand_in(default.model_type, processor, tiny, sides["tiny"])
@@ -897,12 +908,10 @@ def _patch_grid_class(cls: type[Any], default: Any) -> HFClass:
     from robovlms.model.raster_grid import frame_merge
 
     name, processor = type(default).__name__, _torchvision_processor(default)
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
         tiny_patches(presets["tiny"]["vision_config"], default.vision_config, TINY_IMAGE["image_size"])
         tiny = type(default)(**presets["tiny"])
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     merge, vision = frame_merge(default), default.vision_config
     try:
         sides = {
@@ -935,12 +944,10 @@ def _navit_class(cls: type[Any], default: Any) -> HFClass:
     canvas = callable(getattr(_inner_class(cls), "get_rope_index", None))
     if canvas and not canvas_markers(default):
         raise NotThePattern(canvas_reason(cls.__name__))
-    try:
+    with _deriving(name):
         presets = {"tiny": _tiny(default), "full": _full(default)}
         tiny_navit(presets["tiny"], canvas)
         tiny = type(default)(**presets["tiny"])
-    except Exception as exc:
-        raise NotThePattern(f"cannot derive presets from {name}: {first_line(exc, with_type=True)}") from None
     # the full side: the processor's scale_resolution, else the config's base resolution
     full = navit_side(default.model_type) or getattr(default, "image_size", None) or default.vision_config.image_size
     sides = {"tiny": TINY_IMAGE["image_size"], "full": int(full)}
@@ -1020,23 +1027,33 @@ def _unsized(name: str, vision: Any, sizes: dict[str, Any]) -> str:
 def _gated_class(cls: type[Any], default: Any) -> HFClass:
     """Idefics's facts (robovlms.scaffold.gated): a :class:`CrossAttentionBackbone` adapter, presets from the
     language model's sizes at the config's top level beside its parts, the gates open at random."""
-    vision = default.vision_config
-    tiny = {
-        **_shrunk(_sizes(default), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
-        **TINY_ROLES,
-        **TINY_GATES,
-        "vision_config": {**_shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE})},
-        "perceiver_config": _tiny_part(default.perceiver_config),
-    }
-    full = {
-        **_sizes(default),
-        **{key: getattr(default, key) for key in TINY_ROLES},
-        "vision_config": _sizes(vision),
-        "perceiver_config": _sizes(default.perceiver_config),
-    }
+    presets = _top_level_presets(default, TINY_GATES, {})
+    presets["tiny"]["perceiver_config"] = _tiny_part(default.perceiver_config)
+    presets["full"]["perceiver_config"] = _sizes(default.perceiver_config)
     processor, args = _processor(default.model_type)
     name = type(default).__name__
-    return HFClass(cls.__name__, name, processor, args, {"tiny": tiny, "full": full}, gated=True)
+    return HFClass(cls.__name__, name, processor, args, presets, gated=True)
+
+
+def _top_level_presets(default: Any, tiny: dict[str, Any], full: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The presets of a config that keeps its language model's sizes and special ids at its top level beside a
+    ``vision_config`` (Idefics, GIT), shrunk and spelled out as :func:`_tiny` and :func:`_full` do a
+    ``text_config``'s; ``tiny`` and ``full`` are the class's own entries, between the ids and the vision config."""
+    vision = default.vision_config
+    return {
+        "tiny": {
+            **_shrunk(_sizes(default), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
+            **TINY_ROLES,
+            **tiny,
+            "vision_config": _shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE}),
+        },
+        "full": {
+            **_sizes(default),
+            **{key: getattr(default, key) for key in ROLE_KEYS},
+            **full,
+            "vision_config": _sizes(vision),
+        },
+    }
 
 
 def _tiny_high_res(tiny: dict[str, Any]) -> dict[str, Any]:

@@ -12,19 +12,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from robovlms.scaffold.hf import (
-    ROLE_KEYS,
-    TINY_IMAGE,
-    TINY_IMAGE_TOKEN,
-    TINY_ROLES,
-    TINY_SIZES,
-    TINY_VOCAB,
-    HFClass,
-    NotThePattern,
-    _processor,
-    _shrunk,
-    _sizes,
-)
+from robovlms.scaffold.hf import ROLE_KEYS, TINY_IMAGE_TOKEN, HFClass, NotThePattern, _processor, _top_level_presets
 
 
 def prepended_facts(cls: type[Any]) -> HFClass | None:
@@ -45,16 +33,7 @@ def prepended_facts(cls: type[Any]) -> HFClass | None:
         processor, args = _processor(default.model_type)
     except NotThePattern as exc:
         return HFClass(cls.__name__, config_class.__name__, reason=str(exc))
-    vision = default.vision_config
-    tiny = {
-        **_shrunk(_sizes(default), {**TINY_SIZES, "vocab_size": TINY_VOCAB}),
-        **TINY_ROLES,
-        "image_token_id": TINY_IMAGE_TOKEN,
-        "vision_config": _shrunk(_sizes(vision), {**TINY_SIZES, **TINY_IMAGE}),
-    }
-    roles = {key: getattr(default, key) for key in ROLE_KEYS}
-    taken = set(roles.values())
+    taken = {getattr(default, key) for key in ROLE_KEYS}
     free = next(i for i in range(default.vocab_size - 1, -1, -1) if i not in taken)
-    full = {**_sizes(default), **roles, "image_token_id": free, "vision_config": _sizes(vision)}
-    presets = {"tiny": tiny, "full": full}
+    presets = _top_level_presets(default, {"image_token_id": TINY_IMAGE_TOKEN}, {"image_token_id": free})
     return HFClass(cls.__name__, config_class.__name__, processor, args, presets, prepended=True)
