@@ -158,7 +158,7 @@ def _run_source(model_type: str, processor: str, config: Any, sides: list[int]) 
     import torch
 
     from robovlms.model.target_sizes import TargetSizesBackbone
-    from robovlms.scaffold.processors import _class_values, _source
+    from robovlms.scaffold.processors import _source, class_rules
     from robovlms.scaffold.raster import _compiled, _home
 
     modules = _source(_home(model_type, processor))
@@ -166,8 +166,8 @@ def _run_source(model_type: str, processor: str, config: Any, sides: list[int]) 
     resize = _compiled(modules, processor, "find_best_resize", {"ensure_divide": divide})
     pack = _compiled(modules, processor, "reshape_by_patch")
     keys = ("image_mean", "image_std", "resample", "small_image_upsize")
-    rules = _class_values(modules, processor, keys)
-    if resize is None or pack is None or rules is None or set(rules) != set(keys):
+    rules = class_rules(modules, processor, keys)
+    if resize is None or pack is None or rules is None:
         raise ValueError(
             f"{processor} needs torchvision and states no find_best_resize, reshape_by_patch and plain "
             f"{', '.join(keys)} to check a PIL stand-in by"

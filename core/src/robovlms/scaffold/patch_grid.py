@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, _source, class_rules
 from robovlms.scaffold.raster import _arguments, _Backend, _compiled, _home
 
 #: the class attributes the check reads: the stand-in's, and the rule's
@@ -79,8 +79,8 @@ def full_side(processor_rules: dict[str, Any], patch: int, merge: int) -> int:
 
 def patch_grid_rules(model_type: str, processor: str) -> dict[str, Any]:
     """``processor``'s class attributes the check and the stand-in read; a ValueError where one is no value."""
-    rules = _class_values(_source(_home(model_type, processor)), processor, RULES_ALL)
-    if rules is None or set(rules) != set(RULES_ALL):
+    rules = class_rules(_source(_home(model_type, processor)), processor, RULES_ALL)
+    if rules is None:
         raise ValueError(f"{processor} states no plain {', '.join(RULES_ALL)} as class attributes")
     return rules
 

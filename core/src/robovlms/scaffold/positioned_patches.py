@@ -28,7 +28,7 @@ from robovlms.scaffold.hf import (
     _sizes,
     _tiny,
 )
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, _source, class_rules
 from robovlms.scaffold.raster import _compiled
 
 #: the processor's rules a fixed-size PIL one takes over (rescale_factor where it sets one), and its budget
@@ -67,9 +67,9 @@ def _positioned_class(cls: type[Any], default: Any) -> HFClass:
     # imports torchvision); Gemma 4's PIL variant has the same
     own = (IMAGES.get(default.model_type) or {}).get("torchvision")
     modules = _source(default.model_type)
-    rules = _class_values(modules, own, RULES) if own else None
+    rules = class_rules(modules, own, RULES, optional=("rescale_factor",)) if own else None
     sizing = _compiled(modules, None, "get_aspect_ratio_preserving_size")
-    if not rules or set(rules) - {"rescale_factor"} != set(RULES) - {"rescale_factor"} or sizing is None:
+    if rules is None or sizing is None:
         raise NotThePattern(
             f"{name}'s image processor ({own}) keeps no plain {', '.join(RULES)} and get_aspect_ratio_preserving_size "
             "to read a fixed-size PIL processor's from: write preset_image_processor"

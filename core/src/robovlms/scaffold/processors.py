@@ -57,9 +57,9 @@ def _modular_parents(model_type: str) -> list[str]:
 def fixed_size_rules(model_type: str, name: str) -> dict[str, Any] | None:
     """``size``, ``image_mean``, ``image_std`` and ``resample`` of the processor class ``name``, read from its
     source (its module imports torchvision); None where one is missing or not a plain value."""
-    found = _class_values(_source(model_type), name, RULES)
+    found = class_rules(_source(model_type), name, RULES)
     size = (found or {}).get("size")
-    if found is None or set(found) != set(RULES) or not (isinstance(size, dict) and {"height", "width"} <= set(size)):
+    if found is None or not (isinstance(size, dict) and {"height", "width"} <= set(size)):
         return None
     return found
 
@@ -70,6 +70,17 @@ def _source(model_type: str) -> list[ast.Module]:
     folders = list(spec.submodule_search_locations or []) if spec else []
     paths = sorted(Path(folders[0]).glob("*_processing_*.py")) if folders else []  # a video processor's too
     return [ast.parse(path.read_text(encoding="utf-8")) for path in paths]
+
+
+def class_rules(
+    modules: list[ast.Module], name: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
+    """The class attributes ``keys`` of class ``name`` as values, each but the ``optional`` ones stated; None
+    where one is missing or not a plain value (a stand-in carrying part of a rule would carry another rule)."""
+    found = _class_values(modules, name, keys)
+    if found is None or set(keys) - set(optional) - set(found):
+        return None
+    return found
 
 
 def _class_values(modules: list[ast.Module], name: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
@@ -118,9 +129,9 @@ def grid_stand_in(model_type: str) -> tuple[str, str, dict[str, int]] | None:
     theirs, reference = _code(modules, name), _code(qwen, "Qwen2VLImageProcessor")
     if set(theirs) != set(GRID_CODE) or theirs != reference:
         return None
-    rules = _class_values(modules, name, RULES)
+    rules = class_rules(modules, name, RULES)
     size = (rules or {}).get("size")
-    if rules is None or set(rules) != set(RULES) or not isinstance(size, dict):
+    if rules is None or not isinstance(size, dict):
         return None
     if not {"shortest_edge", "longest_edge"} <= set(size):
         return None

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source, class_rules
 
 #: the class attributes the stand-in carries
 RULES = ("image_mean", "image_std", "resample")
@@ -54,8 +54,8 @@ def raster_stand_in(model_type: str, processor: str, vision: Any, sides: list[in
     if resize is None or patchify is None:
         raise ValueError(f"{processor} has no patchify and resizing rule ({', '.join(RESIZES)}) to check it by")
     keys, call = RESIZES[resize[0]]
-    rules = _class_values(modules, processor, RULES + keys)
-    if rules is None or set(rules) != set(RULES + keys):
+    rules = class_rules(modules, processor, RULES + keys)
+    if rules is None:
         raise ValueError(f"{processor} states no plain {', '.join(RULES + keys)} as class attributes")
     patch, merge = vision.patch_size, int(raster_merge(vision) or 0)
     for side in sides:
@@ -100,9 +100,9 @@ def block_stand_in(model_type: str, processor: str, vision: Any, side: int) -> t
     from robovlms.model.raster_grid import TokenGridBackbone
 
     modules = _source(_home(model_type, processor))
-    rules = _class_values(modules, processor, ("image_mean", "image_std"))
+    rules = class_rules(modules, processor, ("image_mean", "image_std"))
     preprocess = _compiled(modules, processor, "_preprocess", {"BatchFeature": BatchFeature, "SizeDict": SizeDict})
-    if preprocess is None or rules is None or set(rules) != {"image_mean", "image_std"}:
+    if preprocess is None or rules is None:
         raise ValueError(f"{processor} states no _preprocess, image_mean and image_std of its own to check it by")
     block = vision.patch_size * vision.spatial_merge_size
     if side % block:

@@ -30,7 +30,7 @@ from robovlms.scaffold.hf import (
     _sizes,
     _tiny_part,
 )
-from robovlms.scaffold.processors import _class_values, _source
+from robovlms.scaffold.processors import _source, class_rules
 
 #: the tiny VQ model: 32 channels (its GroupNorms take 32 groups), a 32-code book, one GroupNorm-wide
 #: channel per level (``channel_multiplier`` is all ones, as long as the class's own)
@@ -119,8 +119,8 @@ def _vq_processor(model_type: str) -> tuple[str, str]:
     if isinstance(names, dict) and not names.get("pil") and names.get("torchvision"):
         theirs = str(names["torchvision"])
         keys = ("spatial_factor", "image_mean", "image_std", "resample")
-        rules = _class_values(_source(model_type), theirs, keys) or {}
-        if set(rules) != set(keys) or _resizing(model_type) != _resizing("emu3"):
+        rules = class_rules(_source(model_type), theirs, keys)
+        if rules is None or _resizing(model_type) != _resizing("emu3"):
             raise NotThePattern(
                 f"{theirs} needs torchvision, and its resizing is not Emu3's (its smart_resize, or its "
                 f"{', '.join(keys)} as plain values) that Emu3ImageProcessor could carry; write preset_image_processor"
