@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source, class_rules
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source, class_rules, torchvision_only
 
 #: the class attributes the stand-in carries
 RULES = ("image_mean", "image_std", "resample")
@@ -77,12 +77,9 @@ def raster_stand_in(model_type: str, processor: str, vision: Any, sides: list[in
 def block_processor(model_type: str, vision: Any) -> str | None:
     """The torchvision-only processor of ``model_type`` that cuts each frame into one block of pixels per image
     token (Inkling 2: its ``size`` is that block, ``patch_size x spatial_merge_size``); None where it is not."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
-    names = IMAGES.get(model_type)
-    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
+    processor, merge = torchvision_only(model_type), getattr(vision, "spatial_merge_size", None)
+    if processor is None:
         return None
-    processor, merge = str(names["torchvision"]), getattr(vision, "spatial_merge_size", None)
     side = vision.patch_size * merge if isinstance(merge, int) else None
     size = (_class_values(_source(_home(model_type, processor)), processor, ("size",)) or {}).get("size")
     return processor if side and size == {"height": side, "width": side} else None

@@ -30,7 +30,7 @@ from robovlms.scaffold.hf import (
     _sizes,
     _tiny_part,
 )
-from robovlms.scaffold.processors import _source, class_rules
+from robovlms.scaffold.processors import _source, class_rules, torchvision_only
 
 #: the tiny VQ model: 32 channels (its GroupNorms take 32 groups), a 32-code book, one GroupNorm-wide
 #: channel per level (``channel_multiplier`` is all ones, as long as the class's own)
@@ -112,12 +112,10 @@ def _vq_processor(model_type: str) -> tuple[str, str]:
     Emu3's PIL processor carries it with Apertus's factor, mean, std and resampling.
     """
     import transformers
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
 
-    names = IMAGES.get(model_type)
+    theirs = torchvision_only(model_type)
     budget = "min_pixels=size * size, max_pixels=size * size"
-    if isinstance(names, dict) and not names.get("pil") and names.get("torchvision"):
-        theirs = str(names["torchvision"])
+    if theirs is not None:
         keys = ("spatial_factor", "image_mean", "image_std", "resample")
         rules = class_rules(_source(model_type), theirs, keys)
         if rules is None or _resizing(model_type) != _resizing("emu3"):
