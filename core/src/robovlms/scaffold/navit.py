@@ -82,8 +82,8 @@ def navit_stand_in(model_type: str, config: Any, sides: list[int]) -> tuple[str,
             raise ValueError(f"a square frame of side {side} is off {processor}'s grid of {patch * merge} pixels")
     if pil:
         rules = _run_pil(processor, config, sides)
-        # the same comment as a torchvision-only processor's stand-in, but this one is PIL's and slices frames
-        return FIXED_SIZE_PIL, _arguments(processor, rules).replace("(it needs torchvision)", "(slicing off)")
+        # this processor is PIL's: what the stand-in leaves out is its slicing of frames
+        return FIXED_SIZE_PIL, _arguments(processor, rules, note="slicing off")
     return FIXED_SIZE_PIL, _arguments(processor, _run_source(model_type, processor, config, sides))
 
 

@@ -153,7 +153,7 @@ def grid_stand_in(model_type: str) -> tuple[str, str, dict[str, int]] | None:
     arguments = [f"image_mean={mean}", f"image_std={std}", f"resample={int(rules['resample'])}"]
     lines = [f"# {name}'s rule (it needs torchvision; its code is Qwen2-VL's)", *(f"{a}," for a in arguments)]
     budget = {key: int(size[key]) for key in ("shortest_edge", "longest_edge")}
-    return GRID_PIL, "".join(f"\n        {line}" for line in lines), budget
+    return GRID_PIL, _rendered(lines, close=False), budget
 
 
 def grid_departures(model_type: str) -> str:
@@ -206,7 +206,13 @@ def torchvision_stand_in(model_type: str) -> tuple[str, str] | None:
         f"resample={resample}",
     ]
     lines = [f"# {name}'s rule (it needs torchvision)", *(f"{a}," for a in arguments)]
-    return FIXED_SIZE_PIL, "".join(f"\n        {line}" for line in lines) + "\n    "
+    return FIXED_SIZE_PIL, _rendered(lines)
+
+
+def _rendered(lines: list[str], close: bool = True) -> str:
+    """A processor call's arguments as Python source for the preset's module, one line each; ``close`` ends them
+    where the call's parenthesis follows (a caller that adds arguments leaves them open)."""
+    return "".join(f"\n        {line}" for line in lines) + ("\n    " if close else "")
 
 
 def _video_processor(model_type: str) -> dict[str, str] | None:

@@ -23,7 +23,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source, class_rules, torchvision_only
+from robovlms.scaffold.processors import (
+    FIXED_SIZE_PIL,
+    _class_values,
+    _rendered,
+    _source,
+    class_rules,
+    torchvision_only,
+)
 
 #: the class attributes the stand-in carries
 RULES = ("image_mean", "image_std", "resample")
@@ -143,19 +150,19 @@ class _Backend:
         return (image - self.mean) / self.std if do_normalize else image
 
 
-def _arguments(processor: str, rules: dict[str, Any]) -> str:
+def _arguments(processor: str, rules: dict[str, Any], note: str = "it needs torchvision") -> str:
     """The stand-in's arguments (Python source over ``size``): ``processor``'s mean, std and resampling (none
-    where it does not resize)."""
+    where it does not resize), after a comment with ``note``, why a stand-in carries them."""
     mean, std = ([float(v) for v in rules[key]] for key in ("image_mean", "image_std"))
     arguments = ['size={"height": size, "width": size}', f"image_mean={mean}", f"image_std={std}"]
     arguments += [] if rules["resample"] is None else [f"resample={int(rules['resample'])}"]
     what = (
-        "mean and std (it needs torchvision; it resizes nothing)"
+        f"mean and std ({note}; it resizes nothing)"
         if rules["resample"] is None
-        else ("mean, std and resampling (it needs torchvision)")
+        else f"mean, std and resampling ({note})"
     )
     lines = [f"# {processor}'s {what}", *(f"{a}," for a in arguments)]
-    return "".join(f"\n        {line}" for line in lines) + "\n    "
+    return _rendered(lines)
 
 
 def _home(model_type: str, processor: str) -> str:

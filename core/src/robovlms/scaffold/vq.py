@@ -30,7 +30,7 @@ from robovlms.scaffold.hf import (
     _sizes,
     _tiny_part,
 )
-from robovlms.scaffold.processors import _source, class_rules, torchvision_only
+from robovlms.scaffold.processors import _rendered, _source, class_rules, torchvision_only
 
 #: the tiny VQ model: 32 channels (its GroupNorms take 32 groups), a 32-code book, one GroupNorm-wide
 #: channel per level (``channel_multiplier`` is all ones, as long as the class's own)
@@ -127,7 +127,7 @@ def _vq_processor(model_type: str) -> tuple[str, str]:
         arguments = [budget, f"spatial_factor={int(rules['spatial_factor'])}", f"image_mean={mean}"]
         arguments += [f"image_std={std}", f"resample={int(rules['resample'])}"]
         lines = [f"# {theirs}'s rule (it needs torchvision; its resizing is Emu3's)", *(f"{a}," for a in arguments)]
-        return "Emu3ImageProcessor", "".join(f"\n        {line}" for line in lines) + "\n    "
+        return "Emu3ImageProcessor", _rendered(lines)
     name = _processor_name(model_type)
     if "max_pixels" in (getattr(transformers, name)().size or {}):
         return name, budget
