@@ -163,8 +163,7 @@ def _run_source(model_type: str, processor: str, config: Any, sides: list[int]) 
     from robovlms.scaffold.raster import _compiled, _home
 
     modules = _source(_home(model_type, processor))
-    divide = _compiled(modules, None, "ensure_divide")
-    resize = _compiled(modules, processor, "find_best_resize", {"ensure_divide": divide})
+    resize = _compiled(modules, processor, "find_best_resize")  # with its module's ensure_divide
     pack = _compiled(modules, processor, "reshape_by_patch")
     keys = ("image_mean", "image_std", "resample", "small_image_upsize")
     rules = class_rules(modules, processor, keys)

@@ -13,6 +13,7 @@ against :class:`~robovlms.model.patch_grid.PatchGridBackbone`'s patches and grid
 
 from __future__ import annotations
 
+import ast
 import math
 from typing import Any
 
@@ -97,11 +98,11 @@ def patch_grid_stand_in(model_type: str, processor: str, vision: Any, merge: int
 
     modules = _source(_home(model_type, processor))
     rules = patch_grid_rules(model_type, processor)
-    helpers = {name: _compiled(modules, None, name) for name in ("get_patch_grid_size", "convert_image_to_patches")}
-    more = {"BatchFeature": BatchFeature, "SizeDict": SizeDict, **helpers}
+    more = {"BatchFeature": BatchFeature, "SizeDict": SizeDict}
     more |= {"group_images_by_shape": group_images_by_shape, "reorder_images": reorder_images}
-    preprocess = _compiled(modules, processor, "_preprocess", more)
-    if preprocess is None or None in helpers.values():
+    preprocess = _compiled(modules, processor, "_preprocess", more)  # with its module's helpers, these two among them
+    helpers = {node.name for module in modules for node in module.body if isinstance(node, ast.FunctionDef)}
+    if preprocess is None or not {"get_patch_grid_size", "convert_image_to_patches"} <= helpers:
         raise ValueError(f"{processor} has no _preprocess, get_patch_grid_size and convert_image_to_patches to check")
     if merge != round(1 / rules["downsample_ratio"]):
         raise ValueError(f"{processor}'s downsample_ratio {rules['downsample_ratio']} is not the model's merge {merge}")
