@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from robovlms.scaffold.processors import FIXED_SIZE_PIL, _source, class_rules
-from robovlms.scaffold.raster import _arguments, _Backend, _compiled, _home
+from robovlms.scaffold.raster import _arguments, _Backend, _compiled, _home, _run_preprocess
 
 #: the class attributes the check reads: the stand-in's, and the rule's
 RULES = ("image_mean", "image_std", "resample", "downsample_ratio", "min_num_patches", "max_num_patches")
@@ -106,28 +106,21 @@ def patch_grid_stand_in(model_type: str, processor: str, vision: Any, merge: int
         raise ValueError(f"{processor} has no _preprocess, get_patch_grid_size and convert_image_to_patches to check")
     if merge != round(1 / rules["downsample_ratio"]):
         raise ValueError(f"{processor}'s downsample_ratio {rules['downsample_ratio']} is not the model's merge {merge}")
-    mean, std = (torch.tensor(rules[key], dtype=torch.float32)[:, None, None] for key in ("image_mean", "image_std"))
     probe = type("Probe", (), {"_vision": vision, "merge_size": merge, "patch_layout": "rows_flat"})
     for side in sides:
-        frame = torch.randint(0, 256, (3, side, side), generator=torch.Generator().manual_seed(0)).float()
-        theirs = preprocess(
-            _Resizeless(mean, std),
-            [frame],
+        theirs, pixels = _run_preprocess(
+            preprocess,
+            _Resizeless,
+            rules,
+            side,
             resample=rules["resample"],
-            do_rescale=True,
-            rescale_factor=1 / 255,
-            do_normalize=True,
-            image_mean=rules["image_mean"],
-            image_std=rules["image_std"],
             patch_size=vision.patch_size,
             downsample_ratio=rules["downsample_ratio"],
             min_num_patches=rules["min_num_patches"],
             max_num_patches=rules["max_num_patches"],
             max_model_len=rules["max_model_len"],
             disable_grouping=None,
-            return_tensors=None,
         )
-        pixels = ((frame * (1 / 255) - mean) / std)[None]
         ours = PatchGridBackbone.patchify(probe, pixels)  # type: ignore[arg-type]
         grid = PatchGridBackbone.grid_thw(probe, pixels)[:, 1:]  # type: ignore[arg-type]
         if not (torch.equal(ours, theirs["pixel_values"]) and torch.equal(grid, theirs["image_grid_hw"])):

@@ -111,25 +111,36 @@ def block_stand_in(model_type: str, processor: str, vision: Any, side: int) -> t
     block = vision.patch_size * vision.spatial_merge_size
     if side % block:
         raise ValueError(f"a square frame of side {side} is off {processor}'s blocks of {block} pixels")
+    theirs, pixels = _run_preprocess(preprocess, _Backend, rules, side, size=SizeDict(height=block, width=block))
+    probe = type("Probe", (), {"_vision": vision, "merge_size": vision.spatial_merge_size})
+    ours = TokenGridBackbone.patchify(probe, pixels), TokenGridBackbone.grid_thw(probe, pixels)  # type: ignore[arg-type]
+    if not (torch.equal(ours[0], theirs["pixel_values"]) and torch.equal(ours[1], theirs["image_grid_thw"])):
+        raise ValueError(f"{processor} lays blocks out otherwise than TokenGridBackbone's, row by row, channels last")
+    return FIXED_SIZE_PIL, _arguments(processor, {**rules, "resample": None})
+
+
+def _run_preprocess(
+    preprocess: Any, backend: type[_Backend], rules: dict[str, Any], side: int, **more: Any
+) -> tuple[Any, Any]:
+    """A processor's ``_preprocess`` (compiled from source) run on a seeded random square frame of ``side``,
+    ``backend`` rescaling and normalizing by its ``image_mean`` and ``image_std`` in ``rules`` (``more``: the
+    arguments of its own rule), and the pixels robovlms's fixed-size processor gives that frame."""
+    import torch
+
     mean, std = (torch.tensor(rules[key], dtype=torch.float32)[:, None, None] for key in ("image_mean", "image_std"))
     frame = torch.randint(0, 256, (3, side, side), generator=torch.Generator().manual_seed(0)).float()
     theirs = preprocess(
-        _Backend(mean, std),
+        backend(mean, std),
         [frame],
-        size=SizeDict(height=block, width=block),
         do_rescale=True,
         rescale_factor=1 / 255,
         do_normalize=True,
         image_mean=rules["image_mean"],
         image_std=rules["image_std"],
         return_tensors=None,
+        **more,
     )
-    probe = type("Probe", (), {"_vision": vision, "merge_size": vision.spatial_merge_size})
-    pixels = ((frame * (1 / 255) - mean) / std)[None]
-    ours = TokenGridBackbone.patchify(probe, pixels), TokenGridBackbone.grid_thw(probe, pixels)  # type: ignore[arg-type]
-    if not (torch.equal(ours[0], theirs["pixel_values"]) and torch.equal(ours[1], theirs["image_grid_thw"])):
-        raise ValueError(f"{processor} lays blocks out otherwise than TokenGridBackbone's, row by row, channels last")
-    return FIXED_SIZE_PIL, _arguments(processor, {**rules, "resample": None})
+    return theirs, ((frame * (1 / 255) - mean) / std)[None]
 
 
 class _Backend:
