@@ -90,12 +90,12 @@ def navit_stand_in(model_type: str, config: Any, sides: list[int]) -> tuple[str,
 def navit_side(model_type: str) -> int | None:
     """The full preset's frame side: the processor's ``scale_resolution``, the side its checkpoints saw a
     frame at (read from its source: a torchvision-only one does not import here)."""
-    from robovlms.scaffold.processors import _class_values, _source
-    from robovlms.scaffold.raster import _home
+    from robovlms.scaffold.processors import _class_values
+    from robovlms.scaffold.raster import _home_modules
 
     processor = _processor(model_type)[0]
     values = (
-        _class_values(_source(_home(model_type, processor)), processor, ("scale_resolution",)) if processor else None
+        _class_values(_home_modules(model_type, processor), processor, ("scale_resolution",)) if processor else None
     )
     side = (values or {}).get("scale_resolution")
     return side if isinstance(side, int) else None
@@ -159,10 +159,10 @@ def _run_source(model_type: str, processor: str, config: Any, sides: list[int]) 
     import torch
 
     from robovlms.model.target_sizes import TargetSizesBackbone
-    from robovlms.scaffold.processors import _source, class_rules
-    from robovlms.scaffold.raster import _compiled, _home
+    from robovlms.scaffold.processors import class_rules
+    from robovlms.scaffold.raster import _compiled, _home_modules
 
-    modules = _source(_home(model_type, processor))
+    modules = _home_modules(model_type, processor)
     resize = _compiled(modules, processor, "find_best_resize")  # with its module's ensure_divide
     pack = _compiled(modules, processor, "reshape_by_patch")
     keys = ("image_mean", "image_std", "resample", "small_image_upsize")

@@ -17,8 +17,8 @@ import ast
 import math
 from typing import Any
 
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, _source, class_rules
-from robovlms.scaffold.raster import _arguments, _Backend, _compiled, _home, _run_preprocess
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, class_rules
+from robovlms.scaffold.raster import _arguments, _Backend, _compiled, _home_modules, _run_preprocess
 
 #: the class attributes the check reads: the stand-in's, and the rule's
 RULES = ("image_mean", "image_std", "resample", "downsample_ratio", "min_num_patches", "max_num_patches")
@@ -80,7 +80,12 @@ def full_side(processor_rules: dict[str, Any], patch: int, merge: int) -> int:
 
 def patch_grid_rules(model_type: str, processor: str) -> dict[str, Any]:
     """``processor``'s class attributes the check and the stand-in read; a ValueError where one is no value."""
-    rules = class_rules(_source(_home(model_type, processor)), processor, RULES_ALL)
+    return _rules(_home_modules(model_type, processor), processor)
+
+
+def _rules(modules: list[ast.Module], processor: str) -> dict[str, Any]:
+    """:func:`patch_grid_rules` from ``processor``'s parsed modules."""
+    rules = class_rules(modules, processor, RULES_ALL)
     if rules is None:
         raise ValueError(f"{processor} states no plain {', '.join(RULES_ALL)} as class attributes")
     return rules
@@ -96,8 +101,8 @@ def patch_grid_stand_in(model_type: str, processor: str, vision: Any, merge: int
 
     from robovlms.model.patch_grid import PatchGridBackbone
 
-    modules = _source(_home(model_type, processor))
-    rules = patch_grid_rules(model_type, processor)
+    modules = _home_modules(model_type, processor)
+    rules = _rules(modules, processor)
     more = {"BatchFeature": BatchFeature, "SizeDict": SizeDict}
     more |= {"group_images_by_shape": group_images_by_shape, "reorder_images": reorder_images}
     preprocess = _compiled(modules, processor, "_preprocess", more)  # with its module's helpers, these two among them

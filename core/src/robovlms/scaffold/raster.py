@@ -54,7 +54,7 @@ def raster_stand_in(model_type: str, processor: str, vision: Any, sides: list[in
 
     from robovlms.model.raster_grid import RasterGridBackbone, raster_merge
 
-    modules = _source(_home(model_type, processor))
+    modules = _home_modules(model_type, processor)
     found = [(name, _compiled(modules, None, name)) for name in RESIZES]
     resize = next(((name, f) for name, f in found if f is not None), None)
     patchify = _compiled(modules, processor, "patchify")
@@ -88,7 +88,7 @@ def block_processor(model_type: str, vision: Any) -> str | None:
     if processor is None:
         return None
     side = vision.patch_size * merge if isinstance(merge, int) else None
-    size = (_class_values(_source(_home(model_type, processor)), processor, ("size",)) or {}).get("size")
+    size = (_class_values(_home_modules(model_type, processor), processor, ("size",)) or {}).get("size")
     return processor if side and size == {"height": side, "width": side} else None
 
 
@@ -103,7 +103,7 @@ def block_stand_in(model_type: str, processor: str, vision: Any, side: int) -> t
 
     from robovlms.model.raster_grid import TokenGridBackbone
 
-    modules = _source(_home(model_type, processor))
+    modules = _home_modules(model_type, processor)
     rules = class_rules(modules, processor, ("image_mean", "image_std"))
     preprocess = _compiled(modules, processor, "_preprocess", {"BatchFeature": BatchFeature, "SizeDict": SizeDict})
     if preprocess is None or rules is None:
@@ -176,12 +176,17 @@ def _arguments(processor: str, rules: dict[str, Any], note: str = "it needs torc
     return _rendered(lines)
 
 
-def _home(model_type: str, processor: str) -> str:
-    """The model type whose folder holds ``processor`` (Muse Spark uses Muse Glimmer's)."""
+def _home_modules(model_type: str, processor: str) -> list[ast.Module]:
+    """The parsed processing modules of the model type whose folder holds ``processor`` (Muse Spark uses Muse
+    Glimmer's), ``model_type``'s where none does; parsed once here, for the caller to read its rules from."""
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
 
     owners = [t for t, n in IMAGES.items() if isinstance(n, dict) and n.get("torchvision") == processor]
-    return next((t for t in [model_type, *owners] if any(_named(m, processor) for m in _source(t))), model_type)
+    own = _source(model_type)
+    for modules in itertools.chain([own], (_source(owner) for owner in owners)):
+        if any(_named(module, processor) for module in modules):
+            return modules
+    return own
 
 
 def _named(module: ast.Module, name: str) -> bool:

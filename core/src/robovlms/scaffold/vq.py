@@ -117,8 +117,9 @@ def _vq_processor(model_type: str) -> tuple[str, str]:
     budget = "min_pixels=size * size, max_pixels=size * size"
     if theirs is not None:
         keys = ("spatial_factor", "image_mean", "image_std", "resample")
-        rules = class_rules(_source(model_type), theirs, keys)
-        if rules is None or _resizing(model_type) != _resizing("emu3"):
+        modules = _source(model_type)
+        rules = class_rules(modules, theirs, keys)
+        if rules is None or _resizing(modules) != _resizing(_source("emu3")):
             raise NotThePattern(
                 f"{theirs} needs torchvision, and its resizing is not Emu3's (its smart_resize, or its "
                 f"{', '.join(keys)} as plain values) that Emu3ImageProcessor could carry; write preset_image_processor"
@@ -134,11 +135,11 @@ def _vq_processor(model_type: str) -> tuple[str, str]:
     return _processor(model_type)
 
 
-def _resizing(model_type: str) -> list[str]:
-    """The ``smart_resize`` of ``model_type``'s image processors, as parsed source (read, not imported)."""
+def _resizing(modules: list[ast.Module]) -> list[str]:
+    """The ``smart_resize`` of a model type's image processors (their parsed ``modules``), as syntax tree dumps."""
     return [
         ast.dump(node)
-        for module in _source(model_type)
+        for module in modules
         for node in ast.walk(module)
         if isinstance(node, ast.FunctionDef) and node.name == "smart_resize"
     ]
