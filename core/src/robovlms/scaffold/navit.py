@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, image_processors
-from robovlms.scaffold.raster import _arguments
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, class_rules, image_processors
+from robovlms.scaffold.raster import _arguments, _compiled, _home_modules
 
 #: what the encoder's merges read from the config: the window merger's kernel and the merger's
 MERGES = ("merge_kernel_size", "downsample_mode")
@@ -64,7 +64,8 @@ def tiny_navit(tiny: dict[str, Any], canvas: bool = False) -> None:
     (16 a merged token, so the tiny side and the resized one, 32 and 48, are on the grid); a canvas class's
     markers in the tiny vocabulary."""
     tiny["insert_layer_id"] = 0
-    tiny.update({key: value for key, value in CANVAS_MARKERS.items() if canvas})
+    if canvas:
+        tiny.update(CANVAS_MARKERS)
     tiny["vision_config"]["patch_size"] = 4
 
 
@@ -90,9 +91,6 @@ def navit_stand_in(model_type: str, config: Any, sides: list[int]) -> tuple[str,
 def navit_side(model_type: str) -> int | None:
     """The full preset's frame side: the processor's ``scale_resolution``, the side its checkpoints saw a
     frame at (read from its source: a torchvision-only one does not import here)."""
-    from robovlms.scaffold.processors import _class_values
-    from robovlms.scaffold.raster import _home_modules
-
     processor = _processor(model_type)[0]
     values = (
         _class_values(_home_modules(model_type, processor), processor, ("scale_resolution",)) if processor else None
@@ -159,8 +157,6 @@ def _run_source(model_type: str, processor: str, config: Any, sides: list[int]) 
     import torch
 
     from robovlms.model.target_sizes import TargetSizesBackbone
-    from robovlms.scaffold.processors import class_rules
-    from robovlms.scaffold.raster import _compiled, _home_modules
 
     modules = _home_modules(model_type, processor)
     resize = _compiled(modules, processor, "find_best_resize")  # with its module's ensure_divide

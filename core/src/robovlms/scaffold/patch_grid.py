@@ -21,8 +21,15 @@ from robovlms.scaffold.processors import FIXED_SIZE_PIL, class_rules
 from robovlms.scaffold.raster import _arguments, _Backend, _compiled, _home_modules, _run_preprocess
 
 #: the class attributes the check reads: the stand-in's, and the rule's
-RULES = ("image_mean", "image_std", "resample", "downsample_ratio", "min_num_patches", "max_num_patches")
-RULES_ALL = (*RULES, "max_model_len")
+RULES = (
+    "image_mean",
+    "image_std",
+    "resample",
+    "downsample_ratio",
+    "min_num_patches",
+    "max_num_patches",
+    "max_model_len",
+)
 #: the tiny preset's patch side in pixels: the class's floor of patches fits in a small frame
 TINY_PATCH = 1
 
@@ -85,9 +92,9 @@ def patch_grid_rules(model_type: str, processor: str) -> dict[str, Any]:
 
 def _rules(modules: list[ast.Module], processor: str) -> dict[str, Any]:
     """:func:`patch_grid_rules` from ``processor``'s parsed modules."""
-    rules = class_rules(modules, processor, RULES_ALL)
+    rules = class_rules(modules, processor, RULES)
     if rules is None:
-        raise ValueError(f"{processor} states no plain {', '.join(RULES_ALL)} as class attributes")
+        raise ValueError(f"{processor} states no plain {', '.join(RULES)} as class attributes")
     return rules
 
 

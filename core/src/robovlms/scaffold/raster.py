@@ -235,10 +235,10 @@ def merged_width(default: Any, tiny: dict[str, Any]) -> dict[str, Any]:
 
 
 def native_side(vision: Any) -> int:
-    from robovlms.model.raster_grid import raster_merge
-
     """The full preset's frame side: the encoder's position table (``pos_emb_height`` patches) where that is
     on the grid of merged patches, else 16 merged patches."""
+    from robovlms.model.raster_grid import raster_merge
+
     factor = vision.patch_size * int(raster_merge(vision) or 0)
     table = getattr(vision, "pos_emb_height", 0) * vision.patch_size
     return table if table and table % factor == 0 else 16 * factor
