@@ -26,7 +26,7 @@ from robovlms.scaffold.hf import (
     resolve,
     towers,
 )
-from robovlms.scaffold.processors import _class_values, _source
+from robovlms.scaffold.processors import _source, class_rules, image_processors
 
 #: the image rules the outer class's processor must share with the inner VLM's for it to stand in
 RULES = ("image_mean", "image_std", "resample")
@@ -94,14 +94,12 @@ def _stand_in(model_type: str, inner: HFClass, name: str) -> tuple[str, str]:
         return _processor(model_type)
     except NotThePattern as own:
         import transformers
-        from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
 
-        names = IMAGES.get(model_type) or {}
-        torchvision = str(names.get("torchvision") or "") if isinstance(names, dict) else ""
-        rules = _class_values(_source(model_type), torchvision, RULES) if torchvision else None
+        torchvision = str(image_processors(model_type).get("torchvision") or "")
+        rules = class_rules(_source(model_type), torchvision, RULES) if torchvision else None
         stand_in = getattr(transformers, str(inner.processor_class), None)
         theirs = {key: getattr(stand_in, key, None) for key in RULES}
-        if rules is None or set(rules) != set(RULES) or any(_differ(rules[k], theirs[k]) for k in RULES):
+        if rules is None or any(_differ(rules[k], theirs[k]) for k in RULES):
             raise NotThePattern(
                 f"{own}; nor does {inner.processor_class} (the inner VLM's) normalise and resample as "
                 f"{torchvision or name} does"

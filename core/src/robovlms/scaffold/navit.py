@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from robovlms.scaffold.processors import FIXED_SIZE_PIL
-from robovlms.scaffold.raster import _arguments
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, class_rules, image_processors
+from robovlms.scaffold.raster import _arguments, _compiled, _home_modules
 
 #: what the encoder's merges read from the config: the window merger's kernel and the merger's
 MERGES = ("merge_kernel_size", "downsample_mode")
@@ -64,47 +64,46 @@ def tiny_navit(tiny: dict[str, Any], canvas: bool = False) -> None:
     (16 a merged token, so the tiny side and the resized one, 32 and 48, are on the grid); a canvas class's
     markers in the tiny vocabulary."""
     tiny["insert_layer_id"] = 0
-    tiny.update({key: value for key, value in CANVAS_MARKERS.items() if canvas})
+    if canvas:
+        tiny.update(CANVAS_MARKERS)
     tiny["vision_config"]["patch_size"] = 4
 
 
 def navit_stand_in(model_type: str, config: Any, sides: list[int]) -> tuple[str, str]:
     """The fixed-size PIL processor and its arguments (Python source over ``size``) that give ``model_type``'s
     processor's pixels for square frames of ``sides``; a ValueError that says what differs otherwise."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
     from robovlms.model.target_sizes import target_sizes_merge
 
-    names = IMAGES.get(model_type) if isinstance(IMAGES.get(model_type), dict) else {}
     patch, merge = config.vision_config.patch_size, target_sizes_merge(config)
-    processor = str(names.get("pil") or names.get("torchvision") or "")
+    processor, pil = _processor(model_type)
     if not processor:
         raise ValueError(f"transformers maps no image processor to model type {model_type!r}")
     for side in sides:
         if side % (patch * merge):
             raise ValueError(f"a square frame of side {side} is off {processor}'s grid of {patch * merge} pixels")
-    if names.get("pil"):
+    if pil:
         rules = _run_pil(processor, config, sides)
-        # the same comment as a torchvision-only processor's stand-in, but this one is PIL's and slices frames
-        return FIXED_SIZE_PIL, _arguments(processor, rules).replace("(it needs torchvision)", "(slicing off)")
+        # this processor is PIL's: what the stand-in leaves out is its slicing of frames
+        return FIXED_SIZE_PIL, _arguments(processor, rules, note="slicing off")
     return FIXED_SIZE_PIL, _arguments(processor, _run_source(model_type, processor, config, sides))
 
 
 def navit_side(model_type: str) -> int | None:
     """The full preset's frame side: the processor's ``scale_resolution``, the side its checkpoints saw a
     frame at (read from its source: a torchvision-only one does not import here)."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
-    from robovlms.scaffold.processors import _class_values, _source
-    from robovlms.scaffold.raster import _home
-
-    names = IMAGES.get(model_type) if isinstance(IMAGES.get(model_type), dict) else {}
-    processor = str(names.get("pil") or names.get("torchvision") or "")
+    processor = _processor(model_type)[0]
     values = (
-        _class_values(_source(_home(model_type, processor)), processor, ("scale_resolution",)) if processor else None
+        _class_values(_home_modules(model_type, processor), processor, ("scale_resolution",)) if processor else None
     )
     side = (values or {}).get("scale_resolution")
     return side if isinstance(side, int) else None
+
+
+def _processor(model_type: str) -> tuple[str, bool]:
+    """The image processor transformers maps to ``model_type``, its PIL variant where it has one ('' where none),
+    and whether it is that PIL one (it runs here; a torchvision-only one is read from source)."""
+    names = image_processors(model_type)
+    return str(names.get("pil") or names.get("torchvision") or ""), bool(names.get("pil"))
 
 
 def _pixels(frames: list[Any], mean: Any, std: Any, rescale: float = 1 / 255) -> Any:
@@ -158,16 +157,13 @@ def _run_source(model_type: str, processor: str, config: Any, sides: list[int]) 
     import torch
 
     from robovlms.model.target_sizes import TargetSizesBackbone
-    from robovlms.scaffold.processors import _class_values, _source
-    from robovlms.scaffold.raster import _compiled, _home
 
-    modules = _source(_home(model_type, processor))
-    divide = _compiled(modules, None, "ensure_divide")
-    resize = _compiled(modules, processor, "find_best_resize", {"ensure_divide": divide})
+    modules = _home_modules(model_type, processor)
+    resize = _compiled(modules, processor, "find_best_resize")  # with its module's ensure_divide
     pack = _compiled(modules, processor, "reshape_by_patch")
     keys = ("image_mean", "image_std", "resample", "small_image_upsize")
-    rules = _class_values(modules, processor, keys)
-    if resize is None or pack is None or rules is None or set(rules) != set(keys):
+    rules = class_rules(modules, processor, keys)
+    if resize is None or pack is None or rules is None:
         raise ValueError(
             f"{processor} needs torchvision and states no find_best_resize, reshape_by_patch and plain "
             f"{', '.join(keys)} to check a PIL stand-in by"

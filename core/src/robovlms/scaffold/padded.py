@@ -14,6 +14,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from robovlms.scaffold.processors import _rendered
+
 
 def padded_side(name: str) -> int | None:
     """``max_image_size`` of transformers' image processor ``name`` where it is one side (Aria's), else None
@@ -75,4 +77,4 @@ def token_budget(name: str) -> tuple[dict[str, int], str] | None:
             )
         ),
     ]
-    return budget, "".join(f"\n        {line}" for line in lines)
+    return budget, _rendered(lines, close=False)

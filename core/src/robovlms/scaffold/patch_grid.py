@@ -13,15 +13,23 @@ against :class:`~robovlms.model.patch_grid.PatchGridBackbone`'s patches and grid
 
 from __future__ import annotations
 
+import ast
 import math
 from typing import Any
 
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source
-from robovlms.scaffold.raster import _arguments, _Backend, _compiled, _home
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, class_rules
+from robovlms.scaffold.raster import _arguments, _Backend, _compiled, _home_modules, _run_preprocess
 
 #: the class attributes the check reads: the stand-in's, and the rule's
-RULES = ("image_mean", "image_std", "resample", "downsample_ratio", "min_num_patches", "max_num_patches")
-RULES_ALL = (*RULES, "max_model_len")
+RULES = (
+    "image_mean",
+    "image_std",
+    "resample",
+    "downsample_ratio",
+    "min_num_patches",
+    "max_num_patches",
+    "max_model_len",
+)
 #: the tiny preset's patch side in pixels: the class's floor of patches fits in a small frame
 TINY_PATCH = 1
 
@@ -79,9 +87,14 @@ def full_side(processor_rules: dict[str, Any], patch: int, merge: int) -> int:
 
 def patch_grid_rules(model_type: str, processor: str) -> dict[str, Any]:
     """``processor``'s class attributes the check and the stand-in read; a ValueError where one is no value."""
-    rules = _class_values(_source(_home(model_type, processor)), processor, RULES_ALL)
-    if rules is None or set(rules) != set(RULES_ALL):
-        raise ValueError(f"{processor} states no plain {', '.join(RULES_ALL)} as class attributes")
+    return _rules(_home_modules(model_type, processor), processor)
+
+
+def _rules(modules: list[ast.Module], processor: str) -> dict[str, Any]:
+    """:func:`patch_grid_rules` from ``processor``'s parsed modules."""
+    rules = class_rules(modules, processor, RULES)
+    if rules is None:
+        raise ValueError(f"{processor} states no plain {', '.join(RULES)} as class attributes")
     return rules
 
 
@@ -95,38 +108,31 @@ def patch_grid_stand_in(model_type: str, processor: str, vision: Any, merge: int
 
     from robovlms.model.patch_grid import PatchGridBackbone
 
-    modules = _source(_home(model_type, processor))
-    rules = patch_grid_rules(model_type, processor)
-    helpers = {name: _compiled(modules, None, name) for name in ("get_patch_grid_size", "convert_image_to_patches")}
-    more = {"BatchFeature": BatchFeature, "SizeDict": SizeDict, **helpers}
+    modules = _home_modules(model_type, processor)
+    rules = _rules(modules, processor)
+    more = {"BatchFeature": BatchFeature, "SizeDict": SizeDict}
     more |= {"group_images_by_shape": group_images_by_shape, "reorder_images": reorder_images}
-    preprocess = _compiled(modules, processor, "_preprocess", more)
-    if preprocess is None or None in helpers.values():
+    preprocess = _compiled(modules, processor, "_preprocess", more)  # with its module's helpers, these two among them
+    helpers = {node.name for module in modules for node in module.body if isinstance(node, ast.FunctionDef)}
+    if preprocess is None or not {"get_patch_grid_size", "convert_image_to_patches"} <= helpers:
         raise ValueError(f"{processor} has no _preprocess, get_patch_grid_size and convert_image_to_patches to check")
     if merge != round(1 / rules["downsample_ratio"]):
         raise ValueError(f"{processor}'s downsample_ratio {rules['downsample_ratio']} is not the model's merge {merge}")
-    mean, std = (torch.tensor(rules[key], dtype=torch.float32)[:, None, None] for key in ("image_mean", "image_std"))
     probe = type("Probe", (), {"_vision": vision, "merge_size": merge, "patch_layout": "rows_flat"})
     for side in sides:
-        frame = torch.randint(0, 256, (3, side, side), generator=torch.Generator().manual_seed(0)).float()
-        theirs = preprocess(
-            _Resizeless(mean, std),
-            [frame],
+        theirs, pixels = _run_preprocess(
+            preprocess,
+            _Resizeless,
+            rules,
+            side,
             resample=rules["resample"],
-            do_rescale=True,
-            rescale_factor=1 / 255,
-            do_normalize=True,
-            image_mean=rules["image_mean"],
-            image_std=rules["image_std"],
             patch_size=vision.patch_size,
             downsample_ratio=rules["downsample_ratio"],
             min_num_patches=rules["min_num_patches"],
             max_num_patches=rules["max_num_patches"],
             max_model_len=rules["max_model_len"],
             disable_grouping=None,
-            return_tensors=None,
         )
-        pixels = ((frame * (1 / 255) - mean) / std)[None]
         ours = PatchGridBackbone.patchify(probe, pixels)  # type: ignore[arg-type]
         grid = PatchGridBackbone.grid_thw(probe, pixels)[:, 1:]  # type: ignore[arg-type]
         if not (torch.equal(ours, theirs["pixel_values"]) and torch.equal(grid, theirs["image_grid_hw"])):

@@ -28,7 +28,7 @@ from robovlms.scaffold.hf import (
     _sizes,
     _tiny,
 )
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source
+from robovlms.scaffold.processors import FIXED_SIZE_PIL, _source, class_rules, image_processors
 from robovlms.scaffold.raster import _compiled
 
 #: the processor's rules a fixed-size PIL one takes over (rescale_factor where it sets one), and its budget
@@ -60,16 +60,14 @@ def positioned_facts(cls: type[Any]) -> HFClass | None:
 
 
 def _positioned_class(cls: type[Any], default: Any) -> HFClass:
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
     name = type(default).__name__
     # the torchvision processor's rules, read from source (Gemma 4 Unified's has no PIL variant, and its module
     # imports torchvision); Gemma 4's PIL variant has the same
-    own = (IMAGES.get(default.model_type) or {}).get("torchvision")
+    own = image_processors(default.model_type).get("torchvision")
     modules = _source(default.model_type)
-    rules = _class_values(modules, own, RULES) if own else None
+    rules = class_rules(modules, own, RULES, optional=("rescale_factor",)) if own else None
     sizing = _compiled(modules, None, "get_aspect_ratio_preserving_size")
-    if not rules or set(rules) - {"rescale_factor"} != set(RULES) - {"rescale_factor"} or sizing is None:
+    if rules is None or sizing is None:
         raise NotThePattern(
             f"{name}'s image processor ({own}) keeps no plain {', '.join(RULES)} and get_aspect_ratio_preserving_size "
             "to read a fixed-size PIL processor's from: write preset_image_processor"

@@ -54,12 +54,29 @@ def _modular_parents(model_type: str) -> list[str]:
     return list(dict.fromkeys(re.findall(r"^from \.\.(\w+)\.configuration_\w+ import", text, flags=re.MULTILINE)))
 
 
+def image_processors(model_type: str) -> dict[str, str]:
+    """The image processors transformers maps to ``model_type``, by backend (``pil``, ``torchvision``); empty
+    where it maps none."""
+    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
+
+    names = IMAGES.get(model_type)
+    return names if isinstance(names, dict) else {}
+
+
+def torchvision_only(model_type: str, clips: bool = False) -> str | None:
+    """The image processor transformers maps to ``model_type`` where it exists for torchvision only (with
+    ``clips``, where it maps none, the video processor of a model that takes clips only); None where it has a
+    PIL variant or there is none: a PIL one runs here as it is, a torchvision-only one is read from source."""
+    names = image_processors(model_type) or (_video_processor(model_type) if clips else None) or {}
+    return str(names["torchvision"]) if not names.get("pil") and names.get("torchvision") else None
+
+
 def fixed_size_rules(model_type: str, name: str) -> dict[str, Any] | None:
     """``size``, ``image_mean``, ``image_std`` and ``resample`` of the processor class ``name``, read from its
     source (its module imports torchvision); None where one is missing or not a plain value."""
-    found = _class_values(_source(model_type), name, RULES)
+    found = class_rules(_source(model_type), name, RULES)
     size = (found or {}).get("size")
-    if found is None or set(found) != set(RULES) or not (isinstance(size, dict) and {"height", "width"} <= set(size)):
+    if found is None or not (isinstance(size, dict) and {"height", "width"} <= set(size)):
         return None
     return found
 
@@ -70,6 +87,17 @@ def _source(model_type: str) -> list[ast.Module]:
     folders = list(spec.submodule_search_locations or []) if spec else []
     paths = sorted(Path(folders[0]).glob("*_processing_*.py")) if folders else []  # a video processor's too
     return [ast.parse(path.read_text(encoding="utf-8")) for path in paths]
+
+
+def class_rules(
+    modules: list[ast.Module], name: str, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
+    """The class attributes ``keys`` of class ``name`` as values, each but the ``optional`` ones stated; None
+    where one is missing or not a plain value (a stand-in carrying part of a rule would carry another rule)."""
+    found = _class_values(modules, name, keys)
+    if found is None or set(keys) - set(optional) - set(found):
+        return None
+    return found
 
 
 def _class_values(modules: list[ast.Module], name: str, keys: tuple[str, ...]) -> dict[str, Any] | None:
@@ -108,19 +136,16 @@ def grid_stand_in(model_type: str) -> tuple[str, str, dict[str, int]] | None:
     """Qwen2-VL's PIL processor, its arguments (Python source) with the mean, std and resampling of
     ``model_type``'s torchvision-only grid processor, and that processor's pixel budget (``size``); None where
     it has a PIL variant, or its code is not Qwen2-VL's, or its rules cannot be read."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
-    names = IMAGES.get(model_type)
-    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
+    name = torchvision_only(model_type)
+    if name is None:
         return None
-    name = str(names["torchvision"])
     modules, qwen = _source(model_type), _source("qwen2_vl")
     theirs, reference = _code(modules, name), _code(qwen, "Qwen2VLImageProcessor")
     if set(theirs) != set(GRID_CODE) or theirs != reference:
         return None
-    rules = _class_values(modules, name, RULES)
+    rules = class_rules(modules, name, RULES)
     size = (rules or {}).get("size")
-    if rules is None or set(rules) != set(RULES) or not isinstance(size, dict):
+    if rules is None or not isinstance(size, dict):
         return None
     if not {"shortest_edge", "longest_edge"} <= set(size):
         return None
@@ -128,18 +153,15 @@ def grid_stand_in(model_type: str) -> tuple[str, str, dict[str, int]] | None:
     arguments = [f"image_mean={mean}", f"image_std={std}", f"resample={int(rules['resample'])}"]
     lines = [f"# {name}'s rule (it needs torchvision; its code is Qwen2-VL's)", *(f"{a}," for a in arguments)]
     budget = {key: int(size[key]) for key in ("shortest_edge", "longest_edge")}
-    return GRID_PIL, "".join(f"\n        {line}" for line in lines), budget
+    return GRID_PIL, _rendered(lines, close=False), budget
 
 
 def grid_departures(model_type: str) -> str:
     """How ``model_type``'s torchvision-only processor departs from Qwen2-VL's code (why Qwen2-VL's PIL
     processor cannot stand in for it), for a refusal; empty where it is no grid processor or has a PIL one."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
-    names = IMAGES.get(model_type)
-    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
+    name = torchvision_only(model_type)
+    if name is None:
         return ""
-    name = str(names["torchvision"])
     modules = _source(model_type)
     if not any(isinstance(n, ast.ClassDef) and n.name == name for m in modules for n in ast.walk(m)):
         return ""
@@ -170,12 +192,8 @@ def _value(node: ast.expr, constants: Any) -> Any:
 def torchvision_stand_in(model_type: str) -> tuple[str, str] | None:
     """A PIL processor and its arguments (Python source over ``size``) with the rules of ``model_type``'s
     processor where that exists for torchvision only; None where it has a PIL variant or its rules cannot be read."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
-    names = IMAGES.get(model_type) or _video_processor(model_type)
-    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
-        return None
-    rules = fixed_size_rules(model_type, str(names["torchvision"]))
+    name = torchvision_only(model_type, clips=True)
+    rules = None if name is None else fixed_size_rules(model_type, name)
     if rules is None:
         return None
     mean, std = ([float(v) for v in rules[key]] for key in ("image_mean", "image_std"))
@@ -187,8 +205,14 @@ def torchvision_stand_in(model_type: str) -> tuple[str, str] | None:
         f"image_std={std}",
         f"resample={resample}",
     ]
-    lines = [f"# {names['torchvision']}'s rule (it needs torchvision)", *(f"{a}," for a in arguments)]
-    return FIXED_SIZE_PIL, "".join(f"\n        {line}" for line in lines) + "\n    "
+    lines = [f"# {name}'s rule (it needs torchvision)", *(f"{a}," for a in arguments)]
+    return FIXED_SIZE_PIL, _rendered(lines)
+
+
+def _rendered(lines: list[str], close: bool = True) -> str:
+    """A processor call's arguments as Python source for the preset's module, one line each; ``close`` ends them
+    where the call's parenthesis follows (a caller that adds arguments leaves them open)."""
+    return "".join(f"\n        {line}" for line in lines) + ("\n    " if close else "")
 
 
 def _video_processor(model_type: str) -> dict[str, str] | None:

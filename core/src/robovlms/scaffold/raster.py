@@ -23,7 +23,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from robovlms.scaffold.processors import FIXED_SIZE_PIL, _class_values, _source
+from robovlms.scaffold.processors import (
+    FIXED_SIZE_PIL,
+    _class_values,
+    _rendered,
+    _source,
+    class_rules,
+    torchvision_only,
+)
 
 #: the class attributes the stand-in carries
 RULES = ("image_mean", "image_std", "resample")
@@ -47,15 +54,15 @@ def raster_stand_in(model_type: str, processor: str, vision: Any, sides: list[in
 
     from robovlms.model.raster_grid import RasterGridBackbone, raster_merge
 
-    modules = _source(_home(model_type, processor))
+    modules = _home_modules(model_type, processor)
     found = [(name, _compiled(modules, None, name)) for name in RESIZES]
     resize = next(((name, f) for name, f in found if f is not None), None)
     patchify = _compiled(modules, processor, "patchify")
     if resize is None or patchify is None:
         raise ValueError(f"{processor} has no patchify and resizing rule ({', '.join(RESIZES)}) to check it by")
     keys, call = RESIZES[resize[0]]
-    rules = _class_values(modules, processor, RULES + keys)
-    if rules is None or set(rules) != set(RULES + keys):
+    rules = class_rules(modules, processor, RULES + keys)
+    if rules is None:
         raise ValueError(f"{processor} states no plain {', '.join(RULES + keys)} as class attributes")
     patch, merge = vision.patch_size, int(raster_merge(vision) or 0)
     for side in sides:
@@ -77,14 +84,11 @@ def raster_stand_in(model_type: str, processor: str, vision: Any, sides: list[in
 def block_processor(model_type: str, vision: Any) -> str | None:
     """The torchvision-only processor of ``model_type`` that cuts each frame into one block of pixels per image
     token (Inkling 2: its ``size`` is that block, ``patch_size x spatial_merge_size``); None where it is not."""
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
-
-    names = IMAGES.get(model_type)
-    if not isinstance(names, dict) or names.get("pil") or not names.get("torchvision"):
+    processor, merge = torchvision_only(model_type), getattr(vision, "spatial_merge_size", None)
+    if processor is None:
         return None
-    processor, merge = str(names["torchvision"]), getattr(vision, "spatial_merge_size", None)
     side = vision.patch_size * merge if isinstance(merge, int) else None
-    size = (_class_values(_source(_home(model_type, processor)), processor, ("size",)) or {}).get("size")
+    size = (_class_values(_home_modules(model_type, processor), processor, ("size",)) or {}).get("size")
     return processor if side and size == {"height": side, "width": side} else None
 
 
@@ -99,33 +103,44 @@ def block_stand_in(model_type: str, processor: str, vision: Any, side: int) -> t
 
     from robovlms.model.raster_grid import TokenGridBackbone
 
-    modules = _source(_home(model_type, processor))
-    rules = _class_values(modules, processor, ("image_mean", "image_std"))
+    modules = _home_modules(model_type, processor)
+    rules = class_rules(modules, processor, ("image_mean", "image_std"))
     preprocess = _compiled(modules, processor, "_preprocess", {"BatchFeature": BatchFeature, "SizeDict": SizeDict})
-    if preprocess is None or rules is None or set(rules) != {"image_mean", "image_std"}:
+    if preprocess is None or rules is None:
         raise ValueError(f"{processor} states no _preprocess, image_mean and image_std of its own to check it by")
     block = vision.patch_size * vision.spatial_merge_size
     if side % block:
         raise ValueError(f"a square frame of side {side} is off {processor}'s blocks of {block} pixels")
+    theirs, pixels = _run_preprocess(preprocess, _Backend, rules, side, size=SizeDict(height=block, width=block))
+    probe = type("Probe", (), {"_vision": vision, "merge_size": vision.spatial_merge_size})
+    ours = TokenGridBackbone.patchify(probe, pixels), TokenGridBackbone.grid_thw(probe, pixels)  # type: ignore[arg-type]
+    if not (torch.equal(ours[0], theirs["pixel_values"]) and torch.equal(ours[1], theirs["image_grid_thw"])):
+        raise ValueError(f"{processor} lays blocks out otherwise than TokenGridBackbone's, row by row, channels last")
+    return FIXED_SIZE_PIL, _arguments(processor, {**rules, "resample": None})
+
+
+def _run_preprocess(
+    preprocess: Any, backend: type[_Backend], rules: dict[str, Any], side: int, **more: Any
+) -> tuple[Any, Any]:
+    """A processor's ``_preprocess`` (compiled from source) run on a seeded random square frame of ``side``,
+    ``backend`` rescaling and normalizing by its ``image_mean`` and ``image_std`` in ``rules`` (``more``: the
+    arguments of its own rule), and the pixels robovlms's fixed-size processor gives that frame."""
+    import torch
+
     mean, std = (torch.tensor(rules[key], dtype=torch.float32)[:, None, None] for key in ("image_mean", "image_std"))
     frame = torch.randint(0, 256, (3, side, side), generator=torch.Generator().manual_seed(0)).float()
     theirs = preprocess(
-        _Backend(mean, std),
+        backend(mean, std),
         [frame],
-        size=SizeDict(height=block, width=block),
         do_rescale=True,
         rescale_factor=1 / 255,
         do_normalize=True,
         image_mean=rules["image_mean"],
         image_std=rules["image_std"],
         return_tensors=None,
+        **more,
     )
-    probe = type("Probe", (), {"_vision": vision, "merge_size": vision.spatial_merge_size})
-    pixels = ((frame * (1 / 255) - mean) / std)[None]
-    ours = TokenGridBackbone.patchify(probe, pixels), TokenGridBackbone.grid_thw(probe, pixels)  # type: ignore[arg-type]
-    if not (torch.equal(ours[0], theirs["pixel_values"]) and torch.equal(ours[1], theirs["image_grid_thw"])):
-        raise ValueError(f"{processor} lays blocks out otherwise than TokenGridBackbone's, row by row, channels last")
-    return FIXED_SIZE_PIL, _arguments(processor, {**rules, "resample": None})
+    return theirs, ((frame * (1 / 255) - mean) / std)[None]
 
 
 class _Backend:
@@ -146,27 +161,32 @@ class _Backend:
         return (image - self.mean) / self.std if do_normalize else image
 
 
-def _arguments(processor: str, rules: dict[str, Any]) -> str:
+def _arguments(processor: str, rules: dict[str, Any], note: str = "it needs torchvision") -> str:
     """The stand-in's arguments (Python source over ``size``): ``processor``'s mean, std and resampling (none
-    where it does not resize)."""
+    where it does not resize), after a comment with ``note``, why a stand-in carries them."""
     mean, std = ([float(v) for v in rules[key]] for key in ("image_mean", "image_std"))
     arguments = ['size={"height": size, "width": size}', f"image_mean={mean}", f"image_std={std}"]
     arguments += [] if rules["resample"] is None else [f"resample={int(rules['resample'])}"]
     what = (
-        "mean and std (it needs torchvision; it resizes nothing)"
+        f"mean and std ({note}; it resizes nothing)"
         if rules["resample"] is None
-        else ("mean, std and resampling (it needs torchvision)")
+        else f"mean, std and resampling ({note})"
     )
     lines = [f"# {processor}'s {what}", *(f"{a}," for a in arguments)]
-    return "".join(f"\n        {line}" for line in lines) + "\n    "
+    return _rendered(lines)
 
 
-def _home(model_type: str, processor: str) -> str:
-    """The model type whose folder holds ``processor`` (Muse Spark uses Muse Glimmer's)."""
+def _home_modules(model_type: str, processor: str) -> list[ast.Module]:
+    """The parsed processing modules of the model type whose folder holds ``processor`` (Muse Spark uses Muse
+    Glimmer's), ``model_type``'s where none does; parsed once here, for the caller to read its rules from."""
     from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
 
     owners = [t for t, n in IMAGES.items() if isinstance(n, dict) and n.get("torchvision") == processor]
-    return next((t for t in [model_type, *owners] if any(_named(m, processor) for m in _source(t))), model_type)
+    own = _source(model_type)
+    for modules in itertools.chain([own], (_source(owner) for owner in owners)):
+        if any(_named(module, processor) for module in modules):
+            return modules
+    return own
 
 
 def _named(module: ast.Module, name: str) -> bool:
@@ -215,10 +235,10 @@ def merged_width(default: Any, tiny: dict[str, Any]) -> dict[str, Any]:
 
 
 def native_side(vision: Any) -> int:
-    from robovlms.model.raster_grid import raster_merge
-
     """The full preset's frame side: the encoder's position table (``pos_emb_height`` patches) where that is
     on the grid of merged patches, else 16 merged patches."""
+    from robovlms.model.raster_grid import raster_merge
+
     factor = vision.patch_size * int(raster_merge(vision) or 0)
     table = getattr(vision, "pos_emb_height", 0) * vision.patch_size
     return table if table and table % factor == 0 else 16 * factor

@@ -30,7 +30,7 @@ from robovlms.scaffold.hf import (
     _sizes,
     _tiny_part,
 )
-from robovlms.scaffold.processors import _class_values, _source
+from robovlms.scaffold.processors import _rendered, _source, class_rules, torchvision_only
 
 #: the tiny VQ model: 32 channels (its GroupNorms take 32 groups), a 32-code book, one GroupNorm-wide
 #: channel per level (``channel_multiplier`` is all ones, as long as the class's own)
@@ -112,15 +112,14 @@ def _vq_processor(model_type: str) -> tuple[str, str]:
     Emu3's PIL processor carries it with Apertus's factor, mean, std and resampling.
     """
     import transformers
-    from transformers.models.auto.image_processing_auto import IMAGE_PROCESSOR_MAPPING_NAMES as IMAGES
 
-    names = IMAGES.get(model_type)
+    theirs = torchvision_only(model_type)
     budget = "min_pixels=size * size, max_pixels=size * size"
-    if isinstance(names, dict) and not names.get("pil") and names.get("torchvision"):
-        theirs = str(names["torchvision"])
+    if theirs is not None:
         keys = ("spatial_factor", "image_mean", "image_std", "resample")
-        rules = _class_values(_source(model_type), theirs, keys) or {}
-        if set(rules) != set(keys) or _resizing(model_type) != _resizing("emu3"):
+        modules = _source(model_type)
+        rules = class_rules(modules, theirs, keys)
+        if rules is None or _resizing(modules) != _resizing(_source("emu3")):
             raise NotThePattern(
                 f"{theirs} needs torchvision, and its resizing is not Emu3's (its smart_resize, or its "
                 f"{', '.join(keys)} as plain values) that Emu3ImageProcessor could carry; write preset_image_processor"
@@ -129,18 +128,18 @@ def _vq_processor(model_type: str) -> tuple[str, str]:
         arguments = [budget, f"spatial_factor={int(rules['spatial_factor'])}", f"image_mean={mean}"]
         arguments += [f"image_std={std}", f"resample={int(rules['resample'])}"]
         lines = [f"# {theirs}'s rule (it needs torchvision; its resizing is Emu3's)", *(f"{a}," for a in arguments)]
-        return "Emu3ImageProcessor", "".join(f"\n        {line}" for line in lines) + "\n    "
+        return "Emu3ImageProcessor", _rendered(lines)
     name = _processor_name(model_type)
     if "max_pixels" in (getattr(transformers, name)().size or {}):
         return name, budget
     return _processor(model_type)
 
 
-def _resizing(model_type: str) -> list[str]:
-    """The ``smart_resize`` of ``model_type``'s image processors, as parsed source (read, not imported)."""
+def _resizing(modules: list[ast.Module]) -> list[str]:
+    """The ``smart_resize`` of a model type's image processors (their parsed ``modules``), as syntax tree dumps."""
     return [
         ast.dump(node)
-        for module in _source(model_type)
+        for module in modules
         for node in ast.walk(module)
         if isinstance(node, ast.FunctionDef) and node.name == "smart_resize"
     ]
